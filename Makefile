@@ -1,0 +1,30 @@
+# accelgen: `make demo` and `make test` set everything up from PyPI on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+JOBS   ?= 2
+
+.PHONY: demo test test-slow lint clean
+
+# (Re)install when the project's dependencies change.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/accelgen demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check hw gen sim golden boards tests
+
+clean:
+	rm -rf build .pytest_cache .hypothesis .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""The ``accelgen`` command line: the generator registry, config files, emission and demos."""

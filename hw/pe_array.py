@@ -1,0 +1,132 @@
+"""Reconfigurable PE array with a reduction tree per row (MARCA's reduction-alternative array).
+
+Parameters, the transaction-level golden model and the GEMV/GEMM schedules are in
+``golden.pe_array``; its module docstring defines what each transaction computes.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.pe_array import Mode, PEArrayConfig
+
+from .arith import saturate, shape_of
+from .pe import PE, PEOp
+from .pipeline import delay
+from .reduction_tree import ReductionTree
+
+__all__ = ["ArrayMode", "PEArray"]
+
+#: The mode field's Amaranth enum, with the encoding of :class:`golden.pe_array.Mode`.
+ArrayMode = enum.Enum("ArrayMode", [(mode.name, mode.value) for mode in Mode])
+
+
+class PEArray(wiring.Component):
+    """A ``rows x cols`` grid of PEs; per row, a reduction tree and an accumulator.
+
+    Every transaction selects its op and mode, so linear (dot product, GEMV/GEMM) and
+    element-wise operations follow each other back to back. Both modes take the same path
+    length: in element-wise mode the PE results travel through delay registers beside the
+    trees, so outputs stay in order across mode changes and nothing drains. One global stall
+    enable advances the pipeline when its output register is empty or being taken: one
+    transaction per cycle (II = 1) while ``o.ready`` is high.
+
+    Parameters
+    ----------
+    config : golden.pe_array.PEArrayConfig, optional
+        The array's parameters; or pass them as keywords (``rows=4, cols=8, in_width=8``).
+
+    Attributes
+    ----------
+    config : golden.pe_array.PEArrayConfig
+    latency : int
+        Cycles from an accepted input to its output with no stall:
+        PE (2) + reduction tree + 1 (accumulator/output register).
+    input_layout, output_layout : data.StructLayout
+        Payload layouts of ``i`` and ``o``.
+
+    Members
+    -------
+    i : In(stream.Signature(input_layout))
+        ``op`` (PEOp), ``mode`` (ArrayMode), ``last``, and ``a``, ``b``, ``c``: arrays of
+        ``rows`` arrays of ``cols`` operands.
+    o : Out(stream.Signature(output_layout))
+        ``mode``, ``last``, ``elem`` (``rows x cols`` PE results) and ``acc`` (``rows``
+        accumulators). Linear transactions emit only when ``last`` is set.
+    """
+
+    def __init__(self, config: PEArrayConfig | None = None, **params):
+        self.config = cfg = PEArrayConfig.coerce(config, **params)
+        self.tree_latency = ReductionTree.latency_of(cfg.tree)
+        self.latency = PE.latency + self.tree_latency + 1
+
+        def grid(shape):
+            return data.ArrayLayout(data.ArrayLayout(shape, cfg.cols), cfg.rows)
+
+        operand = shape_of(cfg.in_width, cfg.signed)
+        self.result_shape = shape_of(cfg.output_width, cfg.signed)
+        self.acc_shape = shape_of(cfg.accumulator_width, cfg.signed)
+        self.input_layout = data.StructLayout({
+            "op": PEOp, "mode": ArrayMode, "last": 1,
+            "a": grid(operand), "b": grid(operand), "c": grid(operand),
+        })
+        self.output_layout = data.StructLayout({
+            "mode": ArrayMode, "last": 1,
+            "elem": grid(self.result_shape),
+            "acc": data.ArrayLayout(self.acc_shape, cfg.rows),
+        })
+        super().__init__({
+            "i": In(stream.Signature(self.input_layout)),
+            "o": Out(stream.Signature(self.output_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, i, o = self.config, self.i.payload, self.o.payload
+        advance = Signal()  # the global stall enable
+        stage_valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency + 1)]
+        m.d.comb += [
+            self.o.valid.eq(stage_valid[-1] & ((o.mode == ArrayMode.ELEMENTWISE) | o.last)),
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+        ]
+        with m.If(advance):
+            m.d.sync += [dst.eq(src) for dst, src in
+                         zip(stage_valid, [self.i.valid, *stage_valid[:-1]])]
+
+        # PEs, then one reduction tree per row.
+        pe_results = Signal(self.output_layout["elem"].shape)
+        row_sums = []
+        for r in range(cfg.rows):
+            tree = m.submodules[f"tree{r}"] = ReductionTree(cfg.tree)
+            m.d.comb += tree.en.eq(advance)
+            for c in range(cfg.cols):
+                pe = m.submodules[f"pe{r}_{c}"] = PE(cfg.pe)
+                m.d.comb += [
+                    pe.en.eq(advance),
+                    pe.i.op.eq(i.op), pe.i.a.eq(i.a[r][c]), pe.i.b.eq(i.b[r][c]),
+                    pe.i.c.eq(i.c[r][c]),
+                    pe_results[r][c].eq(pe.o),
+                    tree.i[c].eq(pe.o),
+                ]
+            row_sums.append(tree.o)
+
+        # Everything else reaches the output stage as the tree sums do.
+        to_output = PE.latency + self.tree_latency
+        mode = delay(m, i.mode, to_output, en=advance, name="mode")
+        last = delay(m, i.last, to_output, en=advance, name="last")
+        elem = delay(m, pe_results, self.tree_latency, en=advance, name="elem")
+        arriving = stage_valid[-2] if self.latency > 1 else self.i.valid
+
+        # Output stage: the output payload is its register.
+        fresh = Signal(init=1)  # the next linear transaction starts a new dot product
+        with m.If(advance):
+            m.d.sync += [o.mode.eq(mode), o.last.eq(last), o.elem.eq(elem)]
+            with m.If(arriving & (mode == ArrayMode.LINEAR)):
+                for r in range(cfg.rows):
+                    total = Mux(fresh, 0, o.acc[r]) + row_sums[r]
+                    m.d.sync += o.acc[r].eq(saturate(total, self.acc_shape))
+                m.d.sync += fresh.eq(last)
+        return m

@@ -1,0 +1,99 @@
+"""Stall-enable pipelines and their adapter to streams.
+
+accelgen's datapaths are *pipelined cores*: components with an ``en`` input, an ``i`` input and
+an ``o`` output, whose registers all load when ``en`` is high, and a ``latency`` attribute (the
+number of register stages from ``i`` to ``o``). A core knows nothing of handshakes.
+:class:`StreamPipeline` gives one core stream ports with a single global stall enable: the whole
+pipeline advances when its last stage is empty or being taken, so it runs at one transfer per
+cycle while ``o.ready`` is high and loses nothing while it is low.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["StreamPipeline", "core_shapes", "delay"]
+
+
+def delay(m: Module, value, cycles: int, *, en, name: str):
+    """Return ``value`` delayed by ``cycles`` registers that load when ``en`` is high.
+
+    ``value`` may be a ``Value`` or a ``data.View``; the result has the same shape.
+    """
+    for k in range(1, cycles + 1):
+        register = Signal(value.shape(), name=f"{name}_d{k}")
+        with m.If(en):
+            m.d.sync += register.eq(value)
+        value = register
+    return value
+
+
+def core_shapes(core: wiring.Component):
+    """Return the ``(input, output)`` shapes of a pipelined core's ``i`` and ``o`` ports."""
+    members = core.signature.members
+    for name in ("en", "i", "o"):
+        if name not in members:
+            raise TypeError(f"a pipelined core needs an {name!r} port; {core!r} has "
+                            f"{', '.join(members.keys())}")
+    if not isinstance(getattr(core, "latency", None), int):
+        raise TypeError(f"a pipelined core needs an integer latency attribute, {core!r} has none")
+    return members["i"].shape, members["o"].shape
+
+
+class StreamPipeline(wiring.Component):
+    """Stream ports around a pipelined core, with full valid/ready backpressure.
+
+    Parameters
+    ----------
+    core : wiring.Component
+        A pipelined core (``en``, ``i``, ``o`` ports and a ``latency`` attribute).
+
+    Attributes
+    ----------
+    latency : int
+        Cycles from an accepted input to its output when ``o.ready`` stays high (the core's).
+
+    Members
+    -------
+    i : In(stream.Signature(core's input shape))
+    o : Out(stream.Signature(core's output shape))
+    """
+
+    def __init__(self, core: wiring.Component):
+        in_shape, out_shape = core_shapes(core)
+        self.core = core
+        self.latency = core.latency
+        super().__init__({
+            "i": In(stream.Signature(in_shape)),
+            "o": Out(stream.Signature(out_shape)),
+        })
+
+    @property
+    def config(self):
+        """The core's config."""
+        return self.core.config
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.d.comb += [core.i.eq(self.i.payload), self.o.payload.eq(core.o)]
+        if self.latency == 0:
+            m.d.comb += [
+                core.en.eq(1),
+                self.o.valid.eq(self.i.valid),
+                self.i.ready.eq(self.o.ready),
+            ]
+            return m
+        valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency + 1)]
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~valid[-1] | self.o.ready),
+            core.en.eq(advance),
+            self.i.ready.eq(advance),
+            self.o.valid.eq(valid[-1]),
+        ]
+        with m.If(advance):
+            m.d.sync += [dst.eq(src) for dst, src in zip(valid, [self.i.valid, *valid[:-1]])]
+        return m

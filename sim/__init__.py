@@ -1,0 +1,1 @@
+"""Simulation infrastructure: payload packing, stream benches, scoreboard, cocotb runner."""

