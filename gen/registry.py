@@ -5,8 +5,8 @@ A new block registers itself with one :func:`register` call at the bottom of thi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from amaranth.lib import wiring
 

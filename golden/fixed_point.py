@@ -86,7 +86,9 @@ def bits_for_range(lo: int, hi: int, signed: bool) -> int:
             raise ValueError(f"an unsigned range cannot hold negative values, got lo={lo}")
         return max(1, hi.bit_length())
     # A signed n-bit integer holds -2**(n-1) .. 2**(n-1)-1.
-    return max(1, hi.bit_length() + 1, (-lo - 1).bit_length() + 1)
+    positive_bits = hi.bit_length() + 1 if hi > 0 else 1
+    negative_bits = (-lo - 1).bit_length() + 1 if lo < 0 else 1
+    return max(positive_bits, negative_bits)
 
 
 def int_array(values, bits: int = 64) -> np.ndarray:
@@ -118,8 +120,12 @@ def saturate(values, width: int, signed: bool) -> np.ndarray:
         Signedness of the target.
     """
     lo, hi = int_range(width, signed)
-    values = np.asarray(values)
-    return np.minimum(np.maximum(values, lo), hi)
+    shape = np.shape(values)
+    values = np.atleast_1d(values)  # 0-d object arrays would decay to scalars in ufuncs
+    if values.dtype != object and width + 1 > _INT64_SAFE_BITS:
+        values = values.astype(object)  # the bounds themselves do not fit int64
+    out = np.where(values < lo, lo, np.where(values > hi, hi, values)).astype(values.dtype)
+    return out.reshape(shape)
 
 
 def wrap(values, width: int, signed: bool) -> np.ndarray:
@@ -155,13 +161,17 @@ def shift_right(values, amount, rounding: str = "truncate") -> np.ndarray:
         How the dropped bits round the result.
     """
     _check_rounding(rounding)
-    values = np.asarray(values)
-    amount = np.asarray(amount)
+    shape = np.broadcast_shapes(np.shape(values), np.shape(amount))
+    values, amount = (np.atleast_1d(x) for x in np.broadcast_arrays(values, amount))
     if np.any(amount < 0):
         raise ValueError("amount must be >= 0")
+    if amount.size and np.max(amount) >= _INT64_SAFE_BITS - 1:
+        values = values.astype(object)  # 2**amount would overflow int64
+    if values.dtype == object:
+        amount = amount.astype(object)
     quotient = values >> amount  # floor division by 2**amount
     if rounding == "truncate":
-        return quotient
+        return quotient.reshape(shape)
     remainder = values - (quotient << amount)  # in [0, 2**amount)
     half = (np.ones_like(amount) << amount) >> 1  # 2**(amount-1), or 0 when amount == 0
     if rounding == "half_up":
@@ -169,7 +179,7 @@ def shift_right(values, amount, rounding: str = "truncate") -> np.ndarray:
     else:  # nearest_even
         odd = (quotient & 1) == 1
         round_up = (amount > 0) & ((remainder > half) | ((remainder == half) & odd))
-    return quotient + round_up.astype(quotient.dtype if quotient.dtype != bool else np.int64)
+    return (quotient + round_up.astype(quotient.dtype)).reshape(shape)
 
 
 def shift_left_saturate(values, amount, width: int, signed: bool) -> np.ndarray:
@@ -179,14 +189,20 @@ def shift_left_saturate(values, amount, width: int, signed: bool) -> np.ndarray:
     intermediate exceeds ``width`` bits however large ``amount`` is.
     """
     lo, hi = int_range(width, signed)
+    shape = np.broadcast_shapes(np.shape(values), np.shape(amount))
+    values, amount = (np.atleast_1d(x) for x in np.broadcast_arrays(values, amount))
     values = int_array(values, width + 1)
-    amount = np.minimum(np.asarray(amount), width)  # any shift >= width saturates nonzero values
     if np.any(amount < 0):
         raise ValueError("amount must be >= 0")
-    too_high = values > (hi >> amount)
+    amount = np.minimum(amount, width)  # any shift >= width saturates a nonzero value
+    if values.dtype == object:
+        amount = amount.astype(object)
+    limit_hi = np.right_shift(hi, amount) if values.dtype != object else hi >> amount
+    too_high = values > limit_hi
     too_low = values < -((-lo) >> amount) if signed else np.zeros_like(too_high)
     safe = np.where(too_high | too_low, 0, values)
-    return np.where(too_high, hi, np.where(too_low, lo, safe << amount))
+    out = np.where(too_high, hi, np.where(too_low, lo, safe << amount)).astype(values.dtype)
+    return out.reshape(shape)
 
 
 @dataclass(frozen=True)

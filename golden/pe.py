@@ -11,8 +11,14 @@ from enum import IntEnum
 
 import numpy as np
 
-from .fixed_point import ROUNDING_MODES, int_array, int_range, saturate, shift_left_saturate, \
-    shift_right
+from .fixed_point import (
+    ROUNDING_MODES,
+    int_array,
+    int_range,
+    saturate,
+    shift_left_saturate,
+    shift_right,
+)
 from .params import BlockConfig, param
 
 __all__ = ["Op", "OP_NAMES", "PEConfig", "pe_op", "pe_op_reference"]

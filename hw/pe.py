@@ -12,6 +12,7 @@ from amaranth.lib.wiring import In, Out
 from golden.pe import Op, PEConfig
 
 from .arith import clamp_amount, saturate, shape_of, shift_left_saturate, shift_right_rounded
+from .config import configure
 
 __all__ = ["PEOp", "PE"]
 
@@ -47,7 +48,7 @@ class PE(wiring.Component):
     latency = 2
 
     def __init__(self, config: PEConfig | None = None, **params):
-        self.config = PEConfig.coerce(config, **params)
+        self.config = configure(self, PEConfig, config, params)
         operand = shape_of(self.config.in_width, self.config.signed)
         self.operand_shape = operand
         self.result_shape = shape_of(self.config.output_width, self.config.signed)

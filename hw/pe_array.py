@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 from golden.pe_array import Mode, PEArrayConfig
 
 from .arith import saturate, shape_of
+from .config import configure
 from .pe import PE, PEOp
 from .pipeline import delay
 from .reduction_tree import ReductionTree
@@ -58,7 +59,7 @@ class PEArray(wiring.Component):
     """
 
     def __init__(self, config: PEArrayConfig | None = None, **params):
-        self.config = cfg = PEArrayConfig.coerce(config, **params)
+        self.config = cfg = configure(self, PEArrayConfig, config, params)
         self.tree_latency = ReductionTree.latency_of(cfg.tree)
         self.latency = PE.latency + self.tree_latency + 1
 
@@ -118,7 +119,7 @@ class PEArray(wiring.Component):
         mode = delay(m, i.mode, to_output, en=advance, name="mode")
         last = delay(m, i.last, to_output, en=advance, name="last")
         elem = delay(m, pe_results, self.tree_latency, en=advance, name="elem")
-        arriving = stage_valid[-2] if self.latency > 1 else self.i.valid
+        arriving = stage_valid[-2]  # latency >= 4: PE (2) + tree (>= 1) + output stage
 
         # Output stage: the output payload is its register.
         fresh = Signal(init=1)  # the next linear transaction starts a new dot product

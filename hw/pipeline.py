@@ -37,8 +37,10 @@ def core_shapes(core: wiring.Component):
         if name not in members:
             raise TypeError(f"a pipelined core needs an {name!r} port; {core!r} has "
                             f"{', '.join(members.keys())}")
-    if not isinstance(getattr(core, "latency", None), int):
-        raise TypeError(f"a pipelined core needs an integer latency attribute, {core!r} has none")
+    latency = getattr(core, "latency", None)
+    if not isinstance(latency, int) or latency < 1:
+        raise TypeError(f"a pipelined core needs an integer latency >= 1 (a registered "
+                        f"output), {core!r} has {latency!r}")
     return members["i"].shape, members["o"].shape
 
 
@@ -48,7 +50,7 @@ class StreamPipeline(wiring.Component):
     Parameters
     ----------
     core : wiring.Component
-        A pipelined core (``en``, ``i``, ``o`` ports and a ``latency`` attribute).
+        A pipelined core (``en``, ``i``, ``o`` ports and a ``latency`` >= 1 attribute).
 
     Attributes
     ----------
@@ -79,13 +81,6 @@ class StreamPipeline(wiring.Component):
         m = Module()
         m.submodules.core = core = self.core
         m.d.comb += [core.i.eq(self.i.payload), self.o.payload.eq(core.o)]
-        if self.latency == 0:
-            m.d.comb += [
-                core.en.eq(1),
-                self.o.valid.eq(self.i.valid),
-                self.i.ready.eq(self.o.ready),
-            ]
-            return m
         valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency + 1)]
         advance = Signal()
         m.d.comb += [

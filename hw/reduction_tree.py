@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 from golden.reduction_tree import ReductionTreeConfig
 
 from .arith import shape_of
+from .config import configure
 
 __all__ = ["ReductionTree"]
 
@@ -23,7 +24,8 @@ class ReductionTree(wiring.Component):
 
     Each level adds neighbouring pairs; an odd one out passes to the next level unchanged, so
     any ``n >= 1`` works. A register stage follows every ``levels_per_stage`` levels and the
-    last level. Every adder grows by one bit, so nothing overflows.
+    last level; the output is always registered (for ``n == 1`` the tree is one register).
+    Every adder grows by one bit, so nothing overflows.
 
     Parameters
     ----------
@@ -34,8 +36,7 @@ class ReductionTree(wiring.Component):
     ----------
     config : golden.reduction_tree.ReductionTreeConfig
     latency : int
-        Register stages from ``i`` to ``o``: ``ceil(levels / levels_per_stage)``, 0 for
-        ``n == 1`` (a wire).
+        Register stages from ``i`` to ``o``: ``max(1, ceil(levels / levels_per_stage))``.
 
     Members
     -------
@@ -46,7 +47,7 @@ class ReductionTree(wiring.Component):
     """
 
     def __init__(self, config: ReductionTreeConfig | None = None, **params):
-        self.config = cfg = ReductionTreeConfig.coerce(config, **params)
+        self.config = cfg = configure(self, ReductionTreeConfig, config, params)
         self.latency = self.latency_of(cfg)
         super().__init__({
             "en": In(1),
@@ -57,16 +58,16 @@ class ReductionTree(wiring.Component):
     @staticmethod
     def latency_of(config: ReductionTreeConfig) -> int:
         """Register stages of a tree with these parameters (without building one)."""
-        return math.ceil(config.levels / config.levels_per_stage)
+        return max(1, math.ceil(config.levels / config.levels_per_stage))
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.config
         values = [self.i[k] for k in range(cfg.n)]
-        for level in range(1, cfg.levels + 1):
+        for level in range(1, max(1, cfg.levels) + 1):
             pairs = [values[k] + values[k + 1] for k in range(0, len(values) - 1, 2)]
             values = pairs + values[len(pairs) * 2:]
-            if level % cfg.levels_per_stage == 0 or level == cfg.levels:
+            if level % cfg.levels_per_stage == 0 or level >= cfg.levels:
                 registered = [Signal(Value.cast(v).shape(), name=f"level{level}_{k}")
                               for k, v in enumerate(values)]
                 with m.If(self.en):

@@ -5,9 +5,25 @@ from __future__ import annotations
 from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
+from .payload import stream_codecs
+from .scoreboard import Scoreboard
 from .stream import BenchResult, StreamBench
 
-__all__ = ["run_amaranth_bench"]
+__all__ = ["run_amaranth_bench", "simulate_stream"]
+
+
+def simulate_stream(component, inputs: dict, expected: dict, sources=None, *,
+                    valid_prob: float = 1.0, ready_prob: float = 1.0, seed: int = 0,
+                    vcd: str | None = None) -> BenchResult:
+    """The Amaranth-simulator twin of ``sim.runner.run_stream_test``: drive ``inputs`` into
+    ``component.i``, check every word of ``component.o`` against ``expected``, with random
+    stalls on both sides. Raises ``sim.scoreboard.MismatchError`` at the first difference."""
+    in_codec, out_codec = stream_codecs(component)
+    scoreboard = Scoreboard(out_codec.encode(expected), out_codec,
+                            None if sources is None else [int(s) for s in sources])
+    bench = StreamBench(in_codec.encode(inputs), scoreboard, valid_prob=valid_prob,
+                        ready_prob=ready_prob, seed=seed)
+    return run_amaranth_bench(component, bench, vcd=vcd)
 
 
 def run_amaranth_bench(dut, bench: StreamBench, *, vcd: str | None = None) -> BenchResult:

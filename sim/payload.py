@@ -10,12 +10,12 @@ without importing the hardware.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Mapping
 
 import numpy as np
 
-__all__ = ["Field", "PayloadCodec"]
+__all__ = ["Field", "PayloadCodec", "stream_codecs"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class PayloadCodec:
         self.width = width
 
     @classmethod
-    def from_shape(cls, shape) -> "PayloadCodec":
+    def from_shape(cls, shape) -> PayloadCodec:
         """Codec for a payload shape: a ``StructLayout`` (a field per member), an
         ``ArrayLayout`` or a plain shape (one field named ``value``)."""
         from amaranth.hdl import Shape
@@ -82,7 +82,7 @@ class PayloadCodec:
         return {"width": self.width, "fields": [asdict(f) for f in self.fields]}
 
     @classmethod
-    def from_json(cls, description: Mapping) -> "PayloadCodec":
+    def from_json(cls, description: Mapping) -> PayloadCodec:
         """Rebuild a codec from :meth:`to_json` output."""
         return cls([Field(**{**f, "dims": tuple(f["dims"])}) for f in description["fields"]],
                    description["width"])
@@ -147,6 +147,13 @@ class PayloadCodec:
                              f"got {np.atleast_1d(a)[index]}")
         return "; ".join(parts[:8]) + (f"; ... ({len(parts)} elements differ)"
                                        if len(parts) > 8 else "")
+
+
+def stream_codecs(component) -> tuple[PayloadCodec, PayloadCodec]:
+    """Codecs of a component's ``i`` and ``o`` stream payloads."""
+    members = component.signature.members
+    return tuple(PayloadCodec.from_shape(members[port].signature.members["payload"].shape)
+                 for port in ("i", "o"))
 
 
 def _to_uint64(values: np.ndarray, width: int) -> np.ndarray:

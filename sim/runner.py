@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from gen.emit import atomic_write, verilog_text
 
-from .payload import PayloadCodec
+from .payload import stream_codecs
 from .stream import BenchResult
 
 __all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "build",
@@ -170,9 +170,7 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
     """
     if waves is None:
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
-    members = component.signature.members
-    in_codec = PayloadCodec.from_shape(members["i"].signature.members["payload"].shape)
-    out_codec = PayloadCodec.from_shape(members["o"].signature.members["payload"].shape)
+    in_codec, out_codec = stream_codecs(component)
     sim_build = build(component, name, waves=waves)
     test_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_runs_dir()))
     spec = {

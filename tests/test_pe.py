@@ -1,0 +1,132 @@
+"""PE lane: golden model vs plain Python, hardware vs golden (Amaranth sim and Verilator)."""
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_fixed_point import round_fraction
+
+from golden.pe import OP_NAMES, Op, PEConfig, pe_op, pe_op_reference
+from hw.pe import PE
+from hw.pipeline import StreamPipeline
+from sim.amaranth_sim import simulate_stream
+from sim.runner import run_stream_test
+
+
+def python_pe(config: PEConfig, op: Op, a: int, b: int, c: int) -> int:
+    """The PE spelled out one value at a time with Python integers."""
+    lo, hi = config.output_range
+    if op.name.lower() not in config.ops:
+        return 0
+    if op is Op.SHL:
+        exact = a << min(max(b, 0), config.output_width)
+    elif op is Op.SHR:
+        exact = round_fraction(Fraction(a, 1 << min(max(b, 0), config.in_width)), config.rounding)
+    else:
+        exact = {Op.MUL: a * b, Op.ADD: a + b, Op.SUB: a - b, Op.MADD: a * b + c,
+                 Op.MAX: max(a, b), Op.MIN: min(a, b)}[op]
+    return min(max(exact, lo), hi)
+
+
+def lane_inputs(config, op, a, b, c):
+    return {"op": np.asarray(op), "a": np.asarray(a), "b": np.asarray(b), "c": np.asarray(c)}
+
+
+@given(st.data(), st.integers(2, 32), st.booleans(),
+       st.sampled_from(["nearest_even", "half_up", "truncate"]))
+@settings(max_examples=200)
+def test_golden_matches_python(data, in_width, signed, rounding):
+    out_width = data.draw(st.integers(in_width, 64))
+    config = PEConfig(in_width=in_width, signed=signed, out_width=out_width, rounding=rounding)
+    lo, hi = config.operand_range
+    op = data.draw(st.sampled_from(list(Op)))
+    a, b, c = (data.draw(st.integers(lo, hi)) for _ in range(3))
+    if op in (Op.SHL, Op.SHR):
+        b = data.draw(st.integers(max(lo, -3), min(hi, out_width + 3)))
+    assert pe_op(config, int(op), a, b, c).item() == python_pe(config, op, a, b, c)
+
+
+def test_golden_float_reference_agrees_where_exact():
+    config = PEConfig(in_width=8, out_width=16)
+    a, b, c = np.array([3, -7, 100]), np.array([5, 2, -3]), np.array([1, 1, 1])
+    for op in (Op.MUL, Op.ADD, Op.SUB, Op.MADD, Op.MAX, Op.MIN):
+        assert np.array_equal(pe_op(config, int(op), a, b, c), pe_op_reference(op, a, b, c))
+
+
+def exhaustive(config):
+    """Every op on every (a, b) pair, with a few c values."""
+    lo, hi = config.operand_range
+    values = range(lo, hi + 1)
+    rows = [(int(op), a, b, c) for op in config.op_codes for a, b in
+            itertools.product(values, values) for c in (lo, 0, hi)]
+    return [np.array(column) for column in zip(*rows)]
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("rounding", ["nearest_even", "half_up", "truncate"])
+def test_hardware_exhaustive_4bit_amaranth(signed, rounding):
+    config = PEConfig(in_width=4, signed=signed, out_width=6, rounding=rounding)
+    op, a, b, c = exhaustive(config)
+    expected = pe_op(config, op, a, b, c)
+    result = simulate_stream(StreamPipeline(PE(config)), lane_inputs(config, op, a, b, c),
+                             {"value": expected})
+    assert len(result.out_words) == len(op)
+
+
+def test_hardware_with_op_subset_returns_zero_for_missing_ops(rng):
+    config = PEConfig(in_width=6, ops=("mul", "max"))
+    n = 400
+    op = rng.integers(0, 8, n)
+    a, b, c = (rng.integers(-32, 32, n) for _ in range(3))
+    expected = pe_op(config, op, a, b, c)
+    assert np.all(expected[~np.isin(op, [Op.MUL, Op.MAX])] == 0)
+    simulate_stream(StreamPipeline(PE(config)), lane_inputs(config, op, a, b, c),
+                    {"value": expected}, valid_prob=0.6, ready_prob=0.5, seed=3)
+
+
+@pytest.mark.parametrize("signed,in_width,out_width", [(True, 16, 32), (False, 12, 12),
+                                                        (True, 2, 2)])
+def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, rng):
+    config = PEConfig(in_width=in_width, signed=signed, out_width=out_width,
+                      rounding="nearest_even")
+    n = 3000
+    lo, hi = config.operand_range
+    op = rng.choice([int(o) for o in Op], n)
+    a, b, c = (rng.integers(lo, hi + 1, n) for _ in range(3))
+    b = np.where(np.isin(op, [Op.SHL, Op.SHR]), np.clip(rng.integers(-2, out_width + 3, n),
+                                                         lo, hi), b)
+    corner = rng.random(n) < 0.2
+    a = np.where(corner, rng.choice([lo, hi], n), a)
+    expected = pe_op(config, op, a, b, c)
+    dut = StreamPipeline(PE(config))
+    result = run_stream_test(dut, "pe", lane_inputs(config, op, a, b, c), {"value": expected},
+                             valid_prob=0.7, ready_prob=0.6, seed=11)
+    assert len(result.out_words) == n
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"in_width": 1}, ValueError, "in_width must be in 2..32, got 1"),
+    ({"in_width": 33}, ValueError, "in_width must be in 2..32, got 33"),
+    ({"in_width": 8, "out_width": 7}, ValueError, "out_width must be in 8..64"),
+    ({"out_width": 65}, ValueError, "out_width must be in 2..64, got 65"),
+    ({"rounding": "up"}, ValueError, "rounding must be one of"),
+    ({"ops": ("mul", "div")}, ValueError, "ops must be drawn from .*'div'"),
+    ({"ops": ()}, TypeError, "ops must be a non-empty tuple"),
+    ({"signed": 1}, TypeError, "signed must be a bool"),
+    ({"in_width": 8.0}, TypeError, "in_width must be an integer"),
+])
+def test_bad_parameters_are_rejected(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        PE(**kwargs)
+
+
+def test_golden_rejects_unknown_op_and_out_of_range_operands():
+    config = PEConfig(in_width=4)
+    with pytest.raises(ValueError, match="op must be one of"):
+        pe_op(config, 9, 1, 1, 1)
+    with pytest.raises(ValueError, match="operand a must be in -8..7"):
+        pe_op(config, 0, 8, 1, 1)
+    assert set(OP_NAMES) == {op.name.lower() for op in Op}
