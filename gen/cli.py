@@ -83,12 +83,12 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_emit(args) -> int:
-    from .emit import write_design
+    from .emit import check_module_name, write_design
 
     generator = get_generator(args.generator)
     config = _config_from_args(generator, args)
+    name = check_module_name(args.name or generator.module_name)
     component = generator.build(config)
-    name = args.name or generator.module_name
     v_path, m_path = write_design(component, name, Path(args.output), generator.name)
     print(f"wrote {v_path} and {m_path} (latency {component.latency} cycles)")
     return 0

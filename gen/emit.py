@@ -17,14 +17,21 @@ from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 
-__all__ = ["verilog_text", "ports", "manifest", "write_design", "atomic_write", "tool_versions"]
+__all__ = ["check_module_name", "verilog_text", "ports", "manifest", "write_design",
+           "atomic_write", "tool_versions"]
+
+
+def check_module_name(name: str) -> str:
+    """Return ``name`` if it can name a Verilog module, else raise ``ValueError``."""
+    if not (name.isidentifier() and name.isascii()):
+        raise ValueError(f"name must be a Verilog identifier (letters, digits, _; not "
+                         f"starting with a digit), got {name!r}")
+    return name
 
 
 def verilog_text(component: wiring.Component, name: str) -> str:
     """Return the Verilog of ``component`` as a module called ``name``."""
-    if not name.isidentifier():
-        raise ValueError(f"name must be a Verilog identifier, got {name!r}")
-    return verilog.convert(component, name=name, emit_src=False)
+    return verilog.convert(component, name=check_module_name(name), emit_src=False)
 
 
 def ports(component: wiring.Component) -> list[dict]:

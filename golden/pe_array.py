@@ -131,7 +131,8 @@ def pe_array(config: PEArrayConfig, op, mode, last, a, b, c) -> tuple[dict, np.n
     n = a.shape[0]
     if a.shape[1:] != (config.rows, config.cols):
         raise ValueError(f"a must have shape (N, {config.rows}, {config.cols}), got {a.shape}")
-    op, mode, last = (np.broadcast_to(np.asarray(x, dtype=np.int64), (n,)) for x in (op, mode, last))
+    op, mode, last = (np.broadcast_to(np.asarray(x, dtype=np.int64), (n,))
+                      for x in (op, mode, last))
     if not np.isin(mode, [m.value for m in Mode]).all():
         raise ValueError(f"mode must be one of {[m.value for m in Mode]}")
 

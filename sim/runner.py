@@ -110,8 +110,9 @@ def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
     # Outside pytest's view the runner returns instead of calling sys.exit on failure.
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
     try:
-        runner.test(test_module=test_module, hdl_toplevel=sim_build.name, hdl_toplevel_lang="verilog",
-                    build_dir=sim_build.build_dir, test_dir=test_dir, results_xml=str(results),
+        runner.test(test_module=test_module, hdl_toplevel=sim_build.name,
+                    hdl_toplevel_lang="verilog", build_dir=sim_build.build_dir,
+                    test_dir=test_dir, results_xml=str(results),
                     seed=seed, extra_env=extra_env or {}, waves=sim_build.waves,
                     log_file=test_dir / "sim.log")
         tests, failed = get_results(results)

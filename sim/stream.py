@@ -98,10 +98,11 @@ class StreamBench:
             self.result.out_cycles.append(cycle)
             self.result.out_words.append(word)
             self.scoreboard.check(word, cycle)
-            if self.scoreboard.received == len(self.scoreboard.expected):
-                self._done_at = cycle + self.drain_cycles
         self.result.cycles = cycle + 1
-        if not self.scoreboard.expected and self._next == len(self.inputs) and self._done_at is None:
+        # Every input sent and every output in: keep watching a while for extra outputs.
+        all_in = self._next == len(self.inputs)
+        all_out = self.scoreboard.received == len(self.scoreboard.expected)
+        if self._done_at is None and all_in and all_out:
             self._done_at = cycle + self.drain_cycles
 
     def check_complete(self) -> BenchResult:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
+from stimulus import array_transactions, operands
 
 from golden.pe import Op
 from golden.pe_array import (
@@ -17,7 +18,6 @@ from golden.pe_array import (
 from hw.pe_array import PEArray
 from sim.amaranth_sim import simulate_stream
 from sim.runner import run_stream_test
-from stimulus import array_transactions, operands
 
 # --- golden model ------------------------------------------------------------------------------
 
