@@ -7,9 +7,11 @@ tests run it, and concurrent pytest workers share builds safely (a file lock per
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,8 @@ from gen.emit import atomic_write, verilog_text
 from .payload import stream_codecs
 from .stream import BenchResult
 
-__all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "build",
+__all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "fst_supported",
+           "wave_file_name", "build",
            "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
@@ -71,12 +74,30 @@ def verilator_env() -> None:
         os.environ["MAKEFLAGS"] = f"{makeflags} {_PCH_FIX}".strip()
 
 
+@functools.cache
+def fst_supported() -> bool:
+    """Whether Verilator can write FST here: its FST writer needs the lz4 headers (Debian's
+    liblz4-dev), which no PyPI package provides. Without them, waves are VCD."""
+    probe = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                           capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+def wave_file_name(sim_build: "SimBuild") -> str:
+    """Name of the wave file a run of ``sim_build`` writes in its test directory."""
+    return "dump.fst" if sim_build.waves and fst_supported() else "dump.vcd"
+
+
 def build(component, name: str, *, waves: bool = False) -> SimBuild:
-    """Emit ``component`` as Verilog module ``name`` and compile it with Verilator (cached)."""
+    """Emit ``component`` as Verilog module ``name`` and compile it with Verilator (cached).
+
+    With ``waves``, the simulation records FST (VCD where FST cannot be built, see
+    :func:`fst_supported`).
+    """
     from cocotb_tools.runner import get_runner
 
     text = verilog_text(component, name)
-    flags = VERILATOR_WARNING_FLAGS + (["--trace-fst"] if waves else [])
+    flags = VERILATOR_WARNING_FLAGS + (["--trace-fst"] if waves and fst_supported() else [])
     digest = hashlib.sha256((text + " ".join(flags)).encode()).hexdigest()[:16]
     build_dir = build_root() / f"{name}-{digest}{'-waves' if waves else ''}"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -136,8 +157,8 @@ def _runs_dir() -> Path:
 
 def _waves_hint(sim_build: SimBuild, test_dir: Path) -> str:
     if sim_build.waves:
-        return f"; waves: {test_dir / 'dump.fst'}"
-    return "; rerun with waves=True (ACCELGEN_WAVES=1) for an FST file"
+        return f"; waves: {test_dir / wave_file_name(sim_build)}"
+    return "; rerun with waves=True (ACCELGEN_WAVES=1) to record waves"
 
 
 def run_stream_test(component, name: str, inputs: dict, expected: dict,

@@ -98,7 +98,9 @@ def test_bad_parameters_are_rejected_before_building(kwargs, error, message):
 
 def test_config_object_or_keywords_but_not_both():
     config = PEArrayConfig(rows=2, cols=2)
-    assert PEArray(config).config is config
+    dut = PEArray(config)
+    assert dut.config is config
+    Fragment.get(dut, None)
     with pytest.raises(TypeError, match="either a PEArrayConfig or keyword parameters"):
         PEArray(config, rows=3)
     with pytest.raises(TypeError, match="config must be a PEArrayConfig"):
