@@ -83,7 +83,7 @@ def fst_supported() -> bool:
     return probe.returncode == 0
 
 
-def wave_file_name(sim_build: "SimBuild") -> str:
+def wave_file_name(sim_build: SimBuild) -> str:
     """Name of the wave file a run of ``sim_build`` writes in its test directory."""
     return "dump.fst" if sim_build.waves and fst_supported() else "dump.vcd"
 

@@ -44,6 +44,17 @@ def test_golden_schedule_tiles_and_broadcasts():
     assert np.array_equal(s["a"][5], [[19 - 10, 0, 0], [0, 0, 0]])  # M padded with zeros
 
 
+@pytest.mark.parametrize("in_width,signed,max_k,cols", [(4, True, 37, 5), (8, False, 100, 8),
+                                                        (2, True, 9, 1), (16, True, 64, 16)])
+def test_default_accumulator_is_exact_up_to_max_k(in_width, signed, max_k, cols):
+    config = PEArrayConfig(rows=2, cols=cols, in_width=in_width, signed=signed, max_k=max_k)
+    lo, hi = config.operand_range
+    # The largest and the most negative dot products of length max_k.
+    w = np.array([[hi] * max_k, [lo] * max_k])
+    for x in (np.full(max_k, hi), np.full(max_k, lo)):
+        assert np.array_equal(gemv(config, w, x), w.astype(object) @ x.astype(object))
+
+
 def test_golden_accumulator_saturates_and_restarts():
     config = PEArrayConfig(rows=1, cols=2, in_width=4, acc_width=8)
     ones = np.ones((4, 1, 2), dtype=np.int64)
@@ -225,11 +236,32 @@ def test_verilator_gemv_with_ragged_k_and_extreme_values(array_config, rng, meas
     stalled = run_stream_test(dut, "pe_array", schedule, expected, source, valid_prob=0.7,
                               ready_prob=0.4, seed=5)
     free = run_stream_test(dut, "pe_array", schedule, expected, source, seed=5)
+    y = gemv(config, w, x)
+    float_error = np.max(np.abs(y.astype(np.float64) - gemm_reference(w, x.reshape(-1, 1))[:, 0]))
     if config.acc_width is None and config.output_width >= 2 * config.in_width:
         # Exact products and accumulators: the array computes the true integer product.
-        assert np.array_equal(gemv(config, w, x), w.astype(object) @ x.astype(object))
+        assert np.array_equal(y, w.astype(object) @ x.astype(object))
+        assert float_error == 0
     cycles = free.out_cycles[-1] - free.in_cycles[0] + 1
-    measure(f"{config.rows}x{config.cols} GEMV {m}x{k}: {len(source)} outputs, "
-            f"{len(schedule['op'])} vectors in {cycles} cycles free-running, "
-            f"{stalled.cycles} cycles with stalls")
+    interval = (free.in_cycles[-1] - free.in_cycles[0]) / (len(schedule["op"]) - 1)
+    latencies = {o - free.in_cycles[s] for o, s in zip(free.out_cycles, source)}
+    measure(f"{config.rows}x{config.cols} GEMV {m}x{k} (linear mode): "
+            f"{len(schedule['op'])} vectors in {cycles} cycles, II {interval:.3f}, "
+            f"latency {sorted(latencies)}; {stalled.cycles} cycles with stalls; "
+            f"max |error| vs float64 {float_error:g}")
+    assert interval == 1.0 and latencies == {dut.latency}
     assert len(stalled.out_words) == len(free.out_words) == len(source)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kwargs", [dict(rows=16, cols=16, in_width=8),
+                                    dict(rows=8, cols=12, in_width=16, signed=False,
+                                         acc_width=30, tree_levels_per_stage=2)])
+def test_verilator_soak_long_random_streams(kwargs, rng, measure):
+    config = PEArrayConfig(**kwargs)
+    inputs = array_transactions(config, rng, 20000, last_prob=0.05)
+    expected, source = expected_for(config, inputs)
+    result = run_stream_test(PEArray(config), "pe_array", inputs, expected, source,
+                             valid_prob=0.8, ready_prob=0.7, seed=21)
+    measure(f"soak {config.rows}x{config.cols}: {len(source)} outputs checked in "
+            f"{result.cycles} cycles")
