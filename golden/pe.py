@@ -100,6 +100,17 @@ class PEConfig(BlockConfig):
         return int_range(self.output_width, self.signed)
 
 
+# The ops that are plain algebra, shared by the integer model and the float reference.
+_ALGEBRA = {
+    Op.MUL: lambda a, b, c: a * b,
+    Op.ADD: lambda a, b, c: a + b,
+    Op.SUB: lambda a, b, c: a - b,
+    Op.MADD: lambda a, b, c: a * b + c,
+    Op.MAX: lambda a, b, c: np.maximum(a, b),
+    Op.MIN: lambda a, b, c: np.minimum(a, b),
+}
+
+
 def pe_op(config: PEConfig, op, a, b, c) -> np.ndarray:
     """Bit-exact model of PE results.
 
@@ -130,13 +141,7 @@ def pe_op(config: PEConfig, op, a, b, c) -> np.ndarray:
         raise ValueError(f"op must be one of {sorted(int(o) for o in Op)}, got {sorted(unknown)}")
     op, a, b, c = np.broadcast_arrays(op, a, b, c)
 
-    results = {
-        Op.MUL: lambda: a * b,
-        Op.ADD: lambda: a + b,
-        Op.SUB: lambda: a - b,
-        Op.MADD: lambda: a * b + c,
-        Op.MAX: lambda: np.maximum(a, b),
-        Op.MIN: lambda: np.minimum(a, b),
+    shifts = {
         Op.SHL: lambda: shift_left_saturate(a, np.maximum(b, 0), out_w, config.signed),
         Op.SHR: lambda: shift_right(a, np.minimum(np.maximum(b, 0), w), config.rounding),
     }
@@ -144,7 +149,8 @@ def pe_op(config: PEConfig, op, a, b, c) -> np.ndarray:
     for code in config.op_codes:
         where = op == code
         if np.any(where):
-            out = np.where(where, results[code](), out)
+            exact = shifts[code]() if code in shifts else _ALGEBRA[code](a, b, c)
+            out = np.where(where, exact, out)
     return saturate(int_array(out, bits), out_w, config.signed)
 
 
@@ -154,13 +160,9 @@ def pe_op_reference(op: Op, a, b, c) -> np.ndarray:
     ``SHL`` is ``a * 2**b`` and ``SHR`` is ``a / 2**b`` (negative ``b`` counts as 0).
     """
     a, b, c = (np.asarray(x, dtype=np.float64) for x in (a, b, c))
-    return {
-        Op.MUL: lambda: a * b,
-        Op.ADD: lambda: a + b,
-        Op.SUB: lambda: a - b,
-        Op.MADD: lambda: a * b + c,
-        Op.MAX: lambda: np.maximum(a, b),
-        Op.MIN: lambda: np.minimum(a, b),
-        Op.SHL: lambda: a * 2.0 ** np.maximum(b, 0),
-        Op.SHR: lambda: a / 2.0 ** np.maximum(b, 0),
-    }[Op(op)]()
+    op = Op(op)
+    if op is Op.SHL:
+        return a * 2.0 ** np.maximum(b, 0)
+    if op is Op.SHR:
+        return a / 2.0 ** np.maximum(b, 0)
+    return _ALGEBRA[op](a, b, c)
