@@ -1,0 +1,1 @@
+"""Golden models of the nonlinear units (exp, softmax, GELU, SiLU) and published baselines."""

@@ -1,0 +1,1 @@
+"""Nonlinear units built from PE lanes: exp, softmax, GELU, SiLU."""
