@@ -27,9 +27,10 @@ __all__ = ["Op", "OP_NAMES", "PEConfig", "pe_op", "pe_op_reference"]
 class Op(IntEnum):
     """PE operations and their 3-bit encoding in the hardware's ``op`` field.
 
-    Shift amounts come from ``b``: ``SHL`` shifts ``a`` left by ``clamp(b, 0, out_width)``
-    and saturates; ``SHR`` shifts ``a`` right by ``clamp(b, 0, in_width)`` with the
-    configured rounding.
+    Shift amounts come from ``b`` (negative counts as 0): ``SHL`` shifts ``a`` left and
+    saturates; ``SHR`` shifts ``a`` right with the configured rounding. The hardware clamps
+    the amount to ``out_width`` (SHL) and ``in_width + 1`` (SHR), beyond which every result
+    is the same (saturated, or rounded to 0 / -1), so results equal the unclamped shift.
     """
 
     MUL = 0   # a * b
@@ -143,7 +144,7 @@ def pe_op(config: PEConfig, op, a, b, c) -> np.ndarray:
 
     shifts = {
         Op.SHL: lambda: shift_left_saturate(a, np.maximum(b, 0), out_w, config.signed),
-        Op.SHR: lambda: shift_right(a, np.minimum(np.maximum(b, 0), w), config.rounding),
+        Op.SHR: lambda: shift_right(a, np.minimum(np.maximum(b, 0), w + 1), config.rounding),
     }
     out = int_array(np.zeros(op.shape, dtype=np.int64), bits)
     for code in config.op_codes:

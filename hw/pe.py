@@ -83,7 +83,8 @@ class PE(wiring.Component):
             Op.MIN: lambda: Mux(a < b, a, b),
             Op.SHL: lambda: shift_left_saturate(a, clamp_amount(b, cfg.output_width),
                                                 self.result_shape),
-            Op.SHR: lambda: shift_right_rounded(a, clamp_amount(b, cfg.in_width), cfg.rounding),
+            Op.SHR: lambda: shift_right_rounded(a, clamp_amount(b, cfg.in_width + 1),
+                                                cfg.rounding),
         }
         exact = Signal(signed(max(2 * cfg.in_width, cfg.output_width) + 2))
         with m.Switch(op):

@@ -21,10 +21,10 @@ def python_pe(config: PEConfig, op: Op, a: int, b: int, c: int) -> int:
     lo, hi = config.output_range
     if op.name.lower() not in config.ops:
         return 0
-    if op is Op.SHL:
-        exact = a << min(max(b, 0), config.output_width)
+    if op is Op.SHL:  # the mathematical shifts, unclamped
+        exact = a << max(b, 0)
     elif op is Op.SHR:
-        exact = round_fraction(Fraction(a, 1 << min(max(b, 0), config.in_width)), config.rounding)
+        exact = round_fraction(Fraction(a, 1 << max(b, 0)), config.rounding)
     else:
         exact = {Op.MUL: a * b, Op.ADD: a + b, Op.SUB: a - b, Op.MADD: a * b + c,
                  Op.MAX: max(a, b), Op.MIN: min(a, b)}[op]
@@ -44,8 +44,10 @@ def test_golden_matches_python(data, in_width, signed, rounding):
     lo, hi = config.operand_range
     op = data.draw(st.sampled_from(list(Op)))
     a, b, c = (data.draw(st.integers(lo, hi)) for _ in range(3))
-    if op in (Op.SHL, Op.SHR):
+    if op in (Op.SHL, Op.SHR):  # around and beyond the clamping points
         b = data.draw(st.integers(max(lo, -3), min(hi, out_width + 3)))
+    if op is Op.SHR and not signed and data.draw(st.booleans()):
+        a, b = data.draw(st.integers(hi // 2, hi)), min(hi, in_width + data.draw(st.integers(0, 2)))
     assert pe_op(config, int(op), a, b, c).item() == python_pe(config, op, a, b, c)
 
 
