@@ -57,8 +57,8 @@ class PEConfig(BlockConfig):
     signed : bool
         Two's complement operands and results if true, unsigned otherwise.
     out_width : int or None
-        Result width, ``in_width``..64; results saturate to it. ``None``: ``2 * in_width``,
-        which holds any product exactly.
+        Result width, 2..64; results saturate to it (narrower than ``in_width`` is allowed: a
+        saturating narrow). ``None``: ``2 * in_width``, which holds any product exactly.
     rounding : str
         Rounding of ``SHR``: ``nearest_even``, ``half_up`` or ``truncate`` (floor).
     ops : tuple of str
@@ -74,9 +74,6 @@ class PEConfig(BlockConfig):
     ops: tuple = param(OP_NAMES, help="ops built into each PE", choices=OP_NAMES)
 
     def _check(self):
-        if self.out_width is not None and self.out_width < self.in_width:
-            raise ValueError(f"out_width must be in {self.in_width}..64 (at least in_width), "
-                             f"got {self.out_width}")
         if len(set(self.ops)) != len(self.ops):
             raise ValueError(f"ops must not repeat an op, got {self.ops!r}")
 

@@ -59,6 +59,7 @@ def test_every_registered_generator_emits_verilog_that_verilator_builds(name, tm
     (["emit", "pe-array", "--rows", "0"], "rows must be in 1..256, got 0"),
     (["emit", "pe-array", "--in-width", "40"], "in_width must be in 2..32, got 40"),
     (["emit", "pe-array", "--acc-width", "4"], "acc_width must be in 8..64"),
+    (["emit", "pe", "--out-width", "1"], "out_width must be in 2..64, got 1"),
     (["emit", "pe-array", "--ops", "mul", "div"], "ops must be drawn from"),
     (["emit", "pe-array", "--rows", "abc"], "argument --rows: invalid int value: 'abc'"),
     (["emit", "pe-array", "--name", "3bad"], "name must be a Verilog identifier"),

@@ -39,7 +39,7 @@ def lane_inputs(config, op, a, b, c):
        st.sampled_from(["nearest_even", "half_up", "truncate"]))
 @settings(max_examples=200)
 def test_golden_matches_python(data, in_width, signed, rounding):
-    out_width = data.draw(st.integers(in_width, 64))
+    out_width = data.draw(st.integers(2, 64))
     config = PEConfig(in_width=in_width, signed=signed, out_width=out_width, rounding=rounding)
     lo, hi = config.operand_range
     op = data.draw(st.sampled_from(list(Op)))
@@ -112,7 +112,6 @@ def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, rng):
 @pytest.mark.parametrize("kwargs,error,message", [
     ({"in_width": 1}, ValueError, "in_width must be in 2..32, got 1"),
     ({"in_width": 33}, ValueError, "in_width must be in 2..32, got 33"),
-    ({"in_width": 8, "out_width": 7}, ValueError, "out_width must be in 8..64"),
     ({"out_width": 65}, ValueError, "out_width must be in 2..64, got 65"),
     ({"rounding": "up"}, ValueError, "rounding must be one of"),
     ({"ops": ("mul", "div")}, ValueError, "ops must be drawn from .*'div'"),
