@@ -28,8 +28,8 @@ def param(default: Any = _NO_DEFAULT, *, help: str, range: tuple[int, int] | Non
         (the config's ``resolved`` values say what it became).
     help : str
         One line for ``accelgen list``, ``--help`` and the docs.
-    range : (int, int), optional
-        Inclusive bounds for an integer parameter.
+    range : (number, number), optional
+        Inclusive bounds for an integer or float parameter.
     choices : tuple, optional
         The allowed values of a string parameter, or of each item of a tuple parameter.
     """
@@ -45,9 +45,11 @@ def _check_value(name: str, kind: type, value: Any, meta: dict) -> None:
     if kind is bool:
         if not isinstance(value, bool):
             raise TypeError(f"{name} must be a bool, got {value!r}")
-    elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
+    elif kind in (int, float):
+        allowed = (int,) if kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise TypeError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
+                            f"got {value!r}")
         lo, hi = meta["range"] or (None, None)
         if meta["range"] and not lo <= value <= hi:
             raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
@@ -84,8 +86,8 @@ class BlockConfig:
 
     @staticmethod
     def field_kind(hint) -> type:
-        """Return the base type (bool, int, str or tuple) of a field's type hint."""
-        for kind in (bool, int, str, tuple):
+        """Return the base type (bool, int, float, str or tuple) of a field's type hint."""
+        for kind in (bool, int, float, str, tuple):
             if hint is kind or typing.get_origin(hint) is kind:
                 return kind
         for arg in typing.get_args(hint):  # Optional[X] / X | None

@@ -14,7 +14,7 @@ from golden.pe import Op, PEConfig
 from .arith import clamp_amount, saturate, shape_of, shift_left_saturate, shift_right_rounded
 from .config import configure
 
-__all__ = ["PEOp", "PE"]
+__all__ = ["PEOp", "PE", "add_pe"]
 
 #: The op field's Amaranth enum, with the encoding of :class:`golden.pe.Op`.
 PEOp = enum.Enum("PEOp", [(op.name, op.value) for op in Op])
@@ -96,3 +96,14 @@ class PE(wiring.Component):
         with m.If(self.en):
             m.d.sync += self.o.eq(saturate(exact, self.result_shape))
         return m
+
+
+def add_pe(m: Module, name: str, config: PEConfig, *, en, op, a, b, c=0):
+    """Instantiate a PE as submodule ``name`` of ``m``, wire its inputs, return its output.
+
+    ``op`` is a :class:`PEOp` member or a signal; operands are values or integer constants.
+    The output follows the inputs by :attr:`PE.latency` cycles of ``en``.
+    """
+    pe = m.submodules[name] = PE(config)
+    m.d.comb += [pe.en.eq(en), pe.i.op.eq(op), pe.i.a.eq(a), pe.i.b.eq(b), pe.i.c.eq(c)]
+    return pe.o
