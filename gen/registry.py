@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
+from golden.nonlinear.exp import ExpConfig
 from golden.params import BlockConfig
 from golden.pe import PEConfig
 from golden.pe_array import PEArrayConfig
 from golden.reduction_tree import ReductionTreeConfig
+from hw.nonlinear.exp import Exp
 from hw.pe import PE
 from hw.pe_array import PEArray
 from hw.pipeline import StreamPipeline
@@ -74,3 +76,5 @@ register("reduction-tree", ReductionTreeConfig, lambda c: StreamPipeline(Reducti
          "pipelined adder tree over any number of inputs, with stream ports")
 register("pe", PEConfig, lambda c: StreamPipeline(PE(c)),
          "one PE lane (mul, add, sub, madd, max, min, shl, shr; saturating), with stream ports")
+register("exp", ExpConfig, lambda c: StreamPipeline(Exp(c)),
+         "fast biased exp on PE lanes: 2**f by a minimax polynomial, 2**n by a shift")
