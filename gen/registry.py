@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from amaranth.lib import wiring
 
 from golden.nonlinear.exp import ExpConfig
+from golden.nonlinear.softmax import SoftmaxConfig
 from golden.params import BlockConfig
 from golden.pe import PEConfig
 from golden.pe_array import PEArrayConfig
 from golden.reduction_tree import ReductionTreeConfig
 from hw.nonlinear.exp import Exp
+from hw.nonlinear.softmax import Softmax
 from hw.pe import PE
 from hw.pe_array import PEArray
 from hw.pipeline import StreamPipeline
@@ -78,3 +80,5 @@ register("pe", PEConfig, lambda c: StreamPipeline(PE(c)),
          "one PE lane (mul, add, sub, madd, max, min, shl, shr; saturating), with stream ports")
 register("exp", ExpConfig, lambda c: StreamPipeline(Exp(c)),
          "fast biased exp on PE lanes: 2**f by a minimax polynomial, 2**n by a shift")
+register("softmax", SoftmaxConfig, Softmax,
+         "single-pass softmax: online max and sum, reciprocal, output pass from a buffer")
