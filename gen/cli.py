@@ -126,6 +126,24 @@ def _cmd_demo(args) -> int:
     return 0 if all(r["bit_exact"] for r in runs) else 1
 
 
+def _cmd_accuracy(args) -> int:
+    from .accuracy import write_accuracy_report
+
+    paths = write_accuracy_report(args.output)
+    data = json.loads(paths[0].read_text())
+    for name in ("exp", "gelu", "silu"):
+        for label, summary in data[name].items():
+            figures = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                for k, v in summary.items())
+            print(f"{name:<8} {label:<28} {figures}")
+    for row, methods in data["softmax"].items():
+        ours = methods["ours, exp order 2"]
+        print(f"softmax  {row:<28} max_abs_error {ours['max_abs_error']:.3g}, "
+              f"max_sum_error {ours['max_sum_error']:.3g}")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``accelgen`` argument parser, with a subcommand per action and generator."""
     parser = _Parser(prog="accelgen", description="Generate verified accelerator blocks as "
@@ -147,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help=f"TOML file with a [{generator.module_name}] table")
         _add_config_flags(sub, generator.config_class)
         sub.set_defaults(run=_cmd_emit)
+
+    accuracy = commands.add_parser("accuracy", help="accuracy report of the nonlinear units "
+                                   "(JSON and PNG plots), ours next to published baselines")
+    accuracy.add_argument("-o", "--output", default="build/accuracy", help="output directory "
+                          "[default: build/accuracy]")
+    accuracy.set_defaults(run=_cmd_accuracy)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
                                "report measured figures")

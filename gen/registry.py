@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from amaranth.lib import wiring
 
 from golden.nonlinear.exp import ExpConfig
+from golden.nonlinear.gelu import GELUConfig
+from golden.nonlinear.silu import SiLUConfig
 from golden.nonlinear.softmax import SoftmaxConfig
 from golden.params import BlockConfig
 from golden.pe import PEConfig
 from golden.pe_array import PEArrayConfig
 from golden.reduction_tree import ReductionTreeConfig
 from hw.nonlinear.exp import Exp
+from hw.nonlinear.gelu import GELU
+from hw.nonlinear.silu import SiLU
 from hw.nonlinear.softmax import Softmax
 from hw.pe import PE
 from hw.pe_array import PEArray
@@ -82,3 +86,7 @@ register("exp", ExpConfig, lambda c: StreamPipeline(Exp(c)),
          "fast biased exp on PE lanes: 2**f by a minimax polynomial, 2**n by a shift")
 register("softmax", SoftmaxConfig, Softmax,
          "single-pass softmax: online max and sum, reciprocal, output pass from a buffer")
+register("gelu", GELUConfig, lambda c: StreamPipeline(GELU(c)),
+         "GELU on PE lanes: ReLU minus a piecewise-polynomial correction, or a piecewise poly")
+register("silu", SiLUConfig, lambda c: StreamPipeline(SiLU(c)),
+         "SiLU on PE lanes: range detection plus a piecewise polynomial")
