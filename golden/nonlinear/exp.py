@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed_point import ROUNDING_MODES, QFormat, int_array
+from ..fixed_point import ROUNDING_MODES, int_array
 from ..params import BlockConfig, param
 from ..pe import Op, PEConfig, pe_op
 from .fit import minimax_poly
+from .formats import InOutFormats
 
 __all__ = ["ExpConfig", "exp", "exp_reference", "LOG2E_FRAC"]
 
@@ -38,7 +39,7 @@ def _poly_coefficients(order: int, frac: int) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExpConfig(BlockConfig):
+class ExpConfig(InOutFormats, BlockConfig):
     """Parameters of the exponential unit.
 
     Parameters
@@ -67,18 +68,10 @@ class ExpConfig(BlockConfig):
     rounding: str = param("half_up", help="rounding of the output", choices=ROUNDING_MODES)
     lanes: int = param(1, help="elements per cycle", range=(1, 256))
 
+    output_signed = False
+
     def _check(self):
-        if self.in_frac >= self.in_width:
-            raise ValueError(f"in_frac must be in 0..{self.in_width - 1} (below in_width), "
-                             f"got {self.in_frac}")
-
-    @property
-    def input_format(self) -> QFormat:
-        return QFormat(self.in_width, self.in_frac, True)
-
-    @property
-    def output_format(self) -> QFormat:
-        return QFormat(self.out_width, self.out_frac, False)
+        self._check_formats()
 
     @property
     def log2e(self) -> int:

@@ -35,10 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed_point import ROUNDING_MODES, QFormat, int_array, saturate
+from ..fixed_point import ROUNDING_MODES, int_array, saturate
 from ..params import BlockConfig, param
 from ..pe import Op, PEConfig, pe_op
 from .fit import minimax_poly
+from .formats import InOutFormats
 
 __all__ = ["PiecewiseConfig", "STYLES", "piecewise", "piecewise_front",
            "piecewise_approximation"]
@@ -78,7 +79,7 @@ def _horner_magnitude(table: tuple[tuple[float, ...], ...]) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PiecewiseConfig(BlockConfig):
+class PiecewiseConfig(InOutFormats, BlockConfig):
     """Parameters shared by the piecewise-polynomial units (the engine; not a block itself).
 
     A unit subclasses this and defines the properties :attr:`target`, :attr:`domain_lo`,
@@ -151,9 +152,7 @@ class PiecewiseConfig(BlockConfig):
     # --- validation ---------------------------------------------------------------------------
 
     def _check(self):
-        if self.in_frac >= self.in_width:
-            raise ValueError(f"in_frac must be in 0..{self.in_width - 1} (below in_width), "
-                             f"got {self.in_frac}")
+        self._check_formats()
         if not self.range_max > 0:
             raise ValueError(f"range_max must be > 0, got {self.range_max}")
         lo_q = self.domain_lo * 2.0 ** self.in_frac
@@ -183,14 +182,6 @@ class PiecewiseConfig(BlockConfig):
                              f"got {self.out_frac}")
 
     # --- derived values -----------------------------------------------------------------------
-
-    @property
-    def input_format(self) -> QFormat:
-        return QFormat(self.in_width, self.in_frac, True)
-
-    @property
-    def output_format(self) -> QFormat:
-        return QFormat(self.out_width, self.out_frac, True)
 
     @property
     def segment_width(self) -> float:

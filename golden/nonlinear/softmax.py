@@ -20,15 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed_point import ROUNDING_MODES, QFormat, bits_for_range, saturate, shift_right
+from ..fixed_point import ROUNDING_MODES, bits_for_range, saturate, shift_right
 from ..params import BlockConfig, param
 from .exp import ExpConfig, exp
+from .formats import InOutFormats
 
 __all__ = ["SoftmaxConfig", "softmax", "softmax_reference", "split_vectors"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class SoftmaxConfig(BlockConfig):
+class SoftmaxConfig(InOutFormats, BlockConfig):
     """Parameters of the softmax unit.
 
     Parameters
@@ -60,21 +61,13 @@ class SoftmaxConfig(BlockConfig):
     rounding: str = param("half_up", help="rounding of the probabilities",
                           choices=ROUNDING_MODES)
 
+    output_signed = False
+
     def _check(self):
-        if self.in_frac >= self.in_width:
-            raise ValueError(f"in_frac must be in 0..{self.in_width - 1} (below in_width), "
-                             f"got {self.in_frac}")
+        self._check_formats()
         if self.out_frac > self.out_width:
             raise ValueError(f"out_frac must be in 1..{self.out_width} (at most out_width), "
                              f"got {self.out_frac}")
-
-    @property
-    def input_format(self) -> QFormat:
-        return QFormat(self.in_width, self.in_frac, True)
-
-    @property
-    def output_format(self) -> QFormat:
-        return QFormat(self.out_width, self.out_frac, False)
 
     @property
     def exp(self) -> ExpConfig:
