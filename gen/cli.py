@@ -144,6 +144,22 @@ def _cmd_accuracy(args) -> int:
     return 0
 
 
+def _cmd_area(args) -> int:
+    from .area import write_area_report
+
+    path = write_area_report(args.output)
+    report = json.loads(path.read_text())
+    print(f"{'unit':<22} {'cells':>7} {'in PEs':>7} {'extra':>7} {'extra/PE':>9} "
+          f"{'PEs':>4} {'mem bits':>9}")
+    for name, row in report.items():
+        if isinstance(row, dict) and "cells_total" in row:
+            print(f"{name:<22} {row['cells_total']:>7} {row['cells_in_pe_lanes']:>7} "
+                  f"{row['cells_extra']:>7} {row['extra_fraction']:>9.1%} "
+                  f"{row['pe_instances']:>4} {row['memory_bits']:>9}")
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``accelgen`` argument parser, with a subcommand per action and generator."""
     parser = _Parser(prog="accelgen", description="Generate verified accelerator blocks as "
@@ -171,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     accuracy.add_argument("-o", "--output", default="build/accuracy", help="output directory "
                           "[default: build/accuracy]")
     accuracy.set_defaults(run=_cmd_accuracy)
+
+    area = commands.add_parser("area", help="Yosys cell counts of the nonlinear units: PE "
+                               "lanes versus the extras around them (JSON)")
+    area.add_argument("-o", "--output", default="build/area", help="output directory "
+                      "[default: build/area]")
+    area.set_defaults(run=_cmd_area)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
                                "report measured figures")
