@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: demo test test-slow lint clean
+.PHONY: demo test test-slow reports lint clean
 
 # (Re)install when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m slow
+
+reports: $(STAMP)
+	$(BIN)/accelgen accuracy -o build/accuracy
+	$(BIN)/accelgen area -o build/area
 
 lint: $(STAMP)
 	$(BIN)/ruff check hw gen sim golden boards tests
