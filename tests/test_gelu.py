@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from test_fixed_point import round_fraction
 
 from golden.nonlinear.baselines import gelu_exact
@@ -265,4 +266,6 @@ def test_bad_parameters_are_rejected(kwargs, error, message):
 def test_config_or_keywords_not_both():
     with pytest.raises(TypeError, match="pass either a GELUConfig or keyword parameters"):
         GELU(GELUConfig(), lanes=2)
-    assert GELU(GELUConfig(lanes=2)).config.lanes == 2
+    dut = GELU(GELUConfig(lanes=2))
+    assert dut.config.lanes == 2
+    Fragment.get(dut, None)  # and it elaborates
