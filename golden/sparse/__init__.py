@@ -1,0 +1,1 @@
+"""Golden models of the sparse encodings and search units (RT-NeRF)."""
