@@ -26,6 +26,7 @@ test-slow: $(STAMP)
 reports: $(STAMP)
 	$(BIN)/accelgen accuracy -o build/accuracy
 	$(BIN)/accelgen area -o build/area
+	$(BIN)/accelgen sparse-storage -o build/sparse
 
 lint: $(STAMP)
 	$(BIN)/ruff check hw gen sim golden boards tests

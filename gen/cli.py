@@ -144,6 +144,20 @@ def _cmd_accuracy(args) -> int:
     return 0
 
 
+def _cmd_sparse_storage(args) -> int:
+    from .sparse_storage import write_storage_report
+
+    paths = write_storage_report(args.output)
+    report = json.loads(paths[0].read_text())
+    formats = list(report["rows"][0]["bits_per_element"])
+    print("bits per element\n" + f"{'density':>8} " + " ".join(f"{f:>22}" for f in formats))
+    for row in report["rows"]:
+        print(f"{row['density']:>8.3f} " + " ".join(
+            f"{row['bits_per_element'][f]:>22.3f}" for f in formats))
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def _cmd_area(args) -> int:
     from .area import write_area_report
 
@@ -193,6 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     area.add_argument("-o", "--output", default="build/area", help="output directory "
                       "[default: build/area]")
     area.set_defaults(run=_cmd_area)
+
+    storage = commands.add_parser("sparse-storage", help="storage of bitmap, coordinate and "
+                                  "hybrid sparse encodings against density (JSON and PNG)")
+    storage.add_argument("-o", "--output", default="build/sparse", help="output directory "
+                         "[default: build/sparse]")
+    storage.set_defaults(run=_cmd_sparse_storage)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
                                "report measured figures")

@@ -18,6 +18,8 @@ from golden.params import BlockConfig
 from golden.pe import PEConfig
 from golden.pe_array import PEArrayConfig
 from golden.reduction_tree import ReductionTreeConfig
+from golden.sparse.search_tree import SearchTreeConfig
+from golden.sparse.sparse_search import SparseSearchConfig
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
 from hw.nonlinear.silu import SiLU
@@ -26,6 +28,8 @@ from hw.pe import PE
 from hw.pe_array import PEArray
 from hw.pipeline import StreamPipeline
 from hw.reduction_tree import ReductionTree
+from hw.sparse.search_tree import SearchTree
+from hw.sparse.sparse_search import SparseSearch
 
 __all__ = ["Generator", "GENERATORS", "register", "get_generator"]
 
@@ -90,3 +94,7 @@ register("gelu", GELUConfig, lambda c: StreamPipeline(GELU(c)),
          "GELU on PE lanes: ReLU minus a piecewise-polynomial correction, or a piecewise poly")
 register("silu", SiLUConfig, lambda c: StreamPipeline(SiLU(c)),
          "SiLU on PE lanes: range detection plus a piecewise polynomial")
+register("search-tree", SearchTreeConfig, SearchTree,
+         "bi-directional adder & search tree: rank (prefix count) or select over a bitmap")
+register("sparse-search", SparseSearchConfig, SparseSearch,
+         "coordinate-format search unit: P stored coordinates compared per cycle")

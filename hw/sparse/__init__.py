@@ -1,1 +1,2 @@
-"""Sparse search units: the bi-directional adder & search tree, the coordinate search unit and the hybrid decoder front-end."""
+"""Sparse search units: the bi-directional adder & search tree, the coordinate search unit
+and the hybrid decoder front-end."""
