@@ -19,6 +19,7 @@ from golden.pe import PEConfig
 from golden.pe_array import PEArrayConfig
 from golden.reduction_tree import ReductionTreeConfig
 from golden.sparse.search_tree import SearchTreeConfig
+from golden.sparse.sparse_decoder import SparseDecoderConfig
 from golden.sparse.sparse_search import SparseSearchConfig
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
@@ -29,6 +30,7 @@ from hw.pe_array import PEArray
 from hw.pipeline import StreamPipeline
 from hw.reduction_tree import ReductionTree
 from hw.sparse.search_tree import SearchTree
+from hw.sparse.sparse_decoder import SparseDecoder
 from hw.sparse.sparse_search import SparseSearch
 
 __all__ = ["Generator", "GENERATORS", "register", "get_generator"]
@@ -98,3 +100,5 @@ register("search-tree", SearchTreeConfig, SearchTree,
          "bi-directional adder & search tree: rank (prefix count) or select over a bitmap")
 register("sparse-search", SparseSearchConfig, SparseSearch,
          "coordinate-format search unit: P stored coordinates compared per cycle")
+register("sparse-decoder", SparseDecoderConfig, SparseDecoder,
+         "hybrid sparse front-end: lookups on bitmap or coordinate blocks through one interface")
