@@ -26,7 +26,7 @@ test-slow: $(STAMP)
 reports: $(STAMP)
 	$(BIN)/accelgen accuracy -o build/accuracy
 	$(BIN)/accelgen area -o build/area
-	$(BIN)/accelgen sparse-storage -o build/sparse
+	$(BIN)/accelgen sparse-bench -o build/sparse
 
 lint: $(STAMP)
 	$(BIN)/ruff check hw gen sim golden boards tests

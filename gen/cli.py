@@ -144,7 +144,7 @@ def _cmd_accuracy(args) -> int:
     return 0
 
 
-def _cmd_sparse_storage(args) -> int:
+def _cmd_sparse_bench(args) -> int:
     from .sparse_storage import write_storage_report
 
     paths = write_storage_report(args.output)
@@ -154,7 +154,13 @@ def _cmd_sparse_storage(args) -> int:
     for row in report["rows"]:
         print(f"{row['density']:>8.3f} " + " ".join(
             f"{row['bits_per_element'][f]:>22.3f}" for f in formats))
-    print(f"wrote {', '.join(str(p) for p in paths)}")
+    from .sparse_throughput import write_throughput_report
+
+    path = write_throughput_report(args.output)
+    for unit, rates in json.loads(path.read_text())["queries_per_cycle"].items():
+        for case, rate in rates.items():
+            print(f"{unit:<15} {case:<40} {rate:.3f} queries/cycle")
+    print(f"wrote {', '.join(str(p) for p in paths)}, {path}")
     return 0
 
 
@@ -208,11 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "[default: build/area]")
     area.set_defaults(run=_cmd_area)
 
-    storage = commands.add_parser("sparse-storage", help="storage of bitmap, coordinate and "
-                                  "hybrid sparse encodings against density (JSON and PNG)")
+    storage = commands.add_parser("sparse-bench", help="sparse encodings' storage against "
+                                  "density (JSON, PNG) and the sparse units' queries per cycle")
     storage.add_argument("-o", "--output", default="build/sparse", help="output directory "
                          "[default: build/sparse]")
-    storage.set_defaults(run=_cmd_sparse_storage)
+    storage.set_defaults(run=_cmd_sparse_bench)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
                                "report measured figures")
