@@ -1,0 +1,1 @@
+"""Golden models of the memory-side blocks: scratchpads, buffers, address generators, DMA."""

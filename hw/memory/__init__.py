@@ -1,0 +1,1 @@
+"""Memory controllers: banked scratchpads, ping-pong buffers, address generators, DMA, CSRs."""
