@@ -27,6 +27,7 @@ reports: $(STAMP)
 	$(BIN)/accelgen accuracy -o build/accuracy
 	$(BIN)/accelgen area -o build/area
 	$(BIN)/accelgen sparse-bench -o build/sparse
+	$(BIN)/accelgen buffer-bench -o build/memory
 
 lint: $(STAMP)
 	$(BIN)/ruff check hw gen sim golden boards tests

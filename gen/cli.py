@@ -164,6 +164,18 @@ def _cmd_sparse_bench(args) -> int:
     return 0
 
 
+def _cmd_buffer_bench(args) -> int:
+    from .buffer_bench import write_buffer_report
+
+    paths = write_buffer_report(args.output)
+    report = json.loads(paths[0].read_text())
+    for case, row in {**report["linear"], **report["elementwise"]}.items():
+        print(f"{case:<28} external bytes {row['baseline']['bytes_total']:>9} -> "
+              f"{row['optimized']['bytes_total']:>9} ({row['ratio']:.2f}x less)")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def _cmd_area(args) -> int:
     from .area import write_area_report
 
@@ -219,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     storage.add_argument("-o", "--output", default="build/sparse", help="output directory "
                          "[default: build/sparse]")
     storage.set_defaults(run=_cmd_sparse_bench)
+
+    buffers = commands.add_parser("buffer-bench", help="external-memory traffic with and "
+                                  "without MARCA's buffer management (JSON and PNG)")
+    buffers.add_argument("-o", "--output", default="build/memory", help="output directory "
+                         "[default: build/memory]")
+    buffers.set_defaults(run=_cmd_buffer_bench)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
                                "report measured figures")

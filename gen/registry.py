@@ -14,6 +14,7 @@ from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
 from golden.nonlinear.silu import SiLUConfig
 from golden.nonlinear.softmax import SoftmaxConfig
+from golden.memory.addrgen import AddrGenConfig
 from golden.params import BlockConfig
 from golden.pe import PEConfig
 from golden.pe_array import PEArrayConfig
@@ -21,6 +22,7 @@ from golden.reduction_tree import ReductionTreeConfig
 from golden.sparse.search_tree import SearchTreeConfig
 from golden.sparse.sparse_decoder import SparseDecoderConfig
 from golden.sparse.sparse_search import SparseSearchConfig
+from hw.memory.addrgen import AddrGen
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
 from hw.nonlinear.silu import SiLU
@@ -102,3 +104,5 @@ register("sparse-search", SparseSearchConfig, SparseSearch,
          "coordinate-format search unit: P stored coordinates compared per cycle")
 register("sparse-decoder", SparseDecoderConfig, SparseDecoder,
          "hybrid sparse front-end: lookups on bitmap or coordinate blocks through one interface")
+register("addrgen", AddrGenConfig, AddrGen,
+         "tiled address generator: up to 4 nested loops, one address per cycle, bounds checked")
