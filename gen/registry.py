@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
+from golden.memory.addrgen import AddrGenConfig
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
 from golden.nonlinear.silu import SiLUConfig
 from golden.nonlinear.softmax import SoftmaxConfig
-from golden.memory.addrgen import AddrGenConfig
 from golden.params import BlockConfig
 from golden.pe import PEConfig
 from golden.pe_array import PEArrayConfig
