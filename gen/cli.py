@@ -90,7 +90,9 @@ def _cmd_emit(args) -> int:
     name = check_module_name(args.name or generator.module_name)
     component = generator.build(config)
     v_path, m_path = write_design(component, name, Path(args.output), generator.name)
-    print(f"wrote {v_path} and {m_path} (latency {component.latency} cycles)")
+    extra = generator.extra_files(component, Path(args.output)) if generator.extra_files else []
+    print(f"wrote {', '.join(str(p) for p in [v_path, m_path, *extra])} "
+          f"(latency {component.latency} cycles)")
     return 0
 
 

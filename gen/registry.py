@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from amaranth.lib import wiring
 
 from golden.memory.addrgen import AddrGenConfig
+from golden.memory.csr import CSRConfig, write_regmap_files
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
 from golden.nonlinear.silu import SiLUConfig
@@ -23,6 +24,7 @@ from golden.sparse.search_tree import SearchTreeConfig
 from golden.sparse.sparse_decoder import SparseDecoderConfig
 from golden.sparse.sparse_search import SparseSearchConfig
 from hw.memory.addrgen import AddrGen
+from hw.memory.csr import CSRBlock
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
 from hw.nonlinear.silu import SiLU
@@ -52,12 +54,16 @@ class Generator:
         Makes the component (with stream ports ``i`` and ``o``) from a config.
     summary : str
         One line for ``accelgen list``.
+    extra_files : callable, optional
+        ``(component, out_dir) -> list of paths``: files ``accelgen emit`` writes beside the
+        Verilog and manifest (e.g. a register map).
     """
 
     name: str
     config_class: type[BlockConfig]
     build: Callable[[BlockConfig], wiring.Component]
     summary: str
+    extra_files: Callable | None = None
 
     @property
     def module_name(self) -> str:
@@ -69,11 +75,12 @@ GENERATORS: dict[str, Generator] = {}
 
 
 def register(name: str, config_class: type[BlockConfig],
-             build: Callable[[BlockConfig], wiring.Component], summary: str) -> None:
+             build: Callable[[BlockConfig], wiring.Component], summary: str,
+             extra_files: Callable | None = None) -> None:
     """Add a generator under a CLI name."""
     if name in GENERATORS:
         raise ValueError(f"generator {name!r} is already registered")
-    GENERATORS[name] = Generator(name, config_class, build, summary)
+    GENERATORS[name] = Generator(name, config_class, build, summary, extra_files)
 
 
 def get_generator(name: str) -> Generator:
@@ -106,3 +113,7 @@ register("sparse-decoder", SparseDecoderConfig, SparseDecoder,
          "hybrid sparse front-end: lookups on bitmap or coordinate blocks through one interface")
 register("addrgen", AddrGenConfig, AddrGen,
          "tiled address generator: up to 4 nested loops, one address per cycle, bounds checked")
+register("csr", CSRConfig, CSRBlock,
+         "control/status registers from a register-map description, AXI4-Lite slave",
+         extra_files=lambda component, out_dir: list(
+             write_regmap_files(component.regmap, out_dir).values()))

@@ -108,3 +108,11 @@ def test_malformed_config_files_are_rejected(text, message, tmp_path, capsys):
 def test_missing_config_file(tmp_path, capsys):
     status, _, err = run(capsys, "emit", "pe-array", "--config", str(tmp_path / "none.toml"))
     assert status == 2 and "cannot read config file" in err
+
+
+def test_emit_csr_also_writes_the_register_map(tmp_path, capsys):
+    status, out, _ = run(capsys, "emit", "csr", "-o", str(tmp_path))
+    assert status == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["accel_csr.h", "accel_csr.py", "accel_csr_regmap.json", "csr.json", "csr.v"]
+    assert "accel_csr.h" in out
