@@ -12,6 +12,7 @@ from amaranth.lib import wiring
 
 from golden.memory.addrgen import AddrGenConfig
 from golden.memory.csr import CSRConfig, write_regmap_files
+from golden.memory.dma import DMAConfig
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
 from golden.nonlinear.silu import SiLUConfig
@@ -25,6 +26,7 @@ from golden.sparse.sparse_decoder import SparseDecoderConfig
 from golden.sparse.sparse_search import SparseSearchConfig
 from hw.memory.addrgen import AddrGen
 from hw.memory.csr import CSRBlock
+from hw.memory.dma import DMA
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
 from hw.nonlinear.silu import SiLU
@@ -117,3 +119,5 @@ register("csr", CSRConfig, CSRBlock,
          "control/status registers from a register-map description, AXI4-Lite slave",
          extra_files=lambda component, out_dir: list(
              write_regmap_files(component.regmap, out_dir).values()))
+register("dma", DMAConfig, DMA,
+         "AXI4 DMA master: tiles between external memory and a local scratchpad, INCR bursts")
