@@ -91,8 +91,8 @@ def _cmd_emit(args) -> int:
     component = generator.build(config)
     v_path, m_path = write_design(component, name, Path(args.output), generator.name)
     extra = generator.extra_files(component, Path(args.output)) if generator.extra_files else []
-    print(f"wrote {', '.join(str(p) for p in [v_path, m_path, *extra])} "
-          f"(latency {component.latency} cycles)")
+    latency = "variable" if component.latency is None else f"{component.latency} cycles"
+    print(f"wrote {', '.join(str(p) for p in [v_path, m_path, *extra])} (latency {latency})")
     return 0
 
 

@@ -60,7 +60,8 @@ def tool_versions() -> dict[str, str]:
 
 
 def manifest(component: wiring.Component, name: str, generator: str) -> dict:
-    """Describe an emitted design: parameters (as given and derived), ports, latency, tools."""
+    """Describe an emitted design: parameters (as given and derived), ports, latency (``null``
+    for blocks without a fixed one, like the DMA), tools."""
     config = component.config
     derived = {attr: getattr(config, attr) for attr in dir(type(config))
                if isinstance(getattr(type(config), attr, None), property)

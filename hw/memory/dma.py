@@ -95,12 +95,15 @@ class DMA(wiring.Component):
 
     Attributes
     ----------
+    latency : None
+        No fixed latency: a transfer's time depends on the external memory's wait states.
     command_layout, done_layout : data.StructLayout
         Payloads of ``cmd`` and ``done``.
     """
 
     def __init__(self, config: DMAConfig | None = None, **params):
         self.config = cfg = configure(self, DMAConfig, config, params)
+        self.latency = None
         self.command_layout = data.StructLayout({
             "write": 1,
             "ext_addr": cfg.addr_width,
