@@ -27,6 +27,7 @@ from golden.sparse.sparse_search import SparseSearchConfig
 from hw.memory.addrgen import AddrGen
 from hw.memory.csr import CSRBlock
 from hw.memory.dma import DMA
+from hw.memory.input_share import InputShare
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
 from hw.nonlinear.silu import SiLU
@@ -121,3 +122,5 @@ register("csr", CSRConfig, CSRBlock,
              write_regmap_files(component.regmap, out_dir).values()))
 register("dma", DMAConfig, DMA,
          "AXI4 DMA master: tiles between external memory and a local scratchpad, INCR bursts")
+register("input-share", PEArrayConfig, InputShare,
+         "input sharing for linear ops: one x chunk fanned out to every PE row of the array")

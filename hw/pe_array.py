@@ -18,10 +18,29 @@ from .pe import PE, PEOp
 from .pipeline import delay
 from .reduction_tree import ReductionTree
 
-__all__ = ["ArrayMode", "PEArray"]
+__all__ = ["ArrayMode", "PEArray", "pe_array_layouts"]
 
 #: The mode field's Amaranth enum, with the encoding of :class:`golden.pe_array.Mode`.
 ArrayMode = enum.Enum("ArrayMode", [(mode.name, mode.value) for mode in Mode])
+
+
+def pe_array_layouts(config: PEArrayConfig) -> tuple[data.StructLayout, data.StructLayout]:
+    """The input and output payload layouts of a PE array with this config."""
+
+    def grid(shape):
+        return data.ArrayLayout(data.ArrayLayout(shape, config.cols), config.rows)
+
+    operand = shape_of(config.in_width, config.signed)
+    inputs = data.StructLayout({
+        "op": PEOp, "mode": ArrayMode, "last": 1,
+        "a": grid(operand), "b": grid(operand), "c": grid(operand),
+    })
+    outputs = data.StructLayout({
+        "mode": ArrayMode, "last": 1,
+        "elem": grid(shape_of(config.output_width, config.signed)),
+        "acc": data.ArrayLayout(shape_of(config.accumulator_width, config.signed), config.rows),
+    })
+    return inputs, outputs
 
 
 class PEArray(wiring.Component):
@@ -63,21 +82,9 @@ class PEArray(wiring.Component):
         self.tree_latency = ReductionTree.latency_of(cfg.tree)
         self.latency = PE.latency + self.tree_latency + 1
 
-        def grid(shape):
-            return data.ArrayLayout(data.ArrayLayout(shape, cfg.cols), cfg.rows)
-
-        operand = shape_of(cfg.in_width, cfg.signed)
         self.result_shape = shape_of(cfg.output_width, cfg.signed)
         self.acc_shape = shape_of(cfg.accumulator_width, cfg.signed)
-        self.input_layout = data.StructLayout({
-            "op": PEOp, "mode": ArrayMode, "last": 1,
-            "a": grid(operand), "b": grid(operand), "c": grid(operand),
-        })
-        self.output_layout = data.StructLayout({
-            "mode": ArrayMode, "last": 1,
-            "elem": grid(self.result_shape),
-            "acc": data.ArrayLayout(self.acc_shape, cfg.rows),
-        })
+        self.input_layout, self.output_layout = pe_array_layouts(cfg)
         super().__init__({
             "i": In(stream.Signature(self.input_layout)),
             "o": Out(stream.Signature(self.output_layout)),
