@@ -13,6 +13,8 @@ from amaranth.lib import wiring
 from golden.memory.addrgen import AddrGenConfig
 from golden.memory.csr import CSRConfig, write_regmap_files
 from golden.memory.dma import DMAConfig
+from golden.memory.pingpong import PingPongConfig
+from golden.memory.scratchpad import ScratchpadConfig
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
 from golden.nonlinear.silu import SiLUConfig
@@ -28,6 +30,8 @@ from hw.memory.addrgen import AddrGen
 from hw.memory.csr import CSRBlock
 from hw.memory.dma import DMA
 from hw.memory.input_share import InputShare
+from hw.memory.pingpong import PingPong
+from hw.memory.scratchpad import Scratchpad
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
 from hw.nonlinear.silu import SiLU
@@ -124,3 +128,7 @@ register("dma", DMAConfig, DMA,
          "AXI4 DMA master: tiles between external memory and a local scratchpad, INCR bursts")
 register("input-share", PEArrayConfig, InputShare,
          "input sharing for linear ops: one x chunk fanned out to every PE row of the array")
+register("scratchpad", ScratchpadConfig, Scratchpad,
+         "banked scratchpad: N banks, low-order or XOR interleaving, ports stall on conflicts")
+register("pingpong", PingPongConfig, PingPong,
+         "ping-pong buffer: fill one half while the other drains, swap by handshake")
