@@ -174,6 +174,9 @@ def _cmd_buffer_bench(args) -> int:
     for case, row in {**report["linear"], **report["elementwise"]}.items():
         print(f"{case:<28} external bytes {row['baseline']['bytes_total']:>9} -> "
               f"{row['optimized']['bytes_total']:>9} ({row['ratio']:.2f}x less)")
+    for case, rates in report["scratchpad_conflict_rate"].items():
+        print(f"scratchpad {case:<26} conflict rate " +
+              ", ".join(f"{k} {v:.3f}" for k, v in rates.items()))
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
 

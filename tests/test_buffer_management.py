@@ -161,7 +161,13 @@ def test_report_is_written(tmp_path, measure):
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
     assert paths[1].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(paths[0].read_text())
-    assert set(data) == {"definitions", "linear", "elementwise", "tools"}
+    assert set(data) == {"definitions", "linear", "elementwise", "scratchpad_conflict_rate",
+                         "tools"}
+    conflicts = data["scratchpad_conflict_rate"]
+    for ports in (2, 4):  # stride N hits one bank: 1 - 1/ports of cycles stall; XOR fixes it
+        assert conflicts[f"low-order, 4 banks, {ports} ports"]["stride 4"] == 1 - 1 / ports
+        assert conflicts[f"xor, 4 banks, {ports} ports"]["stride 4"] == 0
+        assert conflicts[f"low-order, 4 banks, {ports} ports"]["stride 1"] == 0
     assert "numpy" in data["tools"] and "python" in data["tools"]
     assert list(data["linear"]) == list(LINEAR_CASES)
     for name, case in data["linear"].items():
