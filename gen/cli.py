@@ -197,6 +197,19 @@ def _cmd_area(args) -> int:
     return 0
 
 
+# Measurement commands: name, handler, output directory, help.
+REPORTS = [
+    ("accuracy", _cmd_accuracy, "build/accuracy", "accuracy report of the nonlinear units (JSON "
+     "and PNG plots), ours next to published baselines"),
+    ("area", _cmd_area, "build/area", "Yosys cell counts of the nonlinear units: PE lanes "
+     "versus the extras around them (JSON)"),
+    ("sparse-bench", _cmd_sparse_bench, "build/sparse", "sparse encodings' storage against "
+     "density (JSON, PNG) and the sparse units' queries per cycle"),
+    ("buffer-bench", _cmd_buffer_bench, "build/memory", "external-memory traffic with and "
+     "without MARCA's buffer management, scratchpad conflict rates (JSON and PNG)"),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``accelgen`` argument parser, with a subcommand per action and generator."""
     parser = _Parser(prog="accelgen", description="Generate verified accelerator blocks as "
@@ -219,29 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_flags(sub, generator.config_class)
         sub.set_defaults(run=_cmd_emit)
 
-    accuracy = commands.add_parser("accuracy", help="accuracy report of the nonlinear units "
-                                   "(JSON and PNG plots), ours next to published baselines")
-    accuracy.add_argument("-o", "--output", default="build/accuracy", help="output directory "
-                          "[default: build/accuracy]")
-    accuracy.set_defaults(run=_cmd_accuracy)
-
-    area = commands.add_parser("area", help="Yosys cell counts of the nonlinear units: PE "
-                               "lanes versus the extras around them (JSON)")
-    area.add_argument("-o", "--output", default="build/area", help="output directory "
-                      "[default: build/area]")
-    area.set_defaults(run=_cmd_area)
-
-    storage = commands.add_parser("sparse-bench", help="sparse encodings' storage against "
-                                  "density (JSON, PNG) and the sparse units' queries per cycle")
-    storage.add_argument("-o", "--output", default="build/sparse", help="output directory "
-                         "[default: build/sparse]")
-    storage.set_defaults(run=_cmd_sparse_bench)
-
-    buffers = commands.add_parser("buffer-bench", help="external-memory traffic with and "
-                                  "without MARCA's buffer management (JSON and PNG)")
-    buffers.add_argument("-o", "--output", default="build/memory", help="output directory "
-                         "[default: build/memory]")
-    buffers.set_defaults(run=_cmd_buffer_bench)
+    for name, run, default, help_text in REPORTS:
+        report = commands.add_parser(name, help=help_text)
+        report.add_argument("-o", "--output", default=default,
+                            help=f"output directory [default: {default}]")
+        report.set_defaults(run=run)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
                                "report measured figures")

@@ -24,7 +24,7 @@ from .payload import stream_codecs
 from .stream import BenchResult
 
 __all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "fst_supported",
-           "wave_file_name", "build",
+           "wave_file_name", "build", "new_test_dir", "run_cocotb_spec",
            "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
@@ -155,6 +155,32 @@ def _runs_dir() -> Path:
     return path
 
 
+def new_test_dir(name: str) -> Path:
+    """A fresh directory for one simulation run, under the build root."""
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_runs_dir()))
+
+
+def run_cocotb_spec(sim_build: SimBuild, test_module: str, spec: dict, *, env_var: str,
+                    test_dir: Path, seed: int = 0, error_key: str = "error") -> dict | None:
+    """Run a cocotb module that reads its test plan from a JSON spec.
+
+    Writes ``spec`` to ``test_dir/spec.json``, points ``env_var`` at it and runs
+    ``test_module``. The module writes a JSON report to ``spec["report"]``; if the run fails,
+    the report's ``error_key`` entry (the testbench's own account of the first failure) leads
+    the :class:`SimulationError` message. Returns the report, or None if there is none.
+    """
+    (test_dir / "spec.json").write_text(json.dumps(spec))
+    report = Path(spec["report"]) if spec.get("report") else None
+    try:
+        run_cocotb(sim_build, test_module, seed=seed, test_dir=test_dir,
+                   extra_env={env_var: str(test_dir / "spec.json")})
+    except SimulationError as error:
+        detail = (json.loads(report.read_text()).get(error_key)
+                  if report is not None and report.exists() else None)
+        raise SimulationError(f"{detail or 'no report'}\n{error}") from None
+    return json.loads(report.read_text()) if report is not None and report.exists() else None
+
+
 def _waves_hint(sim_build: SimBuild, test_dir: Path) -> str:
     if sim_build.waves:
         return f"; waves: {test_dir / wave_file_name(sim_build)}"
@@ -194,7 +220,7 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
     in_codec, out_codec = stream_codecs(component)
     sim_build = build(component, name, waves=waves)
-    test_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_runs_dir()))
+    test_dir = new_test_dir(name)
     spec = {
         "in_codec": in_codec.to_json(),
         "out_codec": out_codec.to_json(),
@@ -206,15 +232,8 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         "seed": seed,
         "report": str(test_dir / "report.json"),
     }
-    (test_dir / "spec.json").write_text(json.dumps(spec))
-    env = {"ACCELGEN_STREAM_SPEC": str(test_dir / "spec.json")}
-    try:
-        run_cocotb(sim_build, "sim.stream_tb", seed=seed, extra_env=env, test_dir=test_dir)
-    except SimulationError as error:
-        report = test_dir / "report.json"
-        detail = json.loads(report.read_text()).get("error") if report.exists() else None
-        raise SimulationError(f"{detail or 'no report'}\n{error}") from None
-    report = json.loads((test_dir / "report.json").read_text())
+    report = run_cocotb_spec(sim_build, "sim.stream_tb", spec, env_var="ACCELGEN_STREAM_SPEC",
+                             test_dir=test_dir, seed=seed)
     return BenchResult(cycles=report["cycles"], in_cycles=report["in_cycles"],
                        out_cycles=report["out_cycles"],
                        out_words=[int(w, 16) for w in report["out_words"]])

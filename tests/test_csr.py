@@ -8,10 +8,10 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from gen.emit import ports
@@ -37,7 +37,7 @@ from golden.memory.csr import (
     write_regmap_files,
 )
 from hw.memory.csr import CSRBlock
-from sim.runner import _runs_dir, build, run_cocotb
+from sim.runner import build, new_test_dir, run_cocotb_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -387,9 +387,12 @@ def test_ports_follow_the_description():
     assert by_name["irq__overflow__value"]["direction"] == "output"
     assert by_name["irq__overflow__set"] == {"name": "irq__overflow__set",
                                              "direction": "input", "width": 4}
-    wide = CSRBlock(spec="example")
-    assert wide.config == CSRConfig() and wide.latency == 1
-    assert CSRBlock(CSRConfig.for_regmap(wide_regmap())).axil.wdata.shape().width == 64
+    example = CSRBlock(spec="example")
+    assert example.config == CSRConfig() and example.latency == 1
+    wide = CSRBlock(CSRConfig.for_regmap(wide_regmap()))
+    assert wide.axil.wdata.shape().width == 64
+    for block in (dut, example, wide):
+        Fragment.get(block, None)  # and they elaborate
     with pytest.raises(TypeError, match="not both"):
         CSRBlock(example_regmap(), spec="example")
     with pytest.raises(ValueError, match="spec must be"):
@@ -613,12 +616,11 @@ def test_amaranth_sim_random_traffic_with_any_strobes(make):
 def test_verilator_axi_lite_master_against_golden_model(make, module, seed, measure):
     regmap = make()
     sim_build = build(CSRBlock(regmap), module)
-    test_dir = Path(tempfile.mkdtemp(prefix=f"{module}-", dir=_runs_dir()))
+    test_dir = new_test_dir(module)
     spec = {"regmap": regmap_json(regmap), "seed": seed, "ops": 400, "rounds": 25,
             "pause": 0.3, "report": str(test_dir / "report")}
-    (test_dir / "spec.json").write_text(json.dumps(spec))
-    run_cocotb(sim_build, "csr_tb", seed=seed, test_dir=test_dir,
-               extra_env={"ACCELGEN_CSR_SPEC": str(test_dir / "spec.json")})
+    run_cocotb_spec(sim_build, "csr_tb", spec, env_var="ACCELGEN_CSR_SPEC", test_dir=test_dir,
+                    seed=seed)
     reports = {p.name.split(".")[1]: json.loads(p.read_text())
                for p in test_dir.glob("report.*.json")}
     assert sorted(reports) == sorted(["reset_values", "random_traffic",

@@ -7,9 +7,7 @@ boundaries, some invalid) with random wait states on every AXI channel and on ``
 ``burst_plan`` of the valid commands, and ``sim.axi.AxiProtocolChecker`` checks every cycle.
 """
 
-import json
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from hypothesis import strategies as st
 from golden.memory.dma import PAGE_BYTES, DMAConfig, burst_plan, check_command, execute
 from hw.memory.dma import DMA
 from sim.payload import PayloadCodec
-from sim.runner import SimulationError, build, build_root, run_cocotb
+from sim.runner import build, new_test_dir, run_cocotb_spec
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:  # the cocotb runner passes sys.path on as PYTHONPATH
@@ -148,9 +146,7 @@ def run_dma(config, name, commands, *, ext_init, local_init=None, stall=0.0,
     dut = DMA(config)
     codec = PayloadCodec.from_shape(dut.command_layout)
     sim_build = build(dut, name)
-    runs = build_root() / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    test_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=runs))
+    test_dir = new_test_dir(name)
     (test_dir / "ext_init.bin").write_bytes(ext_init.tobytes())
     if local_init is not None:
         (test_dir / "local_init.bin").write_bytes(local_init.tobytes())
@@ -173,15 +169,8 @@ def run_dma(config, name, commands, *, ext_init, local_init=None, stall=0.0,
         "max_cycles": 200 * len(commands) + int(beats / (1 - worst) ** 3 * 4) + 1000,
         "report": str(test_dir / "report.json"),
     }
-    (test_dir / "spec.json").write_text(json.dumps(spec))
-    env = {"ACCELGEN_DMA_SPEC": str(test_dir / "spec.json")}
-    try:
-        run_cocotb(sim_build, "dma_tb", seed=seed, extra_env=env, test_dir=test_dir)
-    except SimulationError as error:
-        report = test_dir / "report.json"
-        detail = json.loads(report.read_text()).get("failure") if report.exists() else None
-        raise SimulationError(f"{detail or 'no report'}\n{error}") from None
-    report = json.loads((test_dir / "report.json").read_text())
+    report = run_cocotb_spec(sim_build, "dma_tb", spec, env_var="ACCELGEN_DMA_SPEC",
+                             test_dir=test_dir, seed=seed, error_key="failure")
 
     # The golden model, command by command.
     ext = ext_init.copy()

@@ -5,14 +5,13 @@ The generic stream bench drives one ``i`` and one ``o`` stream, so this file has
 multi-port bench: one ``sim.stream.StreamBench`` per port (its requests in, its read responses
 checked by a scoreboard), all driven in the same cycle. In the Amaranth simulator one testbench
 moves every port's values; under Verilator the cocotb test below (this module is also the cocotb
-test module, run through ``sim.runner.build`` and ``sim.runner.run_cocotb`` with a JSON spec)
+test module, run through ``sim.runner.build`` and ``sim.runner.run_cocotb_spec`` with a JSON spec)
 runs ``sim.stream.run_cocotb_bench`` for every port concurrently.
 """
 
 import json
 import os
 import sys
-import tempfile
 from math import gcd
 from pathlib import Path
 
@@ -119,28 +118,21 @@ def run_amaranth(dut, programs, expected, *, valid_prob=1.0, ready_prob=1.0, see
 
 def run_verilator(dut, name, programs, expected, *, valid_prob, ready_prob, seed):
     """Build the Verilog and run this module's cocotb test on every port at once."""
-    from sim.runner import SimulationError, _runs_dir, build, run_cocotb
+    from sim.runner import build, new_test_dir, run_cocotb_spec
 
     request_codec, response_codec, inputs, outputs = encoded(dut, programs, expected)
     here = str(Path(__file__).resolve().parent)
     if here not in sys.path:  # the cocotb process imports this module through sys.path
         sys.path.insert(0, here)
-    test_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_runs_dir()))
+    test_dir = new_test_dir(name)
     spec = {"request_codec": request_codec.to_json(),
             "response_codec": response_codec.to_json(),
             "inputs": [[hex(w) for w in words] for words in inputs],
             "expected": [[hex(w) for w in words] for words in outputs],
             "valid_prob": valid_prob, "ready_prob": ready_prob, "seed": seed,
             "report": str(test_dir / "report.json")}
-    (test_dir / "spec.json").write_text(json.dumps(spec))
-    try:
-        run_cocotb(build(dut, name), Path(__file__).stem, seed=seed, test_dir=test_dir,
-                   extra_env={SPEC_VARIABLE: str(test_dir / "spec.json")})
-    except SimulationError as error:
-        report = test_dir / "report.json"
-        detail = json.loads(report.read_text()).get("error") if report.exists() else None
-        raise SimulationError(f"{detail or 'no report'}\n{error}") from None
-    return json.loads((test_dir / "report.json").read_text())
+    return run_cocotb_spec(build(dut, name), Path(__file__).stem, spec, env_var=SPEC_VARIABLE,
+                           test_dir=test_dir, seed=seed)
 
 
 @cocotb.test()
