@@ -13,12 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.fixed_point import quantize
 from golden.nonlinear import baselines
 from golden.nonlinear.exp import ExpConfig, exp, exp_reference
 from golden.nonlinear.gelu import GELUConfig, gelu, gelu_approximation, gelu_reference
 from golden.nonlinear.silu import SiLUConfig, silu, silu_approximation, silu_reference
-from golden.nonlinear.softmax import SoftmaxConfig, softmax, softmax_reference
+from golden.nonlinear.softmax import (
+    SoftmaxConfig,
+    attention_rows,
+    rows_stream,
+    softmax,
+    softmax_reference,
+)
 
 from .emit import atomic_write, tool_versions
 
@@ -118,21 +123,11 @@ def softmax_table(seed: int = 0, rows_per_length: int = 8) -> dict:
     table = {}
     for kind in ("uniform", "peaked"):
         for length in (1, 4, 16, 64, 256, 1024):
-            vectors = []
-            for _ in range(rows_per_length):
-                if kind == "uniform":
-                    v = rng.uniform(-32, 32, length)
-                else:
-                    v = rng.uniform(-10, 0, length)
-                    top = rng.choice(length, min(length, rng.integers(1, 4)), replace=False)
-                    v[top] += rng.uniform(5, 30, len(top))
-                vectors.append(v)
+            vectors = attention_rows(rng, [length] * rows_per_length, kind)
             row = {}
             for order in (1, 2):
                 config = SoftmaxConfig(exp_order=order)
-                x = np.concatenate([quantize(v, config.input_format) for v in vectors])
-                last = np.zeros(len(x), dtype=np.int64)
-                last[np.cumsum([len(v) for v in vectors]) - 1] = 1
+                x, last = rows_stream(config, vectors)
                 p = softmax(config, x, last)["p"] * config.output_format.lsb
                 error = np.abs(p - softmax_reference(config, x, last))
                 sums = np.add.reduceat(p, np.flatnonzero(np.concatenate([[1], last[:-1]])))

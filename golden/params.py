@@ -125,6 +125,11 @@ class BlockConfig:
             return cls(**params)
         if params:
             raise TypeError(f"pass either a {cls.__name__} or keyword parameters, not both")
+        return cls.check_instance(config)
+
+    @classmethod
+    def check_instance(cls, config):
+        """Return ``config`` if it is a ``cls``, else raise ``TypeError``."""
         if not isinstance(config, cls):
             raise TypeError(f"config must be a {cls.__name__}, got {config!r}")
         return config

@@ -4,32 +4,16 @@ import numpy as np
 import pytest
 
 from golden.fixed_point import quantize
-from golden.nonlinear.softmax import SoftmaxConfig, softmax, softmax_reference
+from golden.nonlinear.softmax import (
+    SoftmaxConfig,
+    attention_rows,
+    rows_stream,
+    softmax,
+    softmax_reference,
+)
 from hw.nonlinear.softmax import Softmax
 from sim.amaranth_sim import simulate_stream
 from sim.runner import run_stream_test
-
-
-def rows(config, rng, lengths, kind):
-    """Real-valued rows: uniform in [-32, 32], or peaked (one to three entries 5..30 above the
-    rest, as attention rows are)."""
-    values = []
-    for length in lengths:
-        if kind == "uniform":
-            v = rng.uniform(-32, 32, length)
-        else:
-            v = rng.uniform(-10, 0, length)
-            top = rng.choice(length, min(length, rng.integers(1, 4)), replace=False)
-            v[top] += rng.uniform(5, 30, len(top))
-        values.append(v)
-    return values
-
-
-def stream_of(config, vectors):
-    x = np.concatenate([quantize(v, config.input_format) for v in vectors])
-    last = np.zeros(len(x), dtype=np.int64)
-    last[np.cumsum([len(v) for v in vectors]) - 1] = 1
-    return x, last
 
 
 def edge_vectors(config):
@@ -44,7 +28,7 @@ def edge_vectors(config):
 @pytest.mark.parametrize("length", [1, 2, 17, 256, 1024])
 def test_accuracy_targets(kind, length, rng, measure):
     config = SoftmaxConfig()
-    x, last = stream_of(config, rows(config, rng, [length] * 8, kind))
+    x, last = rows_stream(config, attention_rows(rng, [length] * 8, kind))
     p = softmax(config, x, last)["p"] * config.output_format.lsb
     reference = softmax_reference(config, x, last)
     error = np.abs(p - reference).max()
@@ -80,7 +64,7 @@ def test_vectors_longer_than_max_len_are_split():
 @pytest.mark.parametrize("banks", [2, 3])
 def test_amaranth_sim_bit_exact_with_stalls(banks, rng):
     config = SoftmaxConfig(max_len=32, banks=banks)
-    vectors = edge_vectors(config) + rows(config, rng, [1, 5, 32, 40, 2, 31], "peaked")
+    vectors = edge_vectors(config) + attention_rows(rng, [1, 5, 32, 40, 2, 31], "peaked")
     x = np.concatenate([v if v.dtype.kind == "i" else quantize(v, config.input_format)
                         for v in vectors])
     last = np.zeros(len(x), dtype=np.int64)
@@ -93,10 +77,10 @@ def test_amaranth_sim_bit_exact_with_stalls(banks, rng):
 def test_verilator_bit_exact_with_stalls_and_throughput(rng, measure):
     config = SoftmaxConfig()  # max_len 1024
     lengths = [1, 3, 1024, 700, 1030, 64, 1, 2, 300]
-    vectors = rows(config, rng, lengths[:5], "peaked") + rows(config, rng, lengths[5:],
+    vectors = attention_rows(rng, lengths[:5], "peaked") + attention_rows(rng, lengths[5:],
                                                               "uniform")
     edges = edge_vectors(config)
-    x, last = stream_of(config, vectors)
+    x, last = rows_stream(config, vectors)
     edge_last = np.zeros(sum(map(len, edges)), dtype=np.int64)
     edge_last[np.cumsum([len(v) for v in edges]) - 1] = 1
     x, last = np.concatenate([x, np.concatenate(edges)]), np.concatenate([last, edge_last])
@@ -106,7 +90,7 @@ def test_verilator_bit_exact_with_stalls_and_throughput(rng, measure):
                     ready_prob=0.6, seed=4)
 
     # Throughput and latency without stalls: long vectors back to back.
-    x, last = stream_of(config, rows(config, rng, [1024] * 4, "uniform"))
+    x, last = rows_stream(config, attention_rows(rng, [1024] * 4, "uniform"))
     free = run_stream_test(dut, "softmax", {"x": x, "last": last}, softmax(config, x, last),
                            seed=5)
     input_rate = (free.in_cycles[-1] - free.in_cycles[0] + 1) / len(x)

@@ -108,15 +108,9 @@ class GELUConfig(PiecewiseConfig):
         return "relu-correction" if self.method == "relu-correction" else "poly"
 
 
-def _check_config(config) -> GELUConfig:
-    if not isinstance(config, GELUConfig):
-        raise TypeError(f"config must be a GELUConfig, got {config!r}")
-    return config
-
-
 def gelu(config: GELUConfig, x) -> np.ndarray:
     """Bit-exact model: raw signed outputs for raw signed inputs ``x`` (any shape)."""
-    return piecewise(_check_config(config), x)
+    return piecewise(GELUConfig.check_instance(config), x)
 
 
 def gelu_reference(config: GELUConfig, x) -> np.ndarray:
@@ -126,4 +120,4 @@ def gelu_reference(config: GELUConfig, x) -> np.ndarray:
 
 def gelu_approximation(config: GELUConfig, x) -> np.ndarray:
     """The piecewise polynomial with unquantized coefficients on real ``x`` (float64)."""
-    return piecewise_approximation(_check_config(config), x)
+    return piecewise_approximation(GELUConfig.check_instance(config), x)

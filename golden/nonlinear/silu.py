@@ -78,15 +78,9 @@ class SiLUConfig(PiecewiseConfig):
         return "poly"
 
 
-def _check_config(config) -> SiLUConfig:
-    if not isinstance(config, SiLUConfig):
-        raise TypeError(f"config must be a SiLUConfig, got {config!r}")
-    return config
-
-
 def silu(config: SiLUConfig, x) -> np.ndarray:
     """Bit-exact model: raw signed outputs for raw signed inputs ``x`` (any shape)."""
-    return piecewise(_check_config(config), x)
+    return piecewise(SiLUConfig.check_instance(config), x)
 
 
 def silu_reference(config: SiLUConfig, x) -> np.ndarray:
@@ -96,4 +90,4 @@ def silu_reference(config: SiLUConfig, x) -> np.ndarray:
 
 def silu_approximation(config: SiLUConfig, x) -> np.ndarray:
     """The piecewise polynomial with unquantized coefficients on real ``x`` (float64)."""
-    return piecewise_approximation(_check_config(config), x)
+    return piecewise_approximation(SiLUConfig.check_instance(config), x)

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fixed_point import ROUNDING_MODES, bits_for_range, saturate, shift_right
+from ..fixed_point import ROUNDING_MODES, bits_for_range, quantize, saturate, shift_right
 from ..params import BlockConfig, param
 from .exp import ExpConfig, exp
 from .formats import InOutFormats
 
-__all__ = ["SoftmaxConfig", "softmax", "softmax_reference", "split_vectors"]
+__all__ = ["SoftmaxConfig", "softmax", "softmax_reference", "split_vectors", "attention_rows",
+           "rows_stream"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,3 +178,28 @@ def softmax_reference(config: SoftmaxConfig, x, last) -> np.ndarray:
         z = np.exp(v - v.max())
         out[start:stop] = z / z.sum()
     return out
+
+
+def attention_rows(rng, lengths, kind: str) -> list[np.ndarray]:
+    """Real-valued test rows: ``"uniform"`` in [-32, 32], or ``"peaked"``: one to three entries
+    5..30 above the rest (in [-10, 0]), as attention rows are."""
+    if kind not in ("uniform", "peaked"):
+        raise ValueError(f"kind must be uniform or peaked, got {kind!r}")
+    rows = []
+    for length in lengths:
+        if kind == "uniform":
+            v = rng.uniform(-32, 32, length)
+        else:
+            v = rng.uniform(-10, 0, length)
+            top = rng.choice(length, min(length, rng.integers(1, 4)), replace=False)
+            v[top] += rng.uniform(5, 30, len(top))
+        rows.append(v)
+    return rows
+
+
+def rows_stream(config: SoftmaxConfig, rows) -> tuple[np.ndarray, np.ndarray]:
+    """Raw inputs and ``last`` flags for real-valued rows, quantized to the input format."""
+    x = np.concatenate([quantize(v, config.input_format) for v in rows])
+    last = np.zeros(len(x), dtype=np.int64)
+    last[np.cumsum([len(v) for v in rows]) - 1] = 1
+    return x, last
