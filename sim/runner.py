@@ -124,8 +124,7 @@ def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
     from cocotb_tools.runner import get_results, get_runner
 
     verilator_env()
-    test_dir = Path(test_dir or tempfile.mkdtemp(prefix=f"{sim_build.name}-",
-                                                 dir=_runs_dir()))
+    test_dir = Path(test_dir or new_test_dir(sim_build.name))
     results = test_dir / "results.xml"
     runner = get_runner("verilator")
     # Outside pytest's view the runner returns instead of calling sys.exit on failure.
