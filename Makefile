@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: demo test test-slow reports lint clean
+.PHONY: demo test test-slow reports lint clean fpga-bench
 
 # (Re)install when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -28,6 +28,9 @@ reports: $(STAMP)
 	$(BIN)/accelgen area -o build/area
 	$(BIN)/accelgen sparse-bench -o build/sparse
 	$(BIN)/accelgen buffer-bench -o build/memory
+
+fpga-bench: $(STAMP)
+	$(BIN)/accelgen fpga-bench -o build/fpga --readme README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check hw gen sim golden boards tests

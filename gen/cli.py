@@ -83,7 +83,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_emit(args) -> int:
-    from .emit import check_module_name, write_design
+    from .emit import atomic_write, check_module_name, fusesoc_core, write_design
 
     generator = get_generator(args.generator)
     config = _config_from_args(generator, args)
@@ -91,6 +91,13 @@ def _cmd_emit(args) -> int:
     component = generator.build(config)
     v_path, m_path = write_design(component, name, Path(args.output), generator.name)
     extra = generator.extra_files(component, Path(args.output)) if generator.extra_files else []
+    if args.fusesoc:
+        from importlib import metadata
+
+        core = Path(args.output) / f"{name}.core"
+        atomic_write(core, fusesoc_core(name, [v_path.name], generator.summary,
+                                        metadata.version("accelgen")))
+        extra.append(core)
     latency = "variable" if component.latency is None else f"{component.latency} cycles"
     print(f"wrote {', '.join(str(p) for p in [v_path, m_path, *extra])} (latency {latency})")
     return 0
@@ -197,6 +204,136 @@ def _cmd_area(args) -> int:
     return 0
 
 
+def _board_settings(args, board_table: dict) -> dict:
+    """Board, frequency, baud and depth: flags win over the design file's [board] table."""
+    settings = {"name": board_table.get("name"), "freq_mhz": board_table.get("freq_mhz"),
+                "baud": board_table.get("baud", 115_200), "depth": board_table.get("depth", 256)}
+    for key, flag in (("name", args.board), ("freq_mhz", args.freq), ("baud", args.baud),
+                      ("depth", args.depth)):
+        if flag is not None:
+            settings[key] = flag
+    if settings["name"] is None:
+        raise ValueError("board: give --board or a [board] name in the design file")
+    return settings
+
+
+def _print_report(report: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("resource", "used", "available", "%"):
+        table.add_column(column, justify="left" if column == "resource" else "right")
+    for name, row in report["summary"].items():
+        available = row.get("available")
+        table.add_row(name, str(row["used"]), str(available or "-"),
+                      f"{100 * row['used'] / available:.1f}" if available else "-")
+    for clock, timing in report["clocks"].items():
+        table.add_row(f"Fmax {clock}", f"{timing['fmax_mhz']:.2f} MHz",
+                      f"{timing['constraint_mhz']:.2f} MHz",
+                      "[green]met[/green]" if timing["met"] else "[red]FAILED[/red]")
+    Console().print(table)
+
+
+def _cmd_build(args) -> int:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from boards import get_board
+    from boards.host import describe_top
+    from boards.top import board_design
+    from golden.memory.csr import write_regmap_files
+
+    from .build import build_top
+    from .config import load_design
+    from .emit import check_module_name
+
+    generator, config, board_table = load_design(args.design, args.param)
+    settings = _board_settings(args, board_table)
+    board = get_board(settings["name"])
+    name = check_module_name(args.name or generator.module_name)
+    freq_hz = None if settings["freq_mhz"] is None else float(settings["freq_mhz"]) * 1e6
+    top = board_design(board, generator.build(config), generator.name, freq_hz=freq_hz,
+                       baud=settings["baud"], depth=settings["depth"])
+    output = Path(args.output or f"build/boards/{board.name}-{name}")
+    metadata = {"board": board.name, "freq_mhz": top.host.config.clock_hz / 1e6,
+                **describe_top(top.host)}
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  transient=False) as progress:
+        task = progress.add_task(f"{board.name}: {generator.name}", total=None)
+
+        def on_stage(stage: str) -> None:
+            progress.update(task, description=f"{board.name}: {generator.name}: {stage}")
+
+        result = build_top(board, top, name, output, on_stage=on_stage, metadata=metadata,
+                           prepare=lambda work: write_regmap_files(top.host.regmap, work))
+        progress.update(task, description=f"{board.name}: {generator.name}: done")
+    if result.report is None:
+        print(f"wrote {result.directory}: Verilog, constraints and build scripts for the vendor "
+              f"tool (run build_{name}.sh); host description in build.json")
+        return 0
+    _print_report(result.report, f"{board.name} ({result.report['device']}), {name}")
+    print(f"bitstream: {result.bitstream} ({result.seconds:.0f} s); report: "
+          f"{result.directory / 'report.json'}; logs: {result.directory}")
+    if not result.report["timing_met"]:
+        print("accelgen: error: timing not met at the requested frequency (see the table)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .fpga_report import report_directory
+
+    reports = {}
+    for directory in args.directories:
+        report = report_directory(directory)
+        reports[directory] = report
+        if not args.json:
+            _print_report(report, f"{directory} ({report['family']})")
+    if args.json:
+        print(json.dumps(reports, indent=2))
+    return 0 if all(r["timing_met"] for r in reports.values()) else 1
+
+
+def _cmd_run(args) -> int:
+    from boards.checks import CHECKS
+    from boards.host import HostClient, SerialTransport
+
+    info_path = Path(args.build) / "build.json"
+    if not info_path.exists():
+        raise ValueError(f"build: {args.build} has no build.json (build it with accelgen build)")
+    info = json.loads(info_path.read_text())
+    generator = get_generator(info["generator"])
+    if generator.name not in CHECKS:
+        raise ValueError(f"no board check for {generator.name}; checks exist for "
+                         f"{', '.join(CHECKS)}")
+    transport = SerialTransport(args.port, info["host"]["baud"], timeout=args.timeout)
+    client = HostClient.from_description(info, transport)
+    config = generator.config_class.from_dict(info["parameters"])
+    result = CHECKS[generator.name](client, config, seed=args.seed)
+    print(json.dumps(result, indent=2))
+    return 0 if result["bit_exact"] else 1
+
+
+def _cmd_fpga_bench(args) -> int:
+    from .fpga_bench import write_fpga_bench
+
+    def on_stage(stage: str) -> None:
+        print(f"  {stage}", flush=True)
+
+    paths = write_fpga_bench(args.output, on_stage=on_stage)
+    table = paths[1].read_text()
+    print(table, end="")
+    if args.readme:
+        from .fpga_bench import update_readme
+
+        update_readme(args.readme, table)
+        paths.append(Path(args.readme))
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 # Measurement commands: name, handler, output directory, help.
 REPORTS = [
     ("accuracy", _cmd_accuracy, "build/accuracy", "accuracy report of the nonlinear units (JSON "
@@ -205,6 +342,9 @@ REPORTS = [
      "versus the extras around them (JSON)"),
     ("sparse-bench", _cmd_sparse_bench, "build/sparse", "sparse encodings' storage against "
      "density (JSON, PNG) and the sparse units' queries per cycle"),
+    ("fpga-bench", _cmd_fpga_bench, "build/fpga", "PE array against a minimal MAC array "
+     "on the ECP5-85F: LUTs, FFs, DSPs per MAC and Fmax after place and route (JSON, PNG, "
+     "Markdown; about 20 minutes)"),
     ("buffer-bench", _cmd_buffer_bench, "build/memory", "external-memory traffic with and "
      "without MARCA's buffer management, scratchpad conflict rates (JSON and PNG)"),
 ]
@@ -229,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--name", help="Verilog module name [default: "
                          f"{generator.module_name}]")
         sub.add_argument("--config", help=f"TOML file with a [{generator.module_name}] table")
+        sub.add_argument("--fusesoc", action="store_true", help="also write a FuseSoC CAPI2 "
+                         "core file (<name>.core) for FuseSoC/edalize flows")
         _add_config_flags(sub, generator.config_class)
         sub.set_defaults(run=_cmd_emit)
 
@@ -236,7 +378,42 @@ def build_parser() -> argparse.ArgumentParser:
         report = commands.add_parser(name, help=help_text)
         report.add_argument("-o", "--output", default=default,
                             help=f"output directory [default: {default}]")
+        if name == "fpga-bench":
+            report.add_argument("--readme", help="also replace the table in this README "
+                                "(between its fpga-bench markers)")
         report.set_defaults(run=run)
+
+    build = commands.add_parser("build", help="build a design with a UART host link for an "
+                                "FPGA board: a bitstream (iCE40, ECP5) or vendor project files")
+    build.add_argument("--design", required=True, help="a generator name or a TOML design "
+                       "file ([<generator table>] and optional [board])")
+    build.add_argument("--board", help="icebreaker, ulx3s-85f, orangecrab or arty-a7-35")
+    build.add_argument("--freq", type=float, metavar="MHZ", help="clock frequency from a PLL "
+                       "[default: the board clock]")
+    build.add_argument("--baud", type=int, help="UART bit rate [default: 115200]")
+    build.add_argument("--depth", type=int, help="entries per stream buffer [default: 256]")
+    build.add_argument("--param", action="append", metavar="NAME=VALUE",
+                       help="override a design parameter (TOML value syntax), repeatable")
+    build.add_argument("--name", help="top-level name [default: the generator's]")
+    build.add_argument("-o", "--output", help="build directory "
+                       "[default: build/boards/<board>-<name>]")
+    build.set_defaults(run=_cmd_build)
+
+    report = commands.add_parser("report", help="resources and Fmax from the Yosys and nextpnr "
+                                 "logs of build directories (table, or JSON)")
+    report.add_argument("directories", nargs="+", metavar="DIR")
+    report.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    report.set_defaults(run=_cmd_report)
+
+    run = commands.add_parser("run", help="run a build's design check on the board over its "
+                              "serial port (the same check the simulation tests run)")
+    run.add_argument("--build", required=True, metavar="DIR", help="the accelgen build "
+                     "directory of the bitstream on the board")
+    run.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    run.add_argument("--seed", type=int, default=0, help="data seed [default: 0]")
+    run.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a "
+                     "response [default: 2]")
+    run.set_defaults(run=_cmd_run)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
                                "report measured figures")

@@ -18,7 +18,11 @@ from amaranth.hdl import Value
 from amaranth.lib import wiring
 
 __all__ = ["check_module_name", "verilog_text", "ports", "manifest", "write_design",
-           "atomic_write", "tool_versions"]
+           "atomic_write", "tool_versions", "fusesoc_core", "VERILATOR_LINT_FLAGS"]
+
+#: Verilator warnings that Amaranth's Verilog always raises (implicit width changes); every
+#: other warning stays on.
+VERILATOR_LINT_FLAGS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC")
 
 
 def check_module_name(name: str) -> str:
@@ -105,3 +109,25 @@ def write_design(component: wiring.Component, name: str, out_dir: Path,
     atomic_write(v_path, text)
     atomic_write(m_path, info)
     return v_path, m_path
+
+
+def fusesoc_core(name: str, files: list[str], description: str, version: str) -> str:
+    """A FuseSoC CAPI2 core file for emitted Verilog, so it drops into FuseSoC/edalize flows.
+
+    The core is ``accelgen:blocks:<name>:<version>`` with one Verilog fileset, a ``default``
+    target with ``name`` as top level, and a ``lint`` target (Verilator, lint only, with the
+    width warnings Amaranth's output raises turned off).
+    """
+    def quoted(text: str) -> str:  # a JSON string is a valid YAML scalar
+        return json.dumps(text)
+
+    lines = ["CAPI=2:", "", f"name: {quoted(f'accelgen:blocks:{name}:{version}')}",
+             f"description: {quoted(description)}", "", "filesets:", "  rtl:", "    files:",
+             *(f"      - {quoted(f)}" for f in files), "    file_type: verilogSource", "",
+             "targets:", "  default:", "    filesets: [rtl]", f"    toplevel: {quoted(name)}",
+             "  lint:", "    default_tool: verilator", "    filesets: [rtl]",
+             f"    toplevel: {quoted(name)}", "    tools:", "      verilator:",
+             "        mode: lint-only",
+             f"        verilator_options: [{', '.join(quoted(f) for f in VERILATOR_LINT_FLAGS)}]",
+             ""]
+    return "\n".join(lines)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from gen.emit import atomic_write, verilog_text
+from gen.emit import VERILATOR_LINT_FLAGS, atomic_write, verilog_text
 
 from .payload import stream_codecs
 from .stream import BenchResult
@@ -29,7 +29,7 @@ __all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "fst_su
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
 # Every other warning stays visible.
-VERILATOR_WARNING_FLAGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+VERILATOR_WARNING_FLAGS = ["-Wno-fatal", *VERILATOR_LINT_FLAGS]
 
 
 class SimulationError(AssertionError):

@@ -1,0 +1,96 @@
+"""Board tops: a :class:`~hw.host_top.HostTop` on a board's clock (or a PLL), UART pins and LEDs.
+
+:func:`board_design` is the one place a design, a board and the link parameters become a top,
+so ``accelgen build``, the host client (through ``build.json``) and the tests agree on the
+clock frequency the UART divisor is computed for.
+"""
+
+from __future__ import annotations
+
+from amaranth.build import ResourceError
+from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import io
+
+from golden.host_top import HostTopConfig
+from hw.host_top import HostTop
+
+from . import Board
+from .pll import add_pll, pll_params
+
+__all__ = ["clock_frequency", "uart_buffers", "BoardTop", "add_board_clock", "board_design"]
+
+
+def clock_frequency(board: Board, freq_hz: float | None) -> float:
+    """The frequency the top will run at: the board's oscillator, or the PLL output closest
+    to ``freq_hz`` (``ValueError`` if the PLL cannot get within 1 %)."""
+    base = board.platform().default_clk_frequency
+    if freq_hz is None or freq_hz == base:
+        return base
+    if not board.bitstream:
+        raise ValueError(f"freq: {board.name} builds use the board clock "
+                         f"({base / 1e6:g} MHz); add a clocking wizard in the vendor tool")
+    try:
+        return pll_params(board.family, base, freq_hz)["f_out_hz"]
+    except ValueError as error:
+        raise ValueError(f"freq: {error}") from None
+
+
+def add_board_clock(m: Module, platform, board: Board, freq_hz: float | None) -> None:
+    """Clock ``m``'s ``sync`` domain from a PLL at ``freq_hz``; with ``None`` (or the board
+    clock's own frequency) leave it to the platform, which clocks ``sync`` from the oscillator."""
+    base = platform.default_clk_frequency
+    if freq_hz is None or freq_hz == base:
+        return
+    # The PLL takes the clock pin itself: on the iCE40UP5K the only PLL shares its site with
+    # the clock pin, so it must be the pad-fed SB_PLL40_PAD.
+    add_pll(m, board.family, platform.request(platform.default_clk, dir="-"), base, freq_hz)
+
+
+def uart_buffers(m: Module, platform) -> tuple[io.Buffer, io.Buffer]:
+    """I/O buffers of the board's host UART: ``rx`` (``.i``) and ``tx`` (``.o``)."""
+    uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+    m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+    m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+    return rx, tx
+
+
+class BoardTop(Elaboratable):
+    """A host-linked design on a board.
+
+    Parameters
+    ----------
+    host : hw.host_top.HostTop
+        The design behind its UART link, made for the frequency this top runs at.
+    board : boards.Board
+    freq_hz : float, optional
+        PLL output frequency; by default the board clock.
+    """
+
+    def __init__(self, host: HostTop, board: Board, freq_hz: float | None = None):
+        self.host, self.board, self.freq_hz = host, board, freq_hz
+
+    def elaborate(self, platform):
+        m = Module()
+        add_board_clock(m, platform, self.board, self.freq_hz)
+        m.submodules.host = host = self.host
+        rx, tx = uart_buffers(m, platform)
+        m.d.comb += [host.rx.eq(rx.i), tx.o.eq(host.tx)]
+        for index, signal in enumerate((host.busy, host.done)):
+            try:
+                led = platform.request("led", index, dir="-")
+            except ResourceError:  # boards with fewer LEDs show less
+                break
+            m.submodules[f"led_{index}"] = buffer = io.Buffer("o", led)
+            m.d.comb += buffer.o.eq(signal)
+        return m
+
+
+def board_design(board: Board, design, generator: str, *, freq_hz: float | None = None,
+                 baud: int = 115_200, depth: int = 256) -> BoardTop:
+    """The board top around ``design`` (a registered generator's component), its UART divisor
+    computed for the frequency the top will actually run at."""
+    clock_hz = clock_frequency(board, freq_hz)
+    host = HostTop(design, generator, HostTopConfig(clock_hz=round(clock_hz), baud=baud,
+                                                    depth=depth))
+    return BoardTop(host, board, None if clock_hz == board.platform().default_clk_frequency
+                    else freq_hz)

@@ -1,0 +1,252 @@
+"""`accelgen build` / `report` / `emit --fusesoc`: real bitstreams on iCE40 and ECP5 through the
+YoWASP toolchain, parsed reports, vendor files for Xilinx, and one-line errors that leave
+nothing half-written."""
+
+import json
+import subprocess
+
+import pytest
+
+from boards import BOARDS, get_board
+from boards.dfu_suffix import add_dfu_suffix, dfu_suffix
+from gen.cli import main
+from gen.config import load_design, parse_value
+from gen.fpga_report import parse_nextpnr_log, parse_yosys_stat
+from sim.runner import verilator_env
+
+DESIGN = """
+[pe_array]
+rows = 2
+cols = 2
+
+[board]
+depth = 64
+"""
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def design_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("design") / "pe_array.toml"
+    path.write_text(DESIGN)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ice40_build(design_file, tmp_path_factory):
+    """The 2x2 PE array with its UART link for the iCEBreaker, at the board clock (12 MHz)."""
+    output = tmp_path_factory.mktemp("boards") / "icebreaker"
+    assert run_cli("build", "--design", design_file, "--board", "icebreaker",
+                   "-o", output) == 0
+    return output
+
+
+@pytest.fixture(scope="module")
+def ecp5_build(design_file, tmp_path_factory):
+    """The same design for the ULX3S 85F, at 50 MHz from the PLL (board clock 25 MHz)."""
+    output = tmp_path_factory.mktemp("boards") / "ulx3s"
+    assert run_cli("build", "--design", design_file, "--board", "ulx3s-85f", "--freq", 50,
+                   "-o", output) == 0
+    return output
+
+
+@pytest.mark.parametrize("build, bitstream, luts, device_luts, freq", [
+    ("ice40_build", "pe_array.bin", "ICESTORM_LC", 5280, 12.0),
+    ("ecp5_build", "pe_array.bit", "TRELLIS_COMB", 83640, 50.0),
+])
+def test_bitstream_and_report_with_real_numbers(build, bitstream, luts, device_luts, freq,
+                                                request, measure):
+    directory = request.getfixturevalue(build)
+    assert (directory / bitstream).stat().st_size > 10_000
+    report = json.loads((directory / "report.json").read_text())
+    summary = report["summary"]
+    assert 500 < summary["luts"]["used"] < device_luts == summary["luts"]["available"]
+    assert report["utilisation"][luts]["used"] == summary["luts"]["used"]
+    assert summary["ffs"]["used"] > 300
+    assert summary["dsps"]["used"] == 4          # one multiplier per PE
+    assert summary["brams"]["used"] >= 2         # the stream buffers
+    (clock, timing), = report["clocks"].items()
+    assert timing["constraint_mhz"] == pytest.approx(freq, rel=1e-3)
+    assert timing["met"] and report["timing_met"] and timing["fmax_mhz"] >= freq
+    # The host description the client reads, and the register map views.
+    info = json.loads((directory / "build.json").read_text())
+    assert info["generator"] == "pe-array" and info["parameters"]["rows"] == 2
+    assert info["host"]["clock_hz"] == freq * 1e6 and info["buffer"]["depth"] == 64
+    assert (directory / "pe_array_host.h").exists()
+    assert (directory / "pe_array.tim").exists() and (directory / "build.log").exists()
+    measure(f"{report['device']}: {summary['luts']['used']} LUTs, {summary['ffs']['used']} FFs, "
+            f"{summary['dsps']['used']} DSPs, {summary['brams']['used']} BRAMs, Fmax "
+            f"{timing['fmax_mhz']:.1f} MHz at {freq} MHz ({report['seconds']} s)")
+
+
+def test_report_command_reads_build_directories(ice40_build, ecp5_build, capsys):
+    assert run_cli("report", "--json", ice40_build, ecp5_build) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert [r["family"] for r in reports.values()] == ["ice40", "ecp5"]
+    assert run_cli("report", ice40_build) == 0
+    assert "Fmax" in capsys.readouterr().out
+
+
+def test_xilinx_board_writes_vendor_files_without_running_the_tool(tmp_path):
+    output = tmp_path / "arty"
+    assert run_cli("build", "--design", "pe-array", "--param", "rows=2", "--param", "cols=2",
+                   "--board", "arty-a7-35", "-o", output) == 0
+    names = {p.name for p in output.iterdir()}
+    assert {"pe_array.v", "pe_array.xdc", "pe_array.tcl", "build_pe_array.sh",
+            "build.json"} <= names
+    assert "set_property" in (output / "pe_array.xdc").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--board", "de10-nano"], "board must be one of icebreaker, ulx3s-85f"),
+    (["--board", "icebreaker", "--param", "rows=0"], "rows must be in 1..256, got 0"),
+    (["--board", "icebreaker", "--param", "bogus"], "param must look like NAME=VALUE"),
+    (["--board", "icebreaker", "--freq", "1000"], "freq"),
+    (["--board", "icebreaker", "--baud", "4000000"], "baud"),
+    (["--board", "arty-a7-35", "--freq", "50"], "freq"),
+], ids=["unknown-board", "bad-param", "malformed-param", "impossible-freq", "bad-baud",
+        "xilinx-freq"])
+def test_bad_requests_fail_in_one_line_before_building(args, message, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert run_cli("build", "--design", "pe-array", *args, "-o", output) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("accelgen: error:") and message in err
+    assert not output.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_missing_toolchain_is_reported_before_anything_is_built(tmp_path, capsys,
+                                                                monkeypatch):
+    monkeypatch.setenv("NEXTPNR_ECP5", str(tmp_path / "no-such-nextpnr"))
+    assert run_cli("build", "--design", "pe-array", "--board", "ulx3s-85f",
+                   "-o", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "missing toolchain" in err and "NEXTPNR_ECP5" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_build_leaves_no_output_and_keeps_its_logs(tmp_path, capsys, monkeypatch):
+    """A tool that fails (here a nextpnr that exits 1) leaves nothing at the output path; the
+    logs move to <output>.failed."""
+    fake = tmp_path / "nextpnr"
+    fake.write_text("#!/bin/sh\necho 'ERROR: Unable to place cell x, no BELs remaining' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("NEXTPNR_ICE40", str(fake))
+    output = tmp_path / "out"
+    assert run_cli("build", "--design", "pe-array", "--param", "rows=1", "--param", "cols=1",
+                   "--board", "icebreaker", "--depth", "4", "-o", output) == 2
+    err = capsys.readouterr().err
+    assert "failed: design does not fit iCE40UP5K (icebreaker): Unable to place" in err
+    assert err.count("\n") == 1
+    assert not output.exists()
+    failed = tmp_path / "out.failed"
+    assert (failed / "build.log").exists() and not (failed / "pe_array.bin").exists()
+
+
+@pytest.mark.slow
+def test_design_too_large_for_the_device(tmp_path, capsys):
+    """The real thing (about 90 s): an 8x8 PE array needs 64 multipliers; the UP5K has 8."""
+    output = tmp_path / "out"
+    assert run_cli("build", "--design", "pe-array", "--param", "rows=8", "--param", "cols=8",
+                   "--board", "icebreaker", "--depth", "16", "-o", output) == 2
+    err = capsys.readouterr().err
+    assert "place and route failed: design does not fit iCE40UP5K" in err
+    assert "ICESTORM_DSP" in err and not output.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[pe_array]\nrows = 2\n[softmax]\n", "exactly one generator table"),
+    ("[pe_array\n", "malformed design file"),
+    ("[pe_array]\n[board]\nspeed = 3\n", r"\[board\] may set name"),
+    ("[pe_array]\nrows = 'two'\n", "rows"),
+])
+def test_design_file_errors(text, message, tmp_path):
+    path = tmp_path / "design.toml"
+    path.write_text(text)
+    with pytest.raises((ValueError, TypeError), match=message):
+        load_design(str(path))
+
+
+def test_design_file_and_params():
+    generator, config, board = load_design("pe-array", ["rows=3", "ops=['mul', 'madd']"])
+    assert generator.name == "pe-array" and config.rows == 3 and config.ops == ("mul", "madd")
+    assert board == {}
+    assert parse_value("4") == 4 and parse_value("half_up") == "half_up"
+
+
+def test_every_board_has_a_host_uart_and_a_known_family():
+    for board in BOARDS.values():
+        platform = board.platform()
+        platform.request("uart", 0)
+        assert board.family in ("ice40", "ecp5", "xilinx")
+    assert get_board("orangecrab").bitstream and not get_board("arty-a7-35").bitstream
+
+
+def test_dfu_suffix_layout(tmp_path):
+    path = tmp_path / "top.bit"
+    path.write_bytes(b"\xff" * 100)
+    add_dfu_suffix(path, 0x1209, 0x5AF0)
+    data = path.read_bytes()
+    assert len(data) == 116 and data[-8:-5] == b"UFD" and data[-5] == 16
+    assert int.from_bytes(data[-12:-10], "little") == 0x1209  # idVendor
+    assert int.from_bytes(data[-14:-12], "little") == 0x5AF0  # idProduct
+    assert data[-16:] == dfu_suffix(b"\xff" * 100, 0x1209, 0x5AF0)
+    with pytest.raises(ValueError, match="already has a DFU suffix"):
+        add_dfu_suffix(path, 0x1209, 0x5AF0)
+
+
+def test_yosys_and_nextpnr_log_parsers_on_log_excerpts():
+    yosys = """
+Printing statistics.
+
+=== top.core ===
+
+        +----------Local Count, excluding submodules.
+       10 cells
+        1   MULT18X18D
+       16   CCU2C
+       64   TRELLIS_FF
+
+=== top ===
+
+        3 cells
+        2   TRELLIS_IO
+        1   top.core
+"""
+    assert parse_yosys_stat(yosys) == {
+        "top.core": {"MULT18X18D": 1, "CCU2C": 16, "TRELLIS_FF": 64},
+        "top": {"TRELLIS_IO": 2, "top.core": 1}}
+    nextpnr = """Info: Device utilisation:
+Info: 	          TRELLIS_IO:       2/    365     0%
+Info: 	          MULT18X18D:       1/    156     0%
+Info:
+Info: Max frequency for clock '$glbnet$clk': 80.00 MHz (PASS at 25.00 MHz)
+Info: Max frequency for clock '$glbnet$clk': 21.50 MHz (FAIL at 25.00 MHz)
+"""
+    parsed = parse_nextpnr_log(nextpnr)
+    assert parsed["utilisation"]["MULT18X18D"] == {"used": 1, "available": 156}
+    assert parsed["clocks"]["$glbnet$clk"] == {"fmax_mhz": 21.5, "constraint_mhz": 25.0,
+                                                "met": False}
+    with pytest.raises(ValueError, match="no device utilisation"):
+        parse_nextpnr_log("Info: nothing")
+
+
+def test_emit_fusesoc_core_runs_in_fusesoc_lint_flow(tmp_path, capsys):
+    """The .core file is valid CAPI2: FuseSoC lists it and its lint target runs Verilator on
+    the emitted Verilog through edalize."""
+    assert run_cli("emit", "pe-array", "--rows", "2", "--cols", "2", "--fusesoc",
+                   "-o", tmp_path) == 0
+    core = (tmp_path / "pe_array.core").read_text()
+    assert core.startswith("CAPI=2:") and "accelgen:blocks:pe_array:" in core
+    verilator_env()
+    fusesoc = [str(__import__("gen.build", fromlist=["find_tool"]).find_tool("fusesoc")),
+               "--cores-root", str(tmp_path)]
+    listing = subprocess.run([*fusesoc, "core", "list"], capture_output=True, text=True,
+                             cwd=tmp_path, check=True)
+    assert "accelgen:blocks:pe_array" in listing.stdout
+    lint = subprocess.run([*fusesoc, "run", "--target", "lint", "accelgen:blocks:pe_array"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
