@@ -111,7 +111,9 @@ def _dfu_suffix_wrapper(work: Path) -> str:
 
 def _first_error(work: Path) -> str:
     """The first error line any tool logged, without the tool's prefix."""
-    for log in ("build.log", *(p.name for p in sorted(work.glob("*.tim")))):
+    # Quiet tools (yosys -q) write their errors only to their own logs (*.rpt, *.tim).
+    for log in ("build.log", *(p.name for p in sorted(work.glob("*.rpt"))),
+                *(p.name for p in sorted(work.glob("*.tim")))):
         path = work / log
         if path.exists():
             for line in path.read_text(errors="replace").splitlines():
