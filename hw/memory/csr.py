@@ -15,7 +15,7 @@ from golden.memory.csr import OKAY, SLVERR, CSRConfig, Register, RegisterMap
 
 from ..config import configure
 
-__all__ = ["axi_lite_signature", "register_signature", "CSRBlock"]
+__all__ = ["axi_lite_signature", "add_axi_lite_write_slot", "register_signature", "CSRBlock"]
 
 
 def axi_lite_signature(addr_width: int, data_width: int = 32) -> wiring.Signature:
@@ -30,6 +30,34 @@ def axi_lite_signature(addr_width: int, data_width: int = 32) -> wiring.Signatur
         "araddr": Out(addr_width), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
         "rdata": In(data_width), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
     })
+
+
+def add_axi_lite_write_slot(m: Module, bus) -> tuple[Signal, Signal, Signal, Signal]:
+    """The write side of a simple AXI4-Lite slave port ``bus``: one holding register for AW and
+    one for W, accepted independently and in either order (each ready is high while its
+    register is empty).
+
+    Returns ``(addr, data, strb, fire)``: the held beat, and ``fire``, high in the cycle the
+    write happens (both held, the B channel free or being emptied). In that cycle the registers
+    empty and B becomes valid on the next cycle; the caller sets ``bus.bresp`` under ``fire``.
+    """
+    aw_full, w_full, fire = Signal(), Signal(), Signal()
+    addr, data, strb = (Signal(len(bus.awaddr)), Signal(len(bus.wdata)),
+                        Signal(len(bus.wstrb)))
+    m.d.comb += [
+        bus.awready.eq(~aw_full),
+        bus.wready.eq(~w_full),
+        fire.eq(aw_full & w_full & (~bus.bvalid | bus.bready)),
+    ]
+    with m.If(bus.bvalid & bus.bready):
+        m.d.sync += bus.bvalid.eq(0)
+    with m.If(bus.awvalid & bus.awready):
+        m.d.sync += [aw_full.eq(1), addr.eq(bus.awaddr)]
+    with m.If(bus.wvalid & bus.wready):
+        m.d.sync += [w_full.eq(1), data.eq(bus.wdata), strb.eq(bus.wstrb)]
+    with m.If(fire):
+        m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1)]
+    return addr, data, strb, fire
 
 
 def register_signature(register: Register) -> wiring.Signature:
@@ -120,30 +148,13 @@ class CSRBlock(wiring.Component):
             return Const(1) if len(word) == 0 else word == register.address >> sb
 
         # Write channels: one holding register each for AW and W.
-        aw_full = Signal()
-        aw_addr = Signal(rm.addr_width)
-        w_full = Signal()
-        w_data = Signal(rm.data_width)
-        w_strb = Signal(rm.strobe_width)
-        do_write = Signal()
-        m.d.comb += [
-            bus.awready.eq(~aw_full),
-            bus.wready.eq(~w_full),
-            do_write.eq(aw_full & w_full & (~bus.bvalid | bus.bready)),
-        ]
-        with m.If(bus.bvalid & bus.bready):
-            m.d.sync += bus.bvalid.eq(0)
-        with m.If(bus.awvalid & bus.awready):
-            m.d.sync += [aw_full.eq(1), aw_addr.eq(bus.awaddr)]
-        with m.If(bus.wvalid & bus.wready):
-            m.d.sync += [w_full.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
+        aw_addr, w_data, w_strb, do_write = add_axi_lite_write_slot(m, bus)
         write_hit = {r.name: Signal(name=f"write_{r.name}") for r in rm.registers}
         for r in rm.registers:
             m.d.comb += write_hit[r.name].eq(do_write & selects(aw_addr, r))
         with m.If(do_write):
             hit = Cat(*write_hit.values()).any()
-            m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1),
-                         bus.bresp.eq(Mux(hit, OKAY, SLVERR))]
+            m.d.sync += bus.bresp.eq(Mux(hit, OKAY, SLVERR))
 
         # Fields: rw registers, w1c sticky bits.
         enabled = Cat(*(w_strb[k].replicate(8) for k in range(rm.strobe_width)))

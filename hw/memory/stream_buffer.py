@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from golden.memory.stream_buffer import LANE_BITS, OKAY, SLVERR, StreamBufferConfig
 
 from ..config import configure
-from .csr import axi_lite_signature
+from .csr import add_axi_lite_write_slot, axi_lite_signature
 
 __all__ = ["StreamBuffer"]
 
@@ -140,23 +140,8 @@ class StreamBuffer(wiring.Component):
         out_wr = out_mem.write_port()
         out_rd = out_mem.read_port()
 
-        # --- Bus writes: AW and W holding registers, as in hw.memory.csr ---------------------
-        aw_full = Signal()
-        aw_addr = Signal(cfg.addr_width)
-        w_full = Signal()
-        w_data = Signal(LANE_BITS)
-        do_write = Signal()
-        m.d.comb += [
-            bus.awready.eq(~aw_full),
-            bus.wready.eq(~w_full),
-            do_write.eq(aw_full & w_full & (~bus.bvalid | bus.bready)),
-        ]
-        with m.If(bus.bvalid & bus.bready):
-            m.d.sync += bus.bvalid.eq(0)
-        with m.If(bus.awvalid & bus.awready):
-            m.d.sync += [aw_full.eq(1), aw_addr.eq(bus.awaddr)]
-        with m.If(bus.wvalid & bus.wready):
-            m.d.sync += [w_full.eq(1), w_data.eq(bus.wdata)]
+        # --- Bus writes: AW and W holding registers (wstrb is ignored) ------------------------
+        aw_addr, w_data, _, do_write = add_axi_lite_write_slot(m, bus)
         w_region, w_entry, w_lane, w_in_range, w_used = self._decode(m, aw_addr, "write")
         write_ok = ~w_region & w_in_range
         # The word is replicated into every lane and the enable picks one; bits beyond
@@ -167,8 +152,7 @@ class StreamBuffer(wiring.Component):
             in_wr.en.eq(Cat(do_write & write_ok & (w_lane == k) for k in range(in_lanes))),
         ]
         with m.If(do_write):
-            m.d.sync += [aw_full.eq(0), w_full.eq(0), bus.bvalid.eq(1),
-                         bus.bresp.eq(Mux(write_ok, OKAY, SLVERR))]
+            m.d.sync += bus.bresp.eq(Mux(write_ok, OKAY, SLVERR))
 
         # --- Bus reads: AR -> memory read -> lane select into rdata -> R ---------------------
         r_region, r_entry, r_lane, r_in_range, r_used = self._decode(m, bus.araddr, "read")
