@@ -92,5 +92,4 @@ def board_design(board: Board, design, generator: str, *, freq_hz: float | None 
     clock_hz = clock_frequency(board, freq_hz)
     host = HostTop(design, generator, HostTopConfig(clock_hz=round(clock_hz), baud=baud,
                                                     depth=depth))
-    return BoardTop(host, board, None if clock_hz == board.platform().default_clk_frequency
-                    else freq_hz)
+    return BoardTop(host, board, freq_hz)

@@ -27,6 +27,7 @@ from golden.host_top import (
 from golden.memory.stream_buffer import StreamBufferConfig
 from golden.uart import divisor_for
 
+from .config import configure
 from .host_bridge import HostBridge
 from .memory.axil_decoder import AXILiteDecoder
 from .memory.csr import CSRBlock
@@ -72,8 +73,6 @@ class HostTop(wiring.Component):
 
     def __init__(self, design: wiring.Component, generator: str,
                  config: HostTopConfig | None = None, **params):
-        from .config import configure
-
         self.config = configure(self, HostTopConfig, config, params)
         self.divisor = divisor_for(self.config.clock_hz, self.config.baud)
         members = getattr(design.signature, "members", {})

@@ -9,6 +9,7 @@ import pytest
 
 from boards import BOARDS, get_board
 from boards.dfu_suffix import add_dfu_suffix, dfu_suffix
+from gen.build import find_tool
 from gen.cli import main
 from gen.config import load_design, parse_value
 from gen.fpga_report import parse_nextpnr_log, parse_yosys_stat
@@ -242,8 +243,7 @@ def test_emit_fusesoc_core_runs_in_fusesoc_lint_flow(tmp_path, capsys):
     core = (tmp_path / "pe_array.core").read_text()
     assert core.startswith("CAPI=2:") and "accelgen:blocks:pe_array:" in core
     verilator_env()
-    fusesoc = [str(__import__("gen.build", fromlist=["find_tool"]).find_tool("fusesoc")),
-               "--cores-root", str(tmp_path)]
+    fusesoc = [find_tool("fusesoc"), "--cores-root", str(tmp_path)]
     listing = subprocess.run([*fusesoc, "core", "list"], capture_output=True, text=True,
                              cwd=tmp_path, check=True)
     assert "accelgen:blocks:pe_array" in listing.stdout
