@@ -64,6 +64,12 @@ class PEConfig(BlockConfig):
     ops : tuple of str
         The ops built into the hardware (names of :class:`Op`, lower case). An op left out costs
         no logic; the PE returns 0 for it.
+    shifter : str or None
+        How the hardware shifts (results are the same): ``multiplier`` computes ``a << n`` as
+        ``a * 2**n`` and ``a >> n`` as ``a * 2**(K-n)`` on the lane's multiplier (a decoder,
+        no barrel shifter); ``logic`` builds shifters. ``None``: ``multiplier`` when the
+        widened operands fit a 16 x 16 multiplier (``in_width <= 15``, ``output_width <=
+        16``), the smallest common FPGA DSP, so the lane keeps one DSP; ``logic`` otherwise.
     """
 
     in_width: int = param(8, help="operand width of a, b, c in bits", range=(2, 32))
@@ -72,6 +78,9 @@ class PEConfig(BlockConfig):
                                   "(derived: 2*in_width)", range=(2, 64))
     rounding: str = param("half_up", help="rounding of the shr op", choices=ROUNDING_MODES)
     ops: tuple = param(OP_NAMES, help="ops built into each PE", choices=OP_NAMES)
+    shifter: str | None = param(None, help="shl/shr on the multiplier or in logic (derived: "
+                                "multiplier when it stays within a 16x16 DSP)",
+                                choices=("multiplier", "logic"))
 
     def _check(self):
         if len(set(self.ops)) != len(self.ops):
@@ -81,6 +90,14 @@ class PEConfig(BlockConfig):
     def output_width(self) -> int:
         """Resolved result width."""
         return 2 * self.in_width if self.out_width is None else self.out_width
+
+    @property
+    def shift_unit(self) -> str:
+        """Resolved ``shifter``."""
+        if self.shifter is not None:
+            return self.shifter
+        fits = self.in_width <= 15 and self.output_width <= 16
+        return "multiplier" if fits else "logic"
 
     @property
     def op_codes(self) -> tuple[Op, ...]:

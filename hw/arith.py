@@ -18,22 +18,32 @@ def shape_of(width: int, is_signed: bool) -> Shape:
     return signed(width) if is_signed else unsigned(width)
 
 
-def saturate(value: Value, shape: Shape) -> Value:
+def saturate(value: Value, shape: Shape, *, value_range: tuple[int, int] | None = None) -> Value:
     """Clamp ``value`` to the range of ``shape``; the result has ``shape``.
 
-    No comparator is built for a bound the value cannot exceed.
+    Overflow is found from the bits above the result's (all equal to its sign bit when the value
+    fits), a few LUTs, not from comparisons of the whole value, which cost a carry chain each.
+    ``value_range`` (inclusive), when the caller knows a tighter range than ``value``'s shape
+    allows, drops the clamps the value can never need; a value that always fits costs nothing.
     """
     value = Value.cast(value)
-    lo, hi = int_range(shape.width, shape.signed)
-    vshape = value.shape()
-    vlo, vhi = int_range(vshape.width, vshape.signed)
-    result = value[:shape.width]
+    width, vshape = shape.width, value.shape()
+    lo, hi = int_range(width, shape.signed)
+    vlo, vhi = value_range if value_range is not None else int_range(vshape.width, vshape.signed)
+    result = value[:width]
     result = result.as_signed() if shape.signed else result
-    if vhi > hi:
-        result = Mux(value > hi, Const(hi, shape), result)
-    if vlo < lo:
-        result = Mux(value < lo, Const(lo, shape), result)
-    return result
+    clamp_high, clamp_low = vhi > hi, vlo < lo
+    if not (clamp_high or clamp_low):
+        return result
+    negative = value[-1] if vshape.signed else Const(0, 1)
+    if shape.signed:
+        top = value[width - 1:]  # the result's sign bit and everything above it
+        fits = (top == 0) | (top.all() if vshape.signed else Const(0, 1))
+    else:
+        fits = ~negative & (value[width:] == 0)
+    if clamp_high and clamp_low:
+        return Mux(fits, result, Mux(negative, Const(lo, shape), Const(hi, shape)))
+    return Mux(fits, result, Const(hi if clamp_high else lo, shape))
 
 
 def clamp_amount(amount: Value, limit: int) -> Value:

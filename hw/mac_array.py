@@ -50,7 +50,8 @@ class MACArray(wiring.Component):
     config : golden.mac_array.MACArrayConfig
     latency : int
         Cycles from an input to its ``out_valid``: operand register (1), product register (1),
-        adder tree (``tree_latency``), accumulator (1). The PE array's is the same.
+        adder tree (``tree_latency``), accumulator (1): one less than the PE array's, whose
+        PEs add a stage (``x * y + z``).
     tree_latency : int
         Register stages of each row's adder tree.
     operand_layout, acc_layout : data.ArrayLayout

@@ -5,10 +5,11 @@ Parameters, op encoding and the golden model are in ``golden.pe``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.fixed_point import bits_for_range, product_range
 from golden.pe import Op, PEConfig
 
 from .arith import clamp_amount, saturate, shape_of, shift_left_saturate, shift_right_rounded
@@ -21,10 +22,20 @@ PEOp = enum.Enum("PEOp", [(op.name, op.value) for op in Op])
 
 
 class PE(wiring.Component):
-    """One PE lane: ``o = saturate(op(a, b, c))``, two register stages.
+    """One PE lane: ``o = saturate(op(a, b, c))``, three register stages, one multiplier.
 
-    Stage 1 registers the operands and the product ``a * b`` (so synthesis can use a DSP's
-    output register); stage 2 selects the op's exact result and saturates it.
+    Every op is computed as ``x * y + z`` by the lane's one multiplier and one adder (the
+    reuse MARCA builds its nonlinear functions on): ``add`` is ``a * 1 + b``, ``sub`` is
+    ``b * -1 + a``, ``max``/``min`` pass the larger/smaller operand times 1. With the
+    ``multiplier`` shifter, ``shl`` by ``n`` is ``a * 2**n`` and ``shr`` by ``n`` is
+    ``(a * 2**(K - n) + bias) >> K`` (``K = in_width + 1``, the rounding in ``bias``), so a
+    shift costs a decoder, not a barrel shifter; with the ``logic`` shifter the shifted value
+    is computed in stage 1 and enters as ``z``.
+
+    Stage 1 decodes the op into ``x``, ``y`` and ``z``; stage 2 registers the product (a DSP
+    with its output register); stage 3 adds ``z`` and saturates, with clamps only where the
+    built ops' results can leave the output range (none for int8 operands into 16 bits
+    without ``shl``).
 
     Parameters
     ----------
@@ -35,7 +46,7 @@ class PE(wiring.Component):
     ----------
     config : golden.pe.PEConfig
     latency : int
-        Register stages from ``i`` to ``o``: 2.
+        Register stages from ``i`` to ``o``: 3.
 
     Members
     -------
@@ -45,7 +56,7 @@ class PE(wiring.Component):
     o : Out(signed or unsigned ``output_width``)
     """
 
-    latency = 2
+    latency = 3
 
     def __init__(self, config: PEConfig | None = None, **params):
         self.config = configure(self, PEConfig, config, params)
@@ -58,43 +69,94 @@ class PE(wiring.Component):
             "o": Out(self.result_shape),
         })
 
+    def _decode(self, i):
+        """Per built op: ``(x, y, z)`` expressions of the inputs and the inclusive ranges of
+        ``x``, ``y``, ``z`` and of the sum (``None`` for ``shr`` on the multiplier, whose sum is
+        shifted before use)."""
+        cfg = self.config
+        operand, result = cfg.operand_range, cfg.output_range
+        product = product_range(operand, operand)
+        w, k = cfg.output_width, cfg.in_width + 1
+        b_not_less = i.a <= i.b  # max takes b, min keeps a; on equal operands either is right
+        table = {
+            Op.MUL: ((i.a, i.b, 0), operand, operand, (0, 0), product),
+            Op.MADD: ((i.a, i.b, i.c), operand, operand, operand,
+                      (product[0] + operand[0], product[1] + operand[1])),
+            Op.ADD: ((i.a, 1, i.b), operand, (1, 1), operand, (2 * operand[0], 2 * operand[1])),
+            Op.SUB: ((i.b, -1, i.a), operand, (-1, -1), operand,
+                     (operand[0] - operand[1], operand[1] - operand[0])),
+            Op.MAX: ((Mux(b_not_less, i.b, i.a), 1, 0), operand, (1, 1), (0, 0), operand),
+            Op.MIN: ((Mux(b_not_less, i.a, i.b), 1, 0), operand, (1, 1), (0, 0), operand),
+        }
+        if cfg.shift_unit == "logic":
+            shl = shift_left_saturate(i.a, clamp_amount(i.b, w), self.result_shape)
+            shr = shift_right_rounded(i.a, clamp_amount(i.b, k), cfg.rounding)
+            table[Op.SHL] = ((0, 0, shl), (0, 0), (0, 0), result, result)
+            table[Op.SHR] = ((0, 0, shr), (0, 0), (0, 0), operand, operand)
+        else:
+            # a << n for n up to the last amount that matters (beyond it every nonzero a
+            # saturates): w - 1 signed, w unsigned. The largest factor is taken as 2 * a times
+            # 2**(limit - 1), so y stays within w bits.
+            limit = w - 1 if cfg.signed else w
+            n = clamp_amount(i.b, limit)
+            doubled = n == limit
+            factor = Const(1, 1) << (n - doubled)[:len(n)]
+            table[Op.SHL] = ((Mux(doubled, i.a << 1, i.a), factor, 0),
+                             (2 * operand[0], 2 * operand[1]), (1, 1 << (limit - 1)), (0, 0),
+                             product_range(operand, (1, 1 << limit)))
+            bias = (1 << (k - 1)) if cfg.rounding == "half_up" else 0
+            table[Op.SHR] = ((i.a, Const(1 << k, k + 1) >> clamp_amount(i.b, k), bias),
+                             operand, (1, 1 << k), (bias, bias), None)
+        return {op: table[op] for op in cfg.op_codes}
+
     def elaborate(self, platform):
         m = Module()
         cfg, i = self.config, self.i
-        ops = set(cfg.op_codes)
-        # Stage 1: operands and the product.
-        op = Signal(PEOp)
-        a, b, c = (Signal(self.operand_shape, name=n) for n in "abc")
-        stage1 = [op.eq(i.op), a.eq(i.a), b.eq(i.b), c.eq(i.c)]
-        product = None
-        if ops & {Op.MUL, Op.MADD}:
-            product = Signal(shape_of(2 * cfg.in_width, cfg.signed))
-            stage1.append(product.eq(i.a * i.b))
-        with m.If(self.en):
-            m.d.sync += stage1
+        k = cfg.in_width + 1
+        table = self._decode(i)
+        shr_on_multiplier = Op.SHR in table and cfg.shift_unit == "multiplier"
 
-        # Stage 2: the selected op's exact result, saturated once.
-        results = {
-            Op.MUL: lambda: product,
-            Op.MADD: lambda: product + c,
-            Op.ADD: lambda: a + b,
-            Op.SUB: lambda: a - b,
-            Op.MAX: lambda: Mux(a > b, a, b),
-            Op.MIN: lambda: Mux(a < b, a, b),
-            Op.SHL: lambda: shift_left_saturate(a, clamp_amount(b, cfg.output_width),
-                                                self.result_shape),
-            Op.SHR: lambda: shift_right_rounded(a, clamp_amount(b, cfg.in_width + 1),
-                                                cfg.rounding),
-        }
-        exact = Signal(signed(max(2 * cfg.in_width, cfg.output_width) + 2))
-        with m.Switch(op):
-            for code in cfg.op_codes:
-                with m.Case(PEOp[code.name]):
-                    m.d.comb += exact.eq(results[code]())
-            with m.Default():  # ops not built into this PE
-                m.d.comb += exact.eq(0)
+        def register(name, index):
+            lo = min(0, *(row[index][0] for row in table.values()))
+            hi = max(0, *(row[index][1] for row in table.values()))
+            is_signed = lo < 0 or cfg.signed
+            return Signal(shape_of(bits_for_range(lo, hi, is_signed), is_signed), name=name)
+
+        # Stage 1: decode into x * y + z. An op not built leaves x = y = z = 0: result 0.
+        x, y, z = register("x", 1), register("y", 2), register("z", 3)
+        is_shr = Signal()
         with m.If(self.en):
-            m.d.sync += self.o.eq(saturate(exact, self.result_shape))
+            with m.Switch(i.op):
+                for code, ((x_value, y_value, z_value), *_) in table.items():
+                    with m.Case(PEOp[code.name]):
+                        m.d.sync += [x.eq(x_value), y.eq(y_value), z.eq(z_value)]
+                with m.Default():
+                    m.d.sync += [x.eq(0), y.eq(0), z.eq(0)]
+            if shr_on_multiplier:
+                m.d.sync += is_shr.eq(i.op == PEOp.SHR)
+
+        # Stage 2: the product, in the DSP's output register.
+        product = Signal(signed(len(x) + len(y) + 1), name="product")
+        z2, is_shr2 = Signal.like(z, name="z2"), Signal(name="is_shr2")
+        with m.If(self.en):
+            m.d.sync += [product.eq(x * y), z2.eq(z), is_shr2.eq(is_shr)]
+
+        # Stage 3: add, then saturate (only as far as the built ops need) or drop shr's
+        # fraction bits.
+        sums = [row[4] for row in table.values() if row[4] is not None] or [(0, 0)]
+        sum_range = (min(0, *(r[0] for r in sums)), max(0, *(r[1] for r in sums)))
+        addend = z2
+        if shr_on_multiplier and cfg.rounding == "nearest_even":
+            # Half minus one, plus the truncated result's LSB: a tie rounds to even only.
+            half = 1 << (k - 1)
+            addend = Mux(is_shr2, Mux(product[k], half, half - 1), z2)
+        total = product + addend
+        result = saturate(total, self.result_shape, value_range=sum_range)
+        if shr_on_multiplier:
+            shifted = saturate(total >> k, self.result_shape, value_range=cfg.operand_range)
+            result = Mux(is_shr2, shifted, result)
+        with m.If(self.en):
+            m.d.sync += self.o.eq(result)
         return m
 
 

@@ -63,7 +63,7 @@ class PEArray(wiring.Component):
     config : golden.pe_array.PEArrayConfig
     latency : int
         Cycles from an accepted input to its output with no stall:
-        PE (2) + reduction tree + 1 (accumulator/output register).
+        PE (3) + reduction tree + 1 (accumulator/output register).
     input_layout, output_layout : data.StructLayout
         Payload layouts of ``i`` and ``o``.
 
@@ -126,7 +126,7 @@ class PEArray(wiring.Component):
         mode = delay(m, i.mode, to_output, en=advance, name="mode")
         last = delay(m, i.last, to_output, en=advance, name="last")
         elem = delay(m, pe_results, self.tree_latency, en=advance, name="elem")
-        arriving = stage_valid[-2]  # latency >= 4: PE (2) + tree (>= 1) + output stage
+        arriving = stage_valid[-2]  # latency >= 5: PE (3) + tree (>= 1) + output stage
 
         # Output stage: the output payload is its register.
         fresh = Signal(init=1)  # the next linear transaction starts a new dot product

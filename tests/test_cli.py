@@ -28,13 +28,13 @@ def test_emit_writes_verilog_and_manifest(tmp_path, capsys):
     status, out, _ = run(capsys, "emit", "pe-array", "--rows", "3", "--cols", "5",
                          "--in-width", "6", "--no-signed", "--ops", "mul", "add",
                          "-o", str(tmp_path))
-    assert status == 0 and "latency 6 cycles" in out
+    assert status == 0 and "latency 7 cycles" in out
     verilog = (tmp_path / "pe_array.v").read_text()
     assert re.search(r"module pe_array\s*\(", verilog)
     manifest = json.loads((tmp_path / "pe_array.json").read_text())
     assert manifest["parameters"]["rows"] == 3 and manifest["parameters"]["signed"] is False
     assert manifest["parameters"]["ops"] == ["mul", "add"]
-    assert manifest["latency"] == 6 and manifest["derived"]["output_width"] == 12
+    assert manifest["latency"] == 7 and manifest["derived"]["output_width"] == 12
     ports = {p["name"]: p for p in manifest["ports"]}
     assert ports["i__payload"]["direction"] == "input"
     assert ports["o__valid"] == {"name": "o__valid", "direction": "output", "width": 1}

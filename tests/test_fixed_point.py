@@ -147,3 +147,41 @@ def test_bad_modes_are_rejected():
         quantize([1.0], QFormat(8), overflow="clip")
     with pytest.raises(ValueError, match="x must be finite"):
         quantize([np.nan], QFormat(8))
+
+
+@pytest.mark.parametrize("value_shape, target, value_range", [
+    ((7, True), (4, True), None),     # narrowing, both clamps
+    ((7, True), (4, False), None),    # signed into unsigned: negatives clamp to 0
+    ((7, False), (4, True), None),    # unsigned into signed: only the high clamp
+    ((7, False), (4, False), None),
+    ((4, True), (6, False), None),    # wider unsigned target: only negatives clamp
+    ((7, True), (4, True), (-8, 40)),     # the caller's range drops the low clamp
+    ((7, True), (4, True), (-50, 7)),     # ... and the high clamp
+    ((7, True), (5, True), (-16, 15)),    # always fits: no logic at all
+])
+def test_hardware_saturate_matches_golden(value_shape, target, value_range):
+    """hw.arith.saturate (overflow from the top bits) equals golden saturate for every value."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from golden.fixed_point import int_range
+    from hw.arith import saturate as hw_saturate
+    from hw.arith import shape_of
+
+    value = Signal(shape_of(*value_shape))
+    m = Module()
+    result = Signal(shape_of(*target))
+    m.d.comb += result.eq(hw_saturate(value, shape_of(*target), value_range=value_range))
+    lo, hi = value_range or int_range(*value_shape)
+    got = []
+
+    async def bench(ctx):
+        for v in range(lo, hi + 1):
+            ctx.set(value, v)
+            got.append(ctx.get(result))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    values = np.arange(lo, hi + 1)
+    np.testing.assert_array_equal(got, saturate(values, *target))

@@ -67,10 +67,13 @@ def exhaustive(config):
     return [np.array(column) for column in zip(*rows)]
 
 
+@pytest.mark.parametrize("shifter,out_width", [("multiplier", 6), ("logic", 6),
+                                               ("multiplier", 3)])  # 3: a saturating narrow
 @pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("rounding", ["nearest_even", "half_up", "truncate"])
-def test_hardware_exhaustive_4bit_amaranth(signed, rounding):
-    config = PEConfig(in_width=4, signed=signed, out_width=6, rounding=rounding)
+def test_hardware_exhaustive_4bit_amaranth(signed, rounding, shifter, out_width):
+    config = PEConfig(in_width=4, signed=signed, out_width=out_width, rounding=rounding,
+                      shifter=shifter)
     op, a, b, c = exhaustive(config)
     expected = pe_op(config, op, a, b, c)
     result = simulate_stream(StreamPipeline(PE(config)), lane_inputs(config, op, a, b, c),
@@ -79,21 +82,22 @@ def test_hardware_exhaustive_4bit_amaranth(signed, rounding):
 
 
 def test_hardware_with_op_subset_returns_zero_for_missing_ops(rng):
-    config = PEConfig(in_width=6, ops=("mul", "max"))
+    config = PEConfig(in_width=6, ops=("mul", "max", "shr"))
     n = 400
     op = rng.integers(0, 8, n)
     a, b, c = (rng.integers(-32, 32, n) for _ in range(3))
     expected = pe_op(config, op, a, b, c)
-    assert np.all(expected[~np.isin(op, [Op.MUL, Op.MAX])] == 0)
+    assert np.all(expected[~np.isin(op, [Op.MUL, Op.MAX, Op.SHR])] == 0)
     simulate_stream(StreamPipeline(PE(config)), lane_inputs(config, op, a, b, c),
                     {"value": expected}, valid_prob=0.6, ready_prob=0.5, seed=3)
 
 
-@pytest.mark.parametrize("signed,in_width,out_width", [(True, 16, 32), (False, 12, 12),
-                                                        (True, 2, 2)])
-def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, rng):
+@pytest.mark.parametrize("signed,in_width,out_width,shifter", [
+    (True, 16, 32, None), (True, 16, 32, "multiplier"), (True, 8, 16, None),
+    (False, 12, 12, None), (False, 8, 16, "logic"), (True, 2, 2, None)])
+def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, shifter, rng):
     config = PEConfig(in_width=in_width, signed=signed, out_width=out_width,
-                      rounding="nearest_even")
+                      rounding="nearest_even", shifter=shifter)
     n = 3000
     lo, hi = config.operand_range
     op = rng.choice([int(o) for o in Op], n)

@@ -119,7 +119,7 @@ def test_config_object_or_keywords_but_not_both():
 
 
 @pytest.mark.parametrize("cols,levels_per_stage,latency", [
-    (1, 1, 2 + 1 + 1), (8, 1, 2 + 3 + 1), (9, 2, 2 + 2 + 1), (64, 16, 2 + 1 + 1),
+    (1, 1, 3 + 1 + 1), (8, 1, 3 + 3 + 1), (9, 2, 3 + 2 + 1), (64, 16, 3 + 1 + 1),
 ])
 def test_latency_follows_from_parameters(cols, levels_per_stage, latency):
     dut = PEArray(rows=1, cols=cols, in_width=4, tree_levels_per_stage=levels_per_stage)

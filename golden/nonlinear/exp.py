@@ -101,7 +101,7 @@ class ExpConfig(InOutFormats, BlockConfig):
     def shift_pe(self) -> PEConfig:
         """PE scaling ``2**f`` by ``2**n`` into the output format, saturating."""
         return PEConfig(in_width=self.poly_frac + 1, signed=False, out_width=self.out_width,
-                        ops=("shl", "shr"), rounding=self.rounding)
+                        ops=("shl", "shr"), rounding=self.rounding, shifter="logic")
 
     @property
     def max_shift(self) -> int:

@@ -260,7 +260,7 @@ class PiecewiseConfig(InOutFormats, BlockConfig):
     def out_pe(self) -> PEConfig:
         """Shift from ``F`` fraction bits to the output format, rounded and saturated."""
         return PEConfig(in_width=self.poly_width, signed=True, out_width=self.out_width,
-                        ops=("shr",), rounding=self.rounding)
+                        ops=("shr",), rounding=self.rounding, shifter="logic")
 
 
 def _check_input(config: PiecewiseConfig, x) -> np.ndarray:
