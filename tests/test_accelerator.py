@@ -1,0 +1,517 @@
+"""Accelerator: ISA, machine model against the block models, compilers, accuracy, cycle model."""
+
+import numpy as np
+import pytest
+
+from gen.accelerator import Accelerator
+from gen.compiler import (
+    AttentionDims,
+    MambaDims,
+    attention_reference,
+    compile_attention,
+    compile_mamba_block,
+    mamba_block_reference,
+    quantize_attention_weights,
+    quantize_mamba_weights,
+    random_attention_weights,
+    random_mamba_weights,
+)
+from golden.accelerator import (
+    FIELDS,
+    INSTRUCTION_BITS,
+    AcceleratorConfig,
+    ErrorCode,
+    Instruction,
+    Machine,
+    NLUnit,
+    Opcode,
+    OperandMode,
+    YLayout,
+    pack,
+    pack_vector,
+    requantize,
+    run_golden,
+    tile_matrix,
+    unpack,
+    unpack_vector,
+    untile_matrix,
+)
+from golden.accelerator_cycles import instruction_cost, latencies, program_cycles
+from golden.fixed_point import saturate, shift_right
+from golden.nonlinear.exp import exp
+from golden.nonlinear.gelu import gelu
+from golden.nonlinear.silu import silu
+from golden.nonlinear.softmax import softmax
+from golden.pe import Op, pe_op
+from golden.pe_array import gemv
+
+CONFIG = AcceleratorConfig(depth=256)
+R, C, L = CONFIG.rows, CONFIG.cols, CONFIG.line
+
+
+def ins(opcode, **fields) -> Instruction:
+    return unpack(pack(opcode, **fields))
+
+
+def int16(rng, shape, lo=-(1 << 15), hi=1 << 15):
+    return rng.integers(lo, hi, shape)
+
+
+def machine_with_random_spad(rng, config=CONFIG) -> Machine:
+    m = Machine(config)
+    m.spad[:] = int16(rng, m.spad.shape)
+    return m
+
+
+# --- config --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"rows": 3}, "rows must be a power of two, got 3"),
+    ({"cols": 12}, "cols must be a power of two, got 12"),
+    ({"cols": 1}, "cols must be in 2..64, got 1"),
+    ({"rows": 32, "cols": 16}, "rows \\* cols must be at most 256"),
+    ({"rows": 16, "cols": 16, "depth": 65536}, "depth must be at most 8192"),
+    ({"acc_width": 8}, "acc_width must be in 16..64, got 8"),
+    ({"max_k": 0}, "max_k must be in 1..16777216, got 0"),
+    ({"rounding": "up"}, "rounding must be one of"),
+    ({"depth": 8}, "depth must be in 16..65536, got 8"),
+])
+def test_config_rejects_bad_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        AcceleratorConfig(**params)
+
+
+def test_config_derives_the_blocks():
+    cfg = AcceleratorConfig()
+    assert (cfg.line, cfg.line_bits, cfg.dma_beats_per_line) == (32, 512, 1)
+    pa = cfg.pe_array_config
+    assert (pa.in_width, pa.output_width, pa.rows, pa.cols) == (16, 32, 4, 8)
+    # Unsigned unit outputs are narrowed to fit a signed int16 element.
+    assert (cfg.exp_config.out_width, cfg.exp_config.out_frac) == (15, 14)
+    assert (cfg.softmax_config.out_width, cfg.softmax_config.in_frac) == (15, 9)
+    assert cfg.silu_config.input_format == cfg.gelu_config.output_format
+    assert AcceleratorConfig(rows=16, cols=16).dma_beats_per_line == 8
+
+
+# --- ISA -----------------------------------------------------------------------------------------
+
+
+def test_fields_fit_the_word_and_do_not_overlap():
+    for opcode, layout in FIELDS.items():
+        used = {0, 1, 2, 3}
+        for name, (lsb, width) in layout.items():
+            bits = set(range(lsb, lsb + width))
+            assert not bits & used, (opcode, name)
+            assert max(bits) < INSTRUCTION_BITS
+            used |= bits
+
+
+def test_pack_unpack_round_trip(rng):
+    for opcode, layout in FIELDS.items():
+        for _ in range(20):
+            fields = {name: int(rng.integers(0, 1 << width)) for name, (_, width) in
+                      layout.items()}
+            word = pack(opcode, **fields)
+            assert 0 <= word < 1 << INSTRUCTION_BITS
+            decoded = unpack(word)
+            assert decoded.opcode is opcode and decoded.fields == fields
+            assert decoded.word == word
+            # Reserved bits are ignored by the decoder.
+            reserved = sum(1 << b for b in range(4, INSTRUCTION_BITS)
+                           if not any(lsb <= b < lsb + w for lsb, w in layout.values()))
+            assert unpack(word | reserved) == decoded
+
+
+def test_pack_rejects_bad_instructions():
+    with pytest.raises(ValueError, match="unknown opcode 9"):
+        pack(9)
+    with pytest.raises(ValueError, match="GEMV has no field 'lines'"):
+        pack(Opcode.GEMV, lines=3)
+    with pytest.raises(ValueError, match="EW field shift must be in 0..63, got 64"):
+        pack(Opcode.EW, shift=64)
+    with pytest.raises(TypeError, match="must be an integer"):
+        pack(Opcode.NL, lines=1.5)
+    assert unpack(0).opcode == 0 and unpack(0).fields == {}
+    assert str(ins(Opcode.NL, unit=2, dst=3, src=4, lines=5)) == "NL unit=2 dst=3 src=4 lines=5"
+
+
+def test_layouts_round_trip(rng):
+    w = int16(rng, (11, 19))
+    lines = tile_matrix(CONFIG, w)
+    assert lines.shape == (3 * 3, L)
+    assert np.array_equal(lines[0].reshape(R, C), w[:R, :C])  # tile (0, 0), bank r = row r
+    assert np.array_equal(lines[1].reshape(R, C), w[:R, C:2 * C])  # row-block major
+    assert np.array_equal(untile_matrix(CONFIG, lines, 11, 19), w)
+    v = int16(rng, 45)
+    assert np.array_equal(unpack_vector(CONFIG, pack_vector(CONFIG, v), 45), v)
+    assert not pack_vector(CONFIG, v).reshape(-1)[45:].any()
+
+
+# --- instruction semantics against the block models ----------------------------------------------
+
+
+def test_dma_moves_lines(rng):
+    dram = int16(rng, (40, L))
+    m = Machine(CONFIG, dram)
+    spad_before = m.spad.copy()
+    assert m.execute(ins(Opcode.DMA_LOAD, line=100, ext=7, lines=9)) is None
+    assert np.array_equal(m.spad[100:109], dram[7:16])
+    assert np.array_equal(np.delete(m.spad, range(100, 109), 0),
+                          np.delete(spad_before, range(100, 109), 0))
+    m.spad[5:8] = int16(rng, (3, L))
+    assert m.execute(ins(Opcode.DMA_STORE, line=5, ext=37, lines=3)) is None
+    assert np.array_equal(m.dram[37:40], m.spad[5:8])
+    assert np.array_equal(m.dram[:37], dram[:37])
+
+
+@pytest.mark.parametrize("m_rows,k,shift", [(4, 8, 0), (11, 21, 7), (37, 64, 16), (1, 1, 3),
+                                            (70, 90, 31)])
+def test_gemv_dense_matches_pe_array(m_rows, k, shift, rng):
+    mach = machine_with_random_spad(rng)  # x lines past k hold garbage: the padding is zero
+    w, x = int16(rng, (m_rows, k)), int16(rng, k)
+    wl = tile_matrix(CONFIG, w)
+    mach.spad[:len(wl)] = wl
+    mach.spad.reshape(-1)[225 * L:225 * L + k] = x
+    before = mach.spad.copy()
+    assert mach.execute(ins(Opcode.GEMV, y=240, w=0, x=225, m=m_rows, k=k, shift=shift)) is None
+    acc = gemv(CONFIG.pe_array_config, w, x)
+    assert np.array_equal(acc, w @ x)  # exact: the accumulator holds any int16 dot product
+    expected = saturate(shift_right(acc, shift, CONFIG.rounding), 16, True)
+    assert np.array_equal(expected, requantize(CONFIG, acc, shift))
+    flat, flat_before = mach.spad.reshape(-1), before.reshape(-1)
+    assert np.array_equal(flat[240 * L:240 * L + m_rows], expected)
+    assert np.array_equal(np.delete(flat, range(240 * L, 240 * L + m_rows)),
+                          np.delete(flat_before, range(240 * L, 240 * L + m_rows)))
+
+
+def test_gemv_column_writes_a_tile_matrix_column(rng):
+    mach = machine_with_random_spad(rng)
+    rows, cols, j = 13, 20, 17  # write column j of a (13, 20) tile matrix at line 150
+    tcols = -(-cols // C)
+    target = int16(rng, (rows, cols))
+    mach.spad[150:150 + 4 * tcols] = tile_matrix(CONFIG, target)
+    w, x = int16(rng, (rows, 9), -300, 300), int16(rng, 9, -300, 300)
+    mach.spad[0:len(tile_matrix(CONFIG, w))] = tile_matrix(CONFIG, w)
+    mach.spad[40] = pack_vector(CONFIG, x)[0]
+    before = mach.spad.copy()
+    assert mach.execute(ins(Opcode.GEMV, y=150 + j // C, w=0, x=40, m=rows, k=9, shift=2,
+                            ylayout=int(YLayout.COLUMN), ycol=j % C, ystride=tcols)) is None
+    target[:, j] = requantize(CONFIG, w @ x, 2)
+    assert np.array_equal(untile_matrix(CONFIG, mach.spad[150:150 + 4 * tcols], rows, cols),
+                          target)
+    changed = np.flatnonzero((mach.spad != before).any(axis=1))
+    assert set(changed) <= {150 + j // C + rb * tcols for rb in range(4)}
+
+
+@pytest.mark.parametrize("op", list(Op))
+def test_ew_line_operands_match_pe(op, rng):
+    mach = machine_with_random_spad(rng)
+    if op in (Op.SHL, Op.SHR):
+        mach.spad[60:65] = rng.integers(-2, 40, (5, L))  # shift amounts
+    a, b, c = (mach.spad[base:base + 5].astype(np.int64) for base in (20, 60, 100))
+    shift = 0 if op in (Op.MAX, Op.MIN, Op.ADD, Op.SUB) else 9
+    assert mach.execute(ins(Opcode.EW, op=int(op), dst=20, a=20, b=60, c=100, lines=5, tcols=1,
+                            shift=shift)) is None
+    exact = pe_op(CONFIG.pe_array_config.pe, int(op), a, b, c if op == Op.MADD else 0)
+    assert np.array_equal(mach.spad[20:25], requantize(CONFIG, exact, shift))
+
+
+def test_ew_broadcast_operands(rng):
+    mach = machine_with_random_spad(rng)
+    rblocks, tcols = 3, 2
+    lines = rblocks * tcols
+    a = mach.spad[0:lines].astype(np.int64)
+    col_vec = mach.spad.reshape(-1)[80 * L:80 * L + tcols * C].astype(np.int64)
+    row_vec = mach.spad.reshape(-1)[90 * L:90 * L + rblocks * R].astype(np.int64)
+    c = mach.spad[120:120 + lines].astype(np.int64)
+    assert mach.execute(ins(Opcode.EW, op=int(Op.MADD), dst=200, a=90, b=80, c=120,
+                            lines=lines, tcols=tcols, shift=12, amode=int(OperandMode.ROW),
+                            bmode=int(OperandMode.COL))) is None
+    # As matrices: a_ij = row_vec[i], b_ij = col_vec[j]: an outer product plus c.
+    row_mat = np.broadcast_to(row_vec[:, None], (rblocks * R, tcols * C))
+    col_mat = np.broadcast_to(col_vec[None, :], (rblocks * R, tcols * C))
+    c_mat = untile_matrix(CONFIG, c, rblocks * R, tcols * C)
+    expected = requantize(CONFIG, pe_op(CONFIG.pe_array_config.pe, int(Op.MADD), row_mat,
+                                        col_mat, c_mat), 12)
+    got = untile_matrix(CONFIG, mach.spad[200:200 + lines], rblocks * R, tcols * C)
+    assert np.array_equal(got, expected)
+    # A LINE operand with a ROW broadcast, the discretization's A * delta.
+    assert mach.execute(ins(Opcode.EW, op=int(Op.MUL), dst=210, a=0, b=90, lines=lines,
+                            tcols=tcols, shift=14, bmode=int(OperandMode.ROW))) is None
+    a_mat = untile_matrix(CONFIG, a, rblocks * R, tcols * C)
+    expected = requantize(CONFIG, a_mat * row_mat, 14)
+    assert np.array_equal(untile_matrix(CONFIG, mach.spad[210:210 + lines], rblocks * R,
+                                        tcols * C), expected)
+
+
+@pytest.mark.parametrize("unit", list(NLUnit))
+def test_nl_matches_the_units(unit, rng):
+    mach = machine_with_random_spad(rng)
+    x = mach.spad[30:34].astype(np.int64)
+    assert mach.execute(ins(Opcode.NL, unit=int(unit), dst=50, src=30, lines=4)) is None
+    model = {NLUnit.EXP: (exp, CONFIG.exp_config), NLUnit.GELU: (gelu, CONFIG.gelu_config),
+             NLUnit.SILU: (silu, CONFIG.silu_config)}[unit]
+    assert np.array_equal(mach.spad[50:54], model[0](model[1], x))
+
+
+@pytest.mark.parametrize("n", [1, 7, 32, 45, 100])
+def test_softmax_matches_the_unit(n, rng):
+    mach = machine_with_random_spad(rng)
+    mach.spad.reshape(-1)[10 * L:10 * L + n] = rng.integers(-20000, 20000, n)
+    before = mach.spad.copy()
+    assert mach.execute(ins(Opcode.SOFTMAX, dst=40, src=10, n=n)) is None
+    last = np.zeros(n, dtype=np.int64)
+    last[-1] = 1
+    p = softmax(CONFIG.softmax_config, before.reshape(-1)[10 * L:10 * L + n], last)["p"]
+    flat = mach.spad.reshape(-1)
+    assert np.array_equal(flat[40 * L:40 * L + n], p)
+    assert np.array_equal(np.delete(flat, range(40 * L, 40 * L + n)),
+                          np.delete(before.reshape(-1), range(40 * L, 40 * L + n)))
+
+
+# --- error status --------------------------------------------------------------------------------
+
+
+HALT = pack(Opcode.HALT)
+
+
+@pytest.mark.parametrize("word,code", [
+    (0, ErrorCode.UNKNOWN_OPCODE),
+    (9, ErrorCode.UNKNOWN_OPCODE),
+    (15 | 1 << 50, ErrorCode.UNKNOWN_OPCODE),
+    (pack(Opcode.DMA_LOAD, line=0, ext=0, lines=0), ErrorCode.ZERO_LENGTH),
+    (pack(Opcode.GEMV, m=4, k=0), ErrorCode.ZERO_LENGTH),
+    (pack(Opcode.EW, lines=4, tcols=0), ErrorCode.ZERO_LENGTH),
+    (pack(Opcode.NL, lines=0), ErrorCode.ZERO_LENGTH),
+    (pack(Opcode.SOFTMAX, n=0), ErrorCode.ZERO_LENGTH),
+    (pack(Opcode.DMA_LOAD, line=250, ext=0, lines=7), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.GEMV, y=0, w=200, x=0, m=64, k=64), ErrorCode.ADDRESS_RANGE),  # 128 tiles
+    (pack(Opcode.GEMV, y=255, w=0, x=0, m=33, k=8), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.GEMV, y=250, m=24, k=8, ylayout=1, ystride=1), ErrorCode.NONE),
+    (pack(Opcode.GEMV, y=250, m=25, k=8, ylayout=1, ystride=1), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.EW, dst=0, a=0, b=255, lines=8, tcols=1, bmode=2), ErrorCode.NONE),
+    (pack(Opcode.EW, dst=0, a=0, b=255, lines=80, tcols=1, bmode=2), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.EW, op=int(Op.MADD), lines=2, tcols=1, c=255), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.EW, op=int(Op.MUL), lines=2, tcols=1, c=255), ErrorCode.NONE),  # c unused
+    (pack(Opcode.NL, dst=250, src=0, lines=6), ErrorCode.NONE),
+    (pack(Opcode.NL, dst=0, src=251, lines=6), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.SOFTMAX, dst=255, src=0, n=33), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.EW, op=9, lines=1, tcols=1), ErrorCode.BAD_FIELD),
+    (pack(Opcode.EW, lines=1, tcols=1, amode=3), ErrorCode.BAD_FIELD),
+    (pack(Opcode.EW, lines=5, tcols=2), ErrorCode.BAD_FIELD),
+    (pack(Opcode.NL, unit=3, lines=1), ErrorCode.BAD_FIELD),
+    (pack(Opcode.GEMV, m=1, k=1, ylayout=1, ycol=8, ystride=1), ErrorCode.BAD_FIELD),
+    (pack(Opcode.SOFTMAX, n=1025), ErrorCode.BAD_FIELD),
+    (pack(Opcode.DMA_STORE, line=0, ext=10, lines=7), ErrorCode.EXT_RANGE),
+])
+def test_illegal_instruction_sets_the_error_status_and_stops(word, code, rng):
+    dram = int16(rng, (16, L))
+    marker = pack(Opcode.DMA_STORE, line=0, ext=0, lines=1)  # would overwrite DRAM line 0
+    dram_after, stats = run_golden(CONFIG, [pack(Opcode.DMA_LOAD, line=0, ext=5, lines=1),
+                                            word, marker, HALT], dram)
+    if code == ErrorCode.NONE:
+        assert stats.status.done and stats.status.error == ErrorCode.NONE
+        return
+    status = stats.status
+    assert (status.done, status.error, status.pc) == (False, code, 1)
+    assert status.word == 0b10 | int(code) << 4 | 1 << 16
+    assert stats.executed == 1 and np.array_equal(dram_after, dram)  # nothing after the error
+
+
+def test_running_off_the_program_is_an_error():
+    _, stats = run_golden(CONFIG, [pack(Opcode.NL, lines=1)], np.zeros((0, L), dtype=np.int64))
+    assert (stats.status.error, stats.status.pc) == (ErrorCode.PC_RANGE, 1)
+    small = AcceleratorConfig(depth=16, max_program=2)
+    _, stats = run_golden(small, [pack(Opcode.NL, lines=1)] * 3 + [HALT], [])
+    assert (stats.status.error, stats.status.pc) == (ErrorCode.PC_RANGE, 2)
+    _, stats = run_golden(small, [pack(Opcode.NL, lines=1), HALT], [])
+    assert stats.status.done and stats.status.word == 1 | 1 << 16
+
+
+# --- compilers -----------------------------------------------------------------------------------
+
+
+def _errors(reference, out, ref):
+    err = np.abs(out - ref)
+    rms = float(np.sqrt(np.mean(ref ** 2)))
+    return float(err.max()), float(err.max()) / rms
+
+
+# Bounds stated in gen/compiler.py: calibrated random layers with unit-variance inputs.
+MAX_ABS, MAX_REL = 0.01, 0.03
+
+
+@pytest.mark.parametrize("dims", [MambaDims(16, 32, 4, 8), MambaDims(24, 48, 12, 19),
+                                  MambaDims(64, 128, 16, 32)])
+def test_mamba_block_matches_float_within_bounds(dims, rng, measure):
+    config = AcceleratorConfig()
+    weights = random_mamba_weights(dims, rng)
+    calibration = rng.normal(0, 1, (8, dims.seq_len, dims.d_model))
+    x = rng.normal(0, 1, (dims.seq_len, dims.d_model))
+    prog = compile_mamba_block(dims, quantize_mamba_weights(weights, calibration=calibration,
+                                                            config=config), config)
+    result = Accelerator(config).run(prog, x)
+    assert result.stats.status.done and result.stats.executed == len(prog.instructions)
+    max_abs, rel = _errors(mamba_block_reference, result.output,
+                           mamba_block_reference(weights, x))
+    measure(f"mamba {dims.d_model}/{dims.d_inner}/{dims.d_state}/{dims.seq_len}: max abs error "
+            f"{max_abs:.2e}, max abs / RMS {rel:.2%}, {result.cycles.cycles} cycles, "
+            f"PE util {result.cycles.utilization:.1%}")
+    assert max_abs < MAX_ABS and rel < MAX_REL
+
+
+@pytest.mark.parametrize("dims", [AttentionDims(16, 8, 8, 32), AttentionDims(32, 16, 21, 64),
+                                  AttentionDims(64, 32, 32, 128)])
+def test_attention_matches_float_within_bounds(dims, rng, measure):
+    config = AcceleratorConfig()
+    weights = random_attention_weights(dims, rng)
+    calibration = rng.normal(0, 1, (8, dims.seq_len, dims.d_model))
+    x = rng.normal(0, 1, (dims.seq_len, dims.d_model))
+    prog = compile_attention(dims, quantize_attention_weights(weights, calibration=calibration,
+                                                              config=config), config)
+    result = Accelerator(config).run(prog, x)
+    assert result.stats.status.done
+    max_abs, rel = _errors(attention_reference, result.output, attention_reference(weights, x))
+    measure(f"attention {dims.d_model}/{dims.d_head}/{dims.seq_len}/{dims.d_mlp}: max abs error "
+            f"{max_abs:.2e}, max abs / RMS {rel:.2%}, {result.cycles.cycles} cycles, "
+            f"PE util {result.cycles.utilization:.1%}")
+    assert max_abs < MAX_ABS and rel < MAX_REL
+
+
+def test_uncalibrated_formats_stay_within_the_looser_bound(rng, measure):
+    dims = MambaDims(32, 64, 8, 16)
+    weights = random_mamba_weights(dims, rng)
+    x = rng.normal(0, 1, (dims.seq_len, dims.d_model))
+    prog = compile_mamba_block(dims, quantize_mamba_weights(weights))
+    assert prog.fracs["act_x"] == 10 and prog.fracs["act_out"] == 10  # Q5.10
+    out = Accelerator().run(prog, x).output
+    max_abs, rel = _errors(mamba_block_reference, out, mamba_block_reference(weights, x))
+    measure(f"mamba uncalibrated Q5.10: max abs error {max_abs:.2e}, max abs / RMS {rel:.2%}")
+    assert rel < 0.04
+
+
+def test_the_output_is_the_machine_run_bit_for_bit(rng):
+    # The API is a thin wrapper: the same words on the same DRAM give the same integers.
+    dims = AttentionDims(16, 8, 8, 16)
+    weights = random_attention_weights(dims, rng)
+    prog = compile_attention(dims, quantize_attention_weights(weights))
+    x = rng.normal(0, 1, (8, 16))
+    result = Accelerator().run(prog, x)
+    dram, stats = run_golden(prog.config, prog.words, prog.dram(result.input_q))
+    assert np.array_equal(prog.output(dram), result.output_q)
+    assert stats.executed == len(prog.words)
+
+
+def test_compiler_rejects_illegal_layers(rng):
+    dims = MambaDims(16, 32, 4, 8)
+    weights = random_mamba_weights(dims, rng)
+    wq = quantize_mamba_weights(weights)
+    with pytest.raises(ValueError, match="shape mismatch: weight 'in_x' has shape \\(32, 16\\), "
+                                         "expected \\(32, 24\\)"):
+        compile_mamba_block(MambaDims(24, 32, 4, 8), wq)
+    with pytest.raises(ValueError, match="buffer overflow: .* needs 150 scratchpad lines, more "
+                                         "than depth=128"):
+        compile_mamba_block(dims, wq, AcceleratorConfig(depth=128))
+    with pytest.raises(ValueError, match="program too long: .* 157 instructions, more than "
+                                         "max_program=100"):
+        compile_mamba_block(dims, wq, AcceleratorConfig(max_program=100))
+    with pytest.raises(TypeError, match="kind 'attention'"):
+        compile_attention(AttentionDims(16, 8, 8, 32), wq)
+    with pytest.raises(ValueError, match="weights lack A"):
+        quantize_mamba_weights({k: v for k, v in weights.items() if k != "A"})
+    bad = dict(weights, dt=np.zeros((32, 31)))
+    with pytest.raises(ValueError, match="shape mismatch: weight 'dt'"):
+        quantize_mamba_weights(bad)
+    with pytest.raises(ValueError, match="in_x reaches 40000, beyond the int16 range"):
+        quantize_mamba_weights(dict(weights, in_x=np.full((32, 16), 40000.0)))
+    with pytest.raises(ValueError, match="d_state must be a positive integer, got 0"):
+        MambaDims(16, 32, 0, 8)
+    att = AttentionDims(16, 8, 40, 16)
+    awq = quantize_attention_weights(random_attention_weights(att, rng))
+    with pytest.raises(ValueError, match="seq_len=40 exceeds softmax_max_len=32"):
+        compile_attention(att, awq, AcceleratorConfig(softmax_max_len=32))
+    # The assembler the compiler emits through refuses an unknown opcode.
+    with pytest.raises(ValueError, match="unknown opcode 12"):
+        pack(12)
+
+
+def test_accelerator_run_rejects_bad_requests(rng):
+    dims = MambaDims(16, 16, 4, 8)
+    prog = compile_mamba_block(dims, quantize_mamba_weights(random_mamba_weights(dims, rng)))
+    x = rng.normal(0, 1, (8, 16))
+    with pytest.raises(ValueError, match="backend must be one of golden, got 'verilator'"):
+        Accelerator().run(prog, x, backend="verilator")
+    with pytest.raises(ValueError, match="shape mismatch: inputs have shape \\(8, 15\\)"):
+        Accelerator().run(prog, x[:, :15])
+    with pytest.raises(ValueError, match="compiled for"):
+        Accelerator(rows=8).run(prog, x)
+
+
+# --- cycle model ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("p", [2, 3])
+def test_latencies_follow_the_hardware_formulas(p):
+    cfg = AcceleratorConfig(pe_latency=p)
+    lat = latencies(cfg)
+    # PE p + tree ceil(log2 8) = 3 + output register 1; exp p*(2+2*2); piecewise 2 + p*(2*3+1).
+    assert (lat.pe_array, lat.requant, lat.exp, lat.gelu, lat.silu) == (
+        p + 4, 1, 6 * p, 2 + 7 * p, 2 + 7 * p)
+    assert lat.softmax == 6 * p + 1 + cfg.softmax_config.recip_width + 1 + 6 * p + p + 1
+    assert latencies(AcceleratorConfig(pe_latency=p, tree_levels_per_stage=3)).pe_array == p + 2
+
+
+def test_instruction_costs():
+    cfg = AcceleratorConfig()
+    lat = latencies(cfg)
+    gemv_cost = instruction_cost(cfg, ins(Opcode.GEMV, m=9, k=17))
+    assert (gemv_cost.stream, gemv_cost.pe_ops) == (3 * 3, 9 * 17)
+    assert gemv_cost.cycles == cfg.issue_cycles + 9 + cfg.read_latency + lat.pe_array + 1
+    two = instruction_cost(cfg, ins(Opcode.EW, op=int(Op.ADD), lines=10, tcols=1))
+    three = instruction_cost(cfg, ins(Opcode.EW, op=int(Op.MADD), lines=10, tcols=1))
+    assert (two.stream, three.stream) == (10, 20)  # two read ports
+    assert instruction_cost(cfg, ins(Opcode.DMA_LOAD, lines=5)).cycles == 2 + 5 + 32
+    assert instruction_cost(AcceleratorConfig(rows=16, cols=16),
+                            ins(Opcode.DMA_LOAD, lines=5)).stream == 40
+    assert instruction_cost(cfg, ins(Opcode.SOFTMAX, n=20)).stream == 40
+    assert instruction_cost(cfg, ins(Opcode.NL, unit=0, lines=3)).pe_ops == 0
+
+
+def test_gemv_utilization_near_one_when_the_array_divides_the_dims():
+    cfg = AcceleratorConfig()
+    full = program_cycles(cfg, [ins(Opcode.GEMV, m=256, k=256)])
+    ragged = program_cycles(cfg, [ins(Opcode.GEMV, m=257, k=257)])
+    small = program_cycles(cfg, [ins(Opcode.GEMV, m=5, k=9)])
+    assert 0.98 < full.utilization <= 1
+    assert ragged.utilization < full.utilization - 0.03
+    assert small.utilization < 0.25
+    # While streaming, every PE does useful work only when the tiles are full.
+    assert full.total.pe_ops == 32 * full.costs[0].stream
+    assert ragged.total.pe_ops < 0.97 * 32 * ragged.costs[0].stream
+
+
+@pytest.mark.parametrize("kind", ["mamba", "attention"])
+def test_phase_report_is_consistent(kind, rng, measure):
+    config = AcceleratorConfig()
+    if kind == "mamba":
+        dims = MambaDims(64, 128, 16, 8)
+        prog = compile_mamba_block(dims, quantize_mamba_weights(random_mamba_weights(dims, rng)))
+        gemv_phases = ("in_proj", "dt_proj", "out_proj")
+    else:
+        dims = AttentionDims(64, 32, 32, 128)
+        prog = compile_attention(dims, quantize_attention_weights(
+            random_attention_weights(dims, rng)))
+        gemv_phases = ("mlp_up", "mlp_down")
+    report = program_cycles(config, prog.instructions, prog.phases)
+    assert report.total.instructions == len(prog.instructions)
+    assert sum(p.cycles for p in report.phases.values()) == report.cycles
+    assert sum(c.cycles for c in report.costs) == report.cycles
+    assert sum(p.pe_ops for p in report.phases.values()) == report.total.pe_ops
+    for phase in report.phases.values():
+        assert 0 <= phase.utilization <= 1
+    for name in gemv_phases:  # big GEMVs whose dims are multiples of the array
+        assert report.phases[name].utilization > 0.9
+    assert report.phases["load"].utilization == 0
+    assert report.phases["store"].pe_ops == 0
+    measure(f"{kind} cycle model:\n" + report.table())
