@@ -33,6 +33,7 @@ DESIGNS = [
     ("MAC baseline", 4, 4, "mac-array", {}),
     ("PE array", 8, 8, "pe-array", {}),
     ("PE array, ops mul+madd", 8, 8, "pe-array", {"ops": ("mul", "madd")}),
+    ("PE array, op mul (modes only)", 8, 8, "pe-array", {"ops": ("mul",)}),
     ("MAC baseline", 8, 8, "mac-array", {}),
 ]
 BOARD, TARGET_MHZ = "ulx3s-85f", 100.0

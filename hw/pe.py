@@ -5,7 +5,7 @@ Parameters, op encoding and the golden model are in ``golden.pe``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -122,17 +122,25 @@ class PE(wiring.Component):
             is_signed = lo < 0 or cfg.signed
             return Signal(shape_of(bits_for_range(lo, hi, is_signed), is_signed), name=name)
 
-        # Stage 1: decode into x * y + z. An op not built leaves x = y = z = 0: result 0.
+        # Stage 1: decode into x * y + z. An op not built clears x, y and z (result 0) with
+        # the registers' synchronous reset, which the FPGA flip-flop has for free (ECP5's LSR
+        # wins over its clock enable, so the reset is qualified by en here).
         x, y, z = register("x", 1), register("y", 2), register("z", 3)
         is_shr = Signal()
-        with m.If(self.en):
+        built = [PEOp[code.name] for code in table]
+        not_built = ~Cat(i.op == code for code in built).any()
+        *others, (last_code, ((x_last, y_last, z_last), *_)) = table.items()
+        with m.If(self.en & not_built):
+            m.d.sync += [x.eq(0), y.eq(0), z.eq(0)]
+        with m.Elif(self.en):
             with m.Switch(i.op):
-                for code, ((x_value, y_value, z_value), *_) in table.items():
+                for code, ((x_value, y_value, z_value), *_) in others:
                     with m.Case(PEOp[code.name]):
                         m.d.sync += [x.eq(x_value), y.eq(y_value), z.eq(z_value)]
-                with m.Default():
-                    m.d.sync += [x.eq(0), y.eq(0), z.eq(0)]
-            if shr_on_multiplier:
+                with m.Default():  # the last built op: the others are cleared above
+                    m.d.sync += [x.eq(x_last), y.eq(y_last), z.eq(z_last)]
+        if shr_on_multiplier:
+            with m.If(self.en):
                 m.d.sync += is_shr.eq(i.op == PEOp.SHR)
 
         # Stage 2: the product, in the DSP's output register.
