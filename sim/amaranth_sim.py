@@ -1,4 +1,5 @@
-"""Running a stream bench on a component in the Amaranth simulator (the fast unit-test level)."""
+"""The Amaranth simulator (the fast unit-test level): running a stream bench on a component, and
+an AXI4-Lite master that checks the slave's handshake rules."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from .payload import stream_codecs
 from .scoreboard import Scoreboard
 from .stream import BenchResult, StreamBench
 
-__all__ = ["run_amaranth_bench", "simulate_stream"]
+__all__ = ["AxiLiteSimMaster", "run_amaranth_bench", "simulate_stream"]
 
 
 def simulate_stream(component, inputs: dict, expected: dict, sources=None, *,
@@ -60,3 +61,94 @@ def run_amaranth_bench(dut, bench: StreamBench, *, vcd: str | None = None) -> Be
     else:
         sim.run()
     return bench.check_complete()
+
+
+class AxiLiteSimMaster:
+    """An AXI4-Lite master for Amaranth simulator testbenches; it asserts the slave's rules.
+
+    A write offers AW and W, each after its own wait (either may come first), then takes B; a
+    read offers AR, then takes R. Responses must not arrive early, change while valid, or
+    drop valid before ready. :meth:`write` and :meth:`read` touch disjoint channels, so one
+    testbench may write while another reads.
+
+    Parameters
+    ----------
+    ctx : amaranth.sim testbench context
+    bus : the slave's AXI4-Lite interface (``awvalid``, ``awaddr``, ... ``rresp``)
+    wait : callable, optional
+        Returns the cycles a channel waits before offering valid (AW, W, AR) or ready (B, R);
+        asked once per channel and transfer. By default no wait.
+    ready : callable, optional
+        Asked every cycle once a response's wait is over: raise ready this cycle? By default
+        always (ready stays high).
+    """
+
+    def __init__(self, ctx, bus, *, wait=None, ready=None):
+        self.ctx, self.bus = ctx, bus
+        self.wait = wait or (lambda: 0)
+        self.ready = ready or (lambda: True)
+
+    async def write(self, address, data, strb=0xF, *, prot=None, aw_wait=None, w_wait=None,
+                    b_wait=None) -> int:
+        """One write; returns BRESP. Waits default to :attr:`wait`'s."""
+        ctx, bus = self.ctx, self.bus
+        aw_wait = self.wait() if aw_wait is None else aw_wait
+        w_wait = self.wait() if w_wait is None else w_wait
+        ctx.set(bus.awaddr, address)
+        ctx.set(bus.wdata, data)
+        ctx.set(bus.wstrb, strb)
+        if prot is not None:
+            ctx.set(bus.awprot, prot)
+        aw_done = w_done = False
+        cycle = 0
+        while not (aw_done and w_done):
+            assert not ctx.get(bus.bvalid), "B before both AW and W were accepted"
+            ctx.set(bus.awvalid, not aw_done and cycle >= aw_wait)
+            ctx.set(bus.wvalid, not w_done and cycle >= w_wait)
+            aw_fire = ctx.get(bus.awvalid) and ctx.get(bus.awready)
+            w_fire = ctx.get(bus.wvalid) and ctx.get(bus.wready)
+            await ctx.tick()
+            aw_done, w_done, cycle = aw_done or aw_fire, w_done or w_fire, cycle + 1
+        ctx.set(bus.awvalid, 0)
+        ctx.set(bus.wvalid, 0)
+        (resp,) = await self._response(bus.bvalid, bus.bready, [bus.bresp], b_wait)
+        return resp
+
+    async def read(self, address, *, prot=None, ar_wait=None, r_wait=None) -> tuple[int, int]:
+        """One read; returns ``(RDATA, RRESP)``."""
+        ctx, bus = self.ctx, self.bus
+        ar_wait = self.wait() if ar_wait is None else ar_wait
+        ctx.set(bus.araddr, address)
+        if prot is not None:
+            ctx.set(bus.arprot, prot)
+        cycle = 0
+        while True:
+            assert not ctx.get(bus.rvalid), "R before AR was accepted"
+            ctx.set(bus.arvalid, cycle >= ar_wait)
+            fire = ctx.get(bus.arvalid) and ctx.get(bus.arready)
+            await ctx.tick()
+            cycle += 1
+            if fire:
+                break
+        ctx.set(bus.arvalid, 0)
+        resp, data = await self._response(bus.rvalid, bus.rready, [bus.rresp, bus.rdata], r_wait)
+        return data, resp
+
+    async def _response(self, valid, ready, payload, wait):
+        ctx, held, cycle = self.ctx, None, 0
+        wait = self.wait() if wait is None else wait
+        while True:
+            take = cycle >= wait and self.ready()
+            ctx.set(ready, take)
+            if ctx.get(valid):
+                values = [ctx.get(p) for p in payload]
+                assert held is None or values == held, "response changed while valid"
+                held = values
+                if take:
+                    await ctx.tick()
+                    ctx.set(ready, 0)
+                    return values
+            else:
+                assert held is None, "response valid dropped before ready"
+            await ctx.tick()
+            cycle += 1

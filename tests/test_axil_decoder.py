@@ -26,6 +26,7 @@ from golden.memory.axil_decoder import (
     parse_region,
 )
 from hw.memory.axil_decoder import AXILiteDecoder
+from sim.amaranth_sim import AxiLiteSimMaster
 from sim.runner import build, new_test_dir, run_cocotb_spec
 
 TESTS = Path(__file__).resolve().parent
@@ -217,66 +218,18 @@ async def port_slave(ctx, port, answers: PatternSlave, log, rng, stall):
 
 
 async def write_master(ctx, bus, writes, results, rng, stall):
-    """Each write with its own AW and W delays (either may come first), then B."""
+    """Each write with its own AW and W waits (either may come first), then B."""
+    master = AxiLiteSimMaster(ctx, bus, wait=lambda: delay(rng, stall),
+                              ready=lambda: go(rng, stall))
     for addr, data, strb, prot in writes:
-        aw_wait, w_wait, b_wait = delay(rng, stall), delay(rng, stall), delay(rng, stall)
-        aw_done = w_done = False
-        while not (aw_done and w_done):
-            assert not ctx.get(bus.bvalid), "B before both AW and W were taken"
-            ctx.set(bus.awvalid, not aw_done and aw_wait == 0)
-            ctx.set(bus.awaddr, addr)
-            ctx.set(bus.awprot, prot)
-            ctx.set(bus.wvalid, not w_done and w_wait == 0)
-            ctx.set(bus.wdata, data)
-            ctx.set(bus.wstrb, strb)
-            aw_fire = ctx.get(bus.awvalid) and ctx.get(bus.awready)
-            w_fire = ctx.get(bus.wvalid) and ctx.get(bus.wready)
-            await ctx.tick()
-            aw_done, w_done = aw_done or aw_fire, w_done or w_fire
-            aw_wait, w_wait = max(aw_wait - 1, 0), max(w_wait - 1, 0)
-        ctx.set(bus.awvalid, 0)
-        ctx.set(bus.wvalid, 0)
-        results.append(await take_response(ctx, bus.bvalid, bus.bready, [bus.bresp], b_wait,
-                                           rng, stall))
+        results.append(await master.write(addr, data, strb, prot=prot))
 
 
 async def read_master(ctx, bus, reads, results, rng, stall):
+    master = AxiLiteSimMaster(ctx, bus, wait=lambda: delay(rng, stall),
+                              ready=lambda: go(rng, stall))
     for addr, prot in reads:
-        wait = delay(rng, stall)
-        while True:
-            assert not ctx.get(bus.rvalid), "R before AR was taken"
-            ctx.set(bus.arvalid, wait == 0)
-            ctx.set(bus.araddr, addr)
-            ctx.set(bus.arprot, prot)
-            fire = wait == 0 and ctx.get(bus.arready)
-            await ctx.tick()
-            wait = max(wait - 1, 0)
-            if fire:
-                break
-        ctx.set(bus.arvalid, 0)
-        resp, data = await take_response(ctx, bus.rvalid, bus.rready, [bus.rresp, bus.rdata],
-                                         delay(rng, stall), rng, stall)
-        results.append((data, resp))
-
-
-async def take_response(ctx, valid, ready, payload, wait, rng, stall):
-    """Wait ``wait`` cycles, then raise ready at random until the response is taken."""
-    held = None
-    while True:
-        take = wait == 0 and go(rng, stall)
-        ctx.set(ready, take)
-        if ctx.get(valid):
-            values = [ctx.get(p) for p in payload]
-            assert held is None or values == held, "response changed while valid"
-            held = values
-            if take:
-                await ctx.tick()
-                ctx.set(ready, 0)
-                return values[0] if len(values) == 1 else tuple(values)
-        else:
-            assert held is None, "response valid dropped before ready"
-        await ctx.tick()
-        wait = max(wait - 1, 0)
+        results.append(await master.read(addr, prot=prot))
 
 
 def random_address(rng, regions, addr_width):

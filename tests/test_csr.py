@@ -37,6 +37,7 @@ from golden.memory.csr import (
     write_regmap_files,
 )
 from hw.memory.csr import CSRBlock
+from sim.amaranth_sim import AxiLiteSimMaster
 from sim.runner import build, new_test_dir, run_cocotb_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -399,66 +400,6 @@ def test_ports_follow_the_description():
         CSRBlock(spec="nonesuch")
 
 
-class SimBus:
-    """A tiny AXI4-Lite master for the Amaranth simulator, checking the slave's handshakes."""
-
-    def __init__(self, ctx, bus, rng):
-        self.ctx, self.bus, self.rng = ctx, bus, rng
-
-    async def write(self, address, data, strb, *, aw_delay=0, w_delay=0, b_delay=0):
-        ctx, bus = self.ctx, self.bus
-        aw_done = w_done = False
-        cycle = 0
-        while not (aw_done and w_done):
-            assert not ctx.get(bus.bvalid), "B before both AW and W were accepted"
-            ctx.set(bus.awvalid, not aw_done and cycle >= aw_delay)
-            ctx.set(bus.awaddr, address)
-            ctx.set(bus.wvalid, not w_done and cycle >= w_delay)
-            ctx.set(bus.wdata, data)
-            ctx.set(bus.wstrb, strb)
-            aw_fire = ctx.get(bus.awvalid) and ctx.get(bus.awready)
-            w_fire = ctx.get(bus.wvalid) and ctx.get(bus.wready)
-            await ctx.tick()
-            aw_done, w_done, cycle = aw_done or aw_fire, w_done or w_fire, cycle + 1
-        ctx.set(bus.awvalid, 0)
-        ctx.set(bus.wvalid, 0)
-        return await self.response(bus.bvalid, bus.bready, [bus.bresp], b_delay)
-
-    async def read(self, address, *, ar_delay=0, r_delay=0):
-        ctx, bus = self.ctx, self.bus
-        cycle = 0
-        while True:
-            assert not ctx.get(bus.rvalid), "R before AR was accepted"
-            ctx.set(bus.arvalid, cycle >= ar_delay)
-            ctx.set(bus.araddr, address)
-            fire = ctx.get(bus.arvalid) and ctx.get(bus.arready)
-            await ctx.tick()
-            cycle += 1
-            if fire:
-                break
-        ctx.set(bus.arvalid, 0)
-        resp, data = await self.response(bus.rvalid, bus.rready, [bus.rresp, bus.rdata], r_delay)
-        return data, resp
-
-    async def response(self, valid, ready, payload, delay):
-        ctx, held, cycle = self.ctx, None, 0
-        while True:
-            take = cycle >= delay
-            ctx.set(ready, take)
-            if ctx.get(valid):
-                values = [ctx.get(p) for p in payload]
-                assert held is None or values == held, "response changed while valid"
-                held = values
-                if take:
-                    await ctx.tick()
-                    ctx.set(ready, 0)
-                    return values[0] if len(values) == 1 else values
-            else:
-                assert held is None, "valid dropped before the handshake"
-            await ctx.tick()
-            cycle += 1
-
-
 def run_sim(dut, testbench):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -574,7 +515,7 @@ def test_amaranth_sim_random_traffic_with_any_strobes(make):
                     yield f"{r.name}.{f.name}", ctx.get(getattr(port, f.name).value)
 
     async def testbench(ctx):
-        bus = SimBus(ctx, dut.axil, rng)
+        bus = AxiLiteSimMaster(ctx, dut.axil)
         space = 1 << regmap.addr_width
         for _ in range(n_ops):
             delays = {k: rng.choice([0, 0, 1, 3]) for k in ("a", "w", "b")}
@@ -583,11 +524,11 @@ def test_amaranth_sim_random_traffic_with_any_strobes(make):
             if kind < 0.45:
                 data = rng.getrandbits(regmap.data_width)
                 strb = rng.getrandbits(regmap.strobe_width)  # any pattern, 0 included
-                resp = await bus.write(address, data, strb, aw_delay=delays["a"],
-                                       w_delay=delays["w"], b_delay=delays["b"])
+                resp = await bus.write(address, data, strb, aw_wait=delays["a"],
+                                       w_wait=delays["w"], b_wait=delays["b"])
                 assert resp == model.write(address, data, strb)
             elif kind < 0.85:
-                got = await bus.read(address, ar_delay=delays["a"], r_delay=delays["b"])
+                got = await bus.read(address, ar_wait=delays["a"], r_wait=delays["b"])
                 assert got == model.read(address), f"read {address:#x}"
             else:
                 r = rng.choice(regmap.registers)

@@ -26,6 +26,7 @@ from golden.memory.stream_buffer import (
     to_lanes,
 )
 from hw.memory.stream_buffer import StreamBuffer
+from sim.amaranth_sim import AxiLiteSimMaster
 from sim.runner import build, new_test_dir, run_cocotb_spec
 
 TESTS = Path(__file__).resolve().parent
@@ -161,9 +162,10 @@ class AmaranthHost:
     cycles with probability ``pause``."""
 
     def __init__(self, ctx, dut, seed, pause=0.3):
-        self.ctx, self.dut, self.bus = ctx, dut, dut.bus
+        self.ctx, self.dut = ctx, dut
         self.rng = random.Random(seed)
         self.pause = pause
+        self.master = AxiLiteSimMaster(ctx, dut.bus, wait=self.delay)
 
     def delay(self):
         return self.rng.randint(1, 2) if self.rng.random() < self.pause else 0
@@ -172,59 +174,10 @@ class AmaranthHost:
         await self.ctx.tick()
 
     async def write(self, address, data):
-        ctx, bus = self.ctx, self.bus
-        aw_delay, w_delay = self.delay(), self.delay()
-        aw_done = w_done = False
-        cycle = 0
-        ctx.set(bus.awaddr, address)
-        ctx.set(bus.wdata, data)
-        ctx.set(bus.wstrb, 0xF)
-        while not (aw_done and w_done):
-            assert not ctx.get(bus.bvalid), "B before both AW and W were accepted"
-            ctx.set(bus.awvalid, not aw_done and cycle >= aw_delay)
-            ctx.set(bus.wvalid, not w_done and cycle >= w_delay)
-            aw_fire = ctx.get(bus.awvalid) and ctx.get(bus.awready)
-            w_fire = ctx.get(bus.wvalid) and ctx.get(bus.wready)
-            await ctx.tick()
-            aw_done, w_done, cycle = aw_done or aw_fire, w_done or w_fire, cycle + 1
-        ctx.set(bus.awvalid, 0)
-        ctx.set(bus.wvalid, 0)
-        (resp,) = await self.response(bus.bvalid, bus.bready, [bus.bresp])
-        return resp
+        return await self.master.write(address, data)
 
     async def read(self, address):
-        ctx, bus = self.ctx, self.bus
-        delay, cycle = self.delay(), 0
-        ctx.set(bus.araddr, address)
-        while True:
-            assert not ctx.get(bus.rvalid), "R before AR was accepted"
-            ctx.set(bus.arvalid, cycle >= delay)
-            fire = ctx.get(bus.arvalid) and ctx.get(bus.arready)
-            await ctx.tick()
-            cycle += 1
-            if fire:
-                break
-        ctx.set(bus.arvalid, 0)
-        resp, data = await self.response(bus.rvalid, bus.rready, [bus.rresp, bus.rdata])
-        return data, resp
-
-    async def response(self, valid, ready, payload):
-        ctx, held, cycle, delay = self.ctx, None, 0, self.delay()
-        while True:
-            take = cycle >= delay
-            ctx.set(ready, take)
-            if ctx.get(valid):
-                values = [ctx.get(p) for p in payload]
-                assert held is None or values == held, "response changed while valid"
-                held = values
-                if take:
-                    await ctx.tick()
-                    ctx.set(ready, 0)
-                    return values
-            else:
-                assert held is None, "valid dropped before the handshake"
-            await ctx.tick()
-            cycle += 1
+        return await self.master.read(address)
 
     async def write_block(self, address, words):
         return max([await self.write(address + 4 * k, w) for k, w in enumerate(words)])
