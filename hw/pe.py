@@ -98,15 +98,19 @@ class PE(wiring.Component):
             # saturates): w - 1 signed, w unsigned. The largest factor is taken as 2 * a times
             # 2**(limit - 1), so y stays within w bits.
             limit = w - 1 if cfg.signed else w
-            n = clamp_amount(i.b, limit)
-            doubled = n == limit
-            factor = Const(1, 1) << (n - doubled)[:len(n)]
+            b = i.b
+            doubled = b >= limit
+            # 2**clamp(b) one-hot, each bit compared with b itself (clamping first would make
+            # every bit a function of the clamp's muxes too).
+            factor = (Cat(b <= 0, *(b == j for j in range(1, limit - 1)), b >= limit - 1)
+                      if limit > 1 else Const(1, 1))
             table[Op.SHL] = ((Mux(doubled, i.a << 1, i.a), factor, 0),
                              (2 * operand[0], 2 * operand[1]), (1, 1 << (limit - 1)), (0, 0),
                              product_range(operand, (1, 1 << limit)))
             bias = (1 << (k - 1)) if cfg.rounding == "half_up" else 0
-            table[Op.SHR] = ((i.a, Const(1 << k, k + 1) >> clamp_amount(i.b, k), bias),
-                             operand, (1, 1 << k), (bias, bias), None)
+            # 2**(k - clamp(b)): bit k - j set for b == j.
+            factor = Cat(b >= k, *(b == k - j for j in range(1, k)), b <= 0)
+            table[Op.SHR] = ((i.a, factor, bias), operand, (1, 1 << k), (bias, bias), None)
         return {op: table[op] for op in cfg.op_codes}
 
     def elaborate(self, platform):

@@ -68,7 +68,8 @@ def exhaustive(config):
 
 
 @pytest.mark.parametrize("shifter,out_width", [("multiplier", 6), ("logic", 6),
-                                               ("multiplier", 3)])  # 3: a saturating narrow
+                                               ("multiplier", 3),   # a saturating narrow
+                                               ("multiplier", 2)])  # shl's limit 1 (signed)
 @pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("rounding", ["nearest_even", "half_up", "truncate"])
 def test_hardware_exhaustive_4bit_amaranth(signed, rounding, shifter, out_width):
