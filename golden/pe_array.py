@@ -105,7 +105,8 @@ class PEArrayConfig(PEConfig):
     def pe(self) -> PEConfig:
         """Config of each PE lane."""
         return PEConfig(in_width=self.in_width, signed=self.signed, out_width=self.out_width,
-                        rounding=self.rounding, ops=self.ops)
+                        rounding=self.rounding, ops=self.ops, shifter=self.shifter,
+                        multiplier_stages=self.multiplier_stages)
 
 
 def pe_array(config: PEArrayConfig, op, mode, last, a, b, c) -> tuple[dict, np.ndarray]:

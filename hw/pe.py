@@ -14,6 +14,7 @@ from golden.pe import Op, PEConfig
 
 from .arith import clamp_amount, saturate, shape_of, shift_left_saturate, shift_right_rounded
 from .config import configure
+from .pipeline import delay
 
 __all__ = ["PEOp", "PE", "add_pe"]
 
@@ -35,7 +36,9 @@ class PE(wiring.Component):
     Stage 1 decodes the op into ``x``, ``y`` and ``z``; stage 2 registers the product (a DSP
     with its output register); stage 3 adds ``z`` and saturates, with clamps only where the
     built ops' results can leave the output range (none for int8 operands into 16 bits
-    without ``shl``).
+    without ``shl``). ``multiplier_stages=2`` adds a register in front of the multiplier
+    (the DSP's input register), so that neither the route into a DSP nor the one out of it
+    shares a cycle with logic: large arrays spread their DSPs over the whole die.
 
     Parameters
     ----------
@@ -46,7 +49,8 @@ class PE(wiring.Component):
     ----------
     config : golden.pe.PEConfig
     latency : int
-        Register stages from ``i`` to ``o``: 3.
+        Register stages from ``i`` to ``o``: ``2 + multiplier_stages`` (3 by default, the
+        class attribute).
 
     Members
     -------
@@ -60,6 +64,7 @@ class PE(wiring.Component):
 
     def __init__(self, config: PEConfig | None = None, **params):
         self.config = configure(self, PEConfig, config, params)
+        self.latency = 2 + self.config.multiplier_stages
         operand = shape_of(self.config.in_width, self.config.signed)
         self.operand_shape = operand
         self.result_shape = shape_of(self.config.output_width, self.config.signed)
@@ -146,6 +151,10 @@ class PE(wiring.Component):
         if shr_on_multiplier:
             with m.If(self.en):
                 m.d.sync += is_shr.eq(i.op == PEOp.SHR)
+
+        if cfg.multiplier_stages == 2:  # the DSP's input register
+            x, y, z, is_shr = (delay(m, value, 1, en=self.en, name=value.name)
+                               for value in (x, y, z, is_shr))
 
         # Stage 2: the product, in the DSP's output register.
         product = Signal(signed(len(x) + len(y) + 1), name="product")

@@ -63,7 +63,8 @@ class PEArray(wiring.Component):
     config : golden.pe_array.PEArrayConfig
     latency : int
         Cycles from an accepted input to its output with no stall:
-        PE (3) + reduction tree + 1 (accumulator/output register).
+        PE (``pe_latency``: 3, or 4 with ``multiplier_stages=2``) + reduction tree + 1
+        (accumulator/output register).
     input_layout, output_layout : data.StructLayout
         Payload layouts of ``i`` and ``o``.
 
@@ -80,7 +81,8 @@ class PEArray(wiring.Component):
     def __init__(self, config: PEArrayConfig | None = None, **params):
         self.config = cfg = configure(self, PEArrayConfig, config, params)
         self.tree_latency = ReductionTree.latency_of(cfg.tree)
-        self.latency = PE.latency + self.tree_latency + 1
+        self.pe_latency = PE(cfg.pe).latency
+        self.latency = self.pe_latency + self.tree_latency + 1
 
         self.result_shape = shape_of(cfg.output_width, cfg.signed)
         self.acc_shape = shape_of(cfg.accumulator_width, cfg.signed)
@@ -122,11 +124,11 @@ class PEArray(wiring.Component):
             row_sums.append(tree.o)
 
         # Everything else reaches the output stage as the tree sums do.
-        to_output = PE.latency + self.tree_latency
+        to_output = self.pe_latency + self.tree_latency
         mode = delay(m, i.mode, to_output, en=advance, name="mode")
         last = delay(m, i.last, to_output, en=advance, name="last")
         elem = delay(m, pe_results, self.tree_latency, en=advance, name="elem")
-        arriving = stage_valid[-2]  # latency >= 5: PE (3) + tree (>= 1) + output stage
+        arriving = stage_valid[-2]  # latency >= 5: PE (>= 3) + tree (>= 1) + output stage
 
         # Output stage: the output payload is its register.
         fresh = Signal(init=1)  # the next linear transaction starts a new dot product

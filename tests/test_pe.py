@@ -93,12 +93,14 @@ def test_hardware_with_op_subset_returns_zero_for_missing_ops(rng):
                     {"value": expected}, valid_prob=0.6, ready_prob=0.5, seed=3)
 
 
-@pytest.mark.parametrize("signed,in_width,out_width,shifter", [
-    (True, 16, 32, None), (True, 16, 32, "multiplier"), (True, 8, 16, None),
-    (False, 12, 12, None), (False, 8, 16, "logic"), (True, 2, 2, None)])
-def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, shifter, rng):
+@pytest.mark.parametrize("signed,in_width,out_width,shifter,stages", [
+    (True, 16, 32, None, 1), (True, 16, 32, "multiplier", 1), (True, 8, 16, None, 1),
+    (True, 8, 16, None, 2), (False, 12, 12, None, 1), (False, 8, 16, "logic", 2),
+    (True, 2, 2, None, 1)])
+def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, shifter, stages,
+                                              rng):
     config = PEConfig(in_width=in_width, signed=signed, out_width=out_width,
-                      rounding="nearest_even", shifter=shifter)
+                      rounding="nearest_even", shifter=shifter, multiplier_stages=stages)
     n = 3000
     lo, hi = config.operand_range
     op = rng.choice([int(o) for o in Op], n)
@@ -109,6 +111,7 @@ def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, shift
     a = np.where(corner, rng.choice([lo, hi], n), a)
     expected = pe_op(config, op, a, b, c)
     dut = StreamPipeline(PE(config))
+    assert dut.latency == 2 + stages
     result = run_stream_test(dut, "pe", lane_inputs(config, op, a, b, c), {"value": expected},
                              valid_prob=0.7, ready_prob=0.6, seed=11)
     assert len(result.out_words) == n

@@ -118,11 +118,13 @@ def test_config_object_or_keywords_but_not_both():
         PEArray({"rows": 2})
 
 
-@pytest.mark.parametrize("cols,levels_per_stage,latency", [
-    (1, 1, 3 + 1 + 1), (8, 1, 3 + 3 + 1), (9, 2, 3 + 2 + 1), (64, 16, 3 + 1 + 1),
+@pytest.mark.parametrize("cols,levels_per_stage,stages,latency", [
+    (1, 1, 1, 3 + 1 + 1), (8, 1, 1, 3 + 3 + 1), (9, 2, 1, 3 + 2 + 1), (64, 16, 1, 3 + 1 + 1),
+    (8, 1, 2, 4 + 3 + 1),
 ])
-def test_latency_follows_from_parameters(cols, levels_per_stage, latency):
-    dut = PEArray(rows=1, cols=cols, in_width=4, tree_levels_per_stage=levels_per_stage)
+def test_latency_follows_from_parameters(cols, levels_per_stage, stages, latency):
+    dut = PEArray(rows=1, cols=cols, in_width=4, tree_levels_per_stage=levels_per_stage,
+                  multiplier_stages=stages)
     assert dut.latency == latency
     Fragment.get(dut, None)  # it elaborates
 
@@ -156,6 +158,7 @@ def expected_for(config, inputs):
     {"rows": 2, "cols": 3, "in_width": 4, "signed": False, "out_width": 5, "acc_width": 7},
     {"rows": 3, "cols": 5, "in_width": 6, "rounding": "nearest_even", "acc_width": 12},
     {"rows": 2, "cols": 7, "in_width": 3, "rounding": "truncate", "tree_levels_per_stage": 2},
+    {"rows": 2, "cols": 4, "in_width": 5, "multiplier_stages": 2, "shifter": "logic"},
 ])
 def test_amaranth_sim_mixed_modes_under_stalls(kwargs, rng):
     config = PEArrayConfig(**kwargs)
