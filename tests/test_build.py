@@ -250,3 +250,45 @@ def test_emit_fusesoc_core_runs_in_fusesoc_lint_flow(tmp_path, capsys):
     lint = subprocess.run([*fusesoc, "run", "--target", "lint", "accelgen:blocks:pe_array"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
+
+
+# --- fpga-bench: the core-only synthesis fallback and the README table -------------------------
+
+
+def test_core_alone_synthesizes_to_the_cells_it_has_in_the_harness(tmp_path):
+    """The fallback for a harness build Yosys cannot finish (the 8x8 MAC array) counts the same
+    cells as the harness build does for a core both can build."""
+    from gen.fpga_bench import bench_design, core_resources, synthesize_core
+    from hw.mac_array import MACArray
+
+    in_harness = bench_design("MAC baseline", 2, 2, "mac-array", {}, tmp_path / "builds")
+    alone = core_resources(synthesize_core(MACArray(rows=2, cols=2, in_width=8),
+                                           tmp_path / "alone"))
+    assert alone == {k: in_harness[k] for k in ("luts", "ffs", "dsps", "brams")}
+    assert alone["dsps"] == 4 and alone["luts"] > 0
+    assert in_harness["fmax_mhz"] > 100 and in_harness["timing_met"]
+
+
+def test_fpga_bench_table_and_readme_markers(tmp_path):
+    from gen.fpga_bench import README_MARKERS, markdown_table, update_readme
+
+    base = {"label": "MAC baseline", "kind": "mac-array", "rows": 8, "cols": 8, "luts": 1000,
+            "luts_per_mac": 15.625, "ffs": 3000, "dsps_per_mac": 1.0, "fmax_mhz": None,
+            "synthesis_only": True, "error": "synthesis failed: Assert"}
+    pe = {**base, "label": "PE array", "kind": "pe-array", "luts": 1200, "luts_per_mac": 18.75,
+          "fmax_mhz": 101.25, "synthesis_only": False}
+    pe.pop("error")
+    lost = {"label": "PE array", "kind": "pe-array", "rows": 4, "cols": 4,
+            "error": "place and route failed (logs: x)"}
+    table = markdown_table([base, pe, lost])
+    assert "| MAC baseline | 8x8 int8 | 1000 | 15.6 | 3000 | 1.00 | synthesis only | 1.00x |" \
+        in table
+    assert "| PE array | 8x8 int8 | 1200 | 18.8 | 3000 | 1.00 | 101.2 | 1.20x |" in table
+    assert "| PE array | 4x4 int8 | not built: place and route failed |" in table
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_MARKERS[0]}old\n{README_MARKERS[1]}\nrest\n")
+    update_readme(readme, table)
+    assert readme.read_text() == f"intro\n{README_MARKERS[0]}{table}{README_MARKERS[1]}\nrest\n"
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="no fpga-bench markers"):
+        update_readme(readme, table)
