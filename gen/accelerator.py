@@ -8,26 +8,40 @@ Example::
     result = acc.run(prog, x)            # backend="golden": the bit-exact NumPy machine
     result.output, result.cycles.table()
 
-Only ``backend="golden"`` exists so far; the RTL backend (``"verilator"``) is added with the
-hardware and must reproduce the golden outputs bit for bit and its cycles within 5 %.
+``backend="golden"`` runs the bit-exact NumPy machine; ``backend="verilator"`` runs the RTL
+(:class:`hw.accelerator.AcceleratorCore`, emitted as Verilog, under Verilator with a
+cocotbext-axi RAM as DRAM: :func:`run_verilator`), reproduces the golden outputs bit for bit and
+reports the measured cycles in :attr:`RunResult.measured_cycles`.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from golden.accelerator import AcceleratorConfig, RunStats, run_golden
+from golden.accelerator import (
+    AcceleratorConfig,
+    ErrorCode,
+    MachineStatus,
+    RunStats,
+    run_golden,
+    unpack,
+)
 from golden.accelerator_cycles import CycleReport, program_cycles
 from golden.fixed_point import dequantize, quantize
 
 from .compiler import Program
 
-__all__ = ["BACKENDS", "Accelerator", "RunResult"]
+__all__ = ["BACKENDS", "Accelerator", "RunResult", "HardwareRun", "run_verilator"]
+
+#: Where the cocotb testbench of the verilator backend lives.
+_TESTBENCHES = Path(__file__).resolve().parents[1] / "tests"
 
 #: Backends :meth:`Accelerator.run` accepts.
-BACKENDS = ("golden",)
+BACKENDS = ("golden", "verilator")
 
 
 @dataclass
@@ -46,6 +60,8 @@ class RunResult:
         Final status and executed instructions.
     cycles : CycleReport
         Predicted cycles and PE utilization per phase.
+    measured_cycles : int or None
+        Cycles the RTL took from start to HALT (``backend="verilator"``), else None.
     """
 
     output: np.ndarray
@@ -53,6 +69,71 @@ class RunResult:
     input_q: np.ndarray
     stats: RunStats
     cycles: CycleReport
+    measured_cycles: int | None = None
+
+
+@dataclass
+class HardwareRun:
+    """What :func:`run_verilator` measured: DRAM after the run, the status and the cycles."""
+
+    dram: np.ndarray
+    status: MachineStatus
+    cycles: int
+
+
+def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | None = None,
+                  stall: float = 0.0, seed: int = 0, max_cycles: int = 1_000_000,
+                  waves: bool = False) -> HardwareRun:
+    """Run a program on the RTL under Verilator (``tests/accelerator_tb.py``).
+
+    Parameters
+    ----------
+    words : sequence of int
+        The program; ``prog_len`` words of it may run (default all).
+    dram : array_like of int, shape ``(lines, L)``
+        External memory (int16 values), placed at AXI address 0.
+    stall : float
+        Wait-state probability of every AXI channel of the DRAM model.
+
+    Raises
+    ------
+    sim.runner.SimulationError
+        If the testbench fails (a timeout or an AXI protocol error).
+    """
+    from hw.accelerator import AcceleratorCore
+    from sim.runner import build, new_test_dir, run_cocotb_spec
+
+    if str(_TESTBENCHES) not in sys.path:  # the runner passes sys.path to the simulator
+        sys.path.append(str(_TESTBENCHES))
+
+    words = [int(w) for w in words]
+    if len(words) > config.max_program:
+        raise ValueError(f"the program has {len(words)} words, more than max_program="
+                         f"{config.max_program}")
+    dram = np.asarray(dram, dtype=np.int64).reshape(-1, config.line)
+    sim_build = build(AcceleratorCore(config), "accelerator", waves=waves)
+    test_dir = new_test_dir("accelerator")
+    (test_dir / "dram_in.bin").write_bytes(dram.astype("<i2").tobytes())
+    spec = {
+        "words": [hex(w) for w in words],
+        "prog_len": len(words) if prog_len is None else prog_len,
+        "ext_lines": len(dram),
+        "dram_in": str(test_dir / "dram_in.bin"),
+        "dram_out": str(test_dir / "dram_out.bin"),
+        "stall": stall,
+        "seed": seed,
+        "max_cycles": max_cycles,
+        "report": str(test_dir / "report.json"),
+    }
+    report = run_cocotb_spec(sim_build, "accelerator_tb", spec,
+                             env_var="ACCELGEN_ACCEL_SPEC", test_dir=test_dir, seed=seed,
+                             error_key="failure")
+    done, error, code, pc = report["status"]
+    status = MachineStatus(done=bool(done), error=ErrorCode(code) if error else ErrorCode.NONE,
+                           pc=pc, message="reported by the hardware" if error else "")
+    after = np.frombuffer((test_dir / "dram_out.bin").read_bytes(), dtype="<i2")
+    return HardwareRun(after.astype(np.int64).reshape(-1, config.line), status,
+                       report["cycles"])
 
 
 class Accelerator:
@@ -69,6 +150,11 @@ class Accelerator:
 
     def run(self, program: Program, inputs, backend: str = "golden") -> RunResult:
         """Run ``program`` on ``inputs`` (float, ``(seq_len, d_model)``).
+
+        ``backend``: ``"golden"`` (the NumPy machine) or ``"verilator"`` (the RTL, bit for bit
+        the same outputs; its measured cycles in :attr:`RunResult.measured_cycles`, the
+        model's in :attr:`RunResult.cycles`). The first verilator run of a config builds the
+        design (minutes for the default 4 x 8; cached by design hash afterwards).
 
         Raises
         ------
@@ -90,11 +176,20 @@ class Accelerator:
             raise ValueError(f"shape mismatch: inputs have shape {x.shape}, expected "
                              f"(seq_len, d_model) = {program.input_shape}")
         x_q = quantize(x, program.input_format)
-        dram, stats = run_golden(self.config, program.words, program.dram(x_q))
+        measured = None
+        if backend == "golden":
+            dram, stats = run_golden(self.config, program.words, program.dram(x_q))
+        else:
+            hw = run_verilator(self.config, program.words, program.dram(x_q))
+            dram, measured = hw.dram, hw.cycles
+            # A compiled program is straight-line: it executed every word up to its pc.
+            trace = [(pc, unpack(program.words[pc])) for pc in range(hw.status.pc + 1)]
+            stats = RunStats(hw.status, trace if hw.status.done else trace[:-1])
         if not stats.status.done:
             raise RuntimeError(f"the accelerator stopped with error {stats.status.error.name} "
                                f"at pc {stats.status.pc}: {stats.status.message}")
         out_q = program.output(dram)
         phases = [program.phases[pc] for pc, _ in stats.trace]
         cycles = program_cycles(self.config, [ins for _, ins in stats.trace], phases)
-        return RunResult(dequantize(out_q, program.output_format), out_q, x_q, stats, cycles)
+        return RunResult(dequantize(out_q, program.output_format), out_q, x_q, stats, cycles,
+                         measured)

@@ -16,10 +16,15 @@ from .arith import clamp_amount, saturate, shape_of, shift_left_saturate, shift_
 from .config import configure
 from .pipeline import delay
 
-__all__ = ["PEOp", "PE", "add_pe"]
+__all__ = ["PEOp", "PE", "add_pe", "pe_latency"]
 
 #: The op field's Amaranth enum, with the encoding of :class:`golden.pe.Op`.
 PEOp = enum.Enum("PEOp", [(op.name, op.value) for op in Op])
+
+
+def pe_latency(config: PEConfig) -> int:
+    """Register stages of a PE with this config: ``2 + multiplier_stages``."""
+    return 2 + config.multiplier_stages
 
 
 class PE(wiring.Component):
@@ -64,7 +69,7 @@ class PE(wiring.Component):
 
     def __init__(self, config: PEConfig | None = None, **params):
         self.config = configure(self, PEConfig, config, params)
-        self.latency = 2 + self.config.multiplier_stages
+        self.latency = pe_latency(self.config)
         operand = shape_of(self.config.in_width, self.config.signed)
         self.operand_shape = operand
         self.result_shape = shape_of(self.config.output_width, self.config.signed)

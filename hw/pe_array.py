@@ -14,7 +14,7 @@ from golden.pe_array import Mode, PEArrayConfig
 
 from .arith import saturate, shape_of
 from .config import configure
-from .pe import PE, PEOp
+from .pe import PE, PEOp, pe_latency
 from .pipeline import delay
 from .reduction_tree import ReductionTree
 
@@ -81,7 +81,7 @@ class PEArray(wiring.Component):
     def __init__(self, config: PEArrayConfig | None = None, **params):
         self.config = cfg = configure(self, PEArrayConfig, config, params)
         self.tree_latency = ReductionTree.latency_of(cfg.tree)
-        self.pe_latency = PE(cfg.pe).latency
+        self.pe_latency = pe_latency(cfg.pe)
         self.latency = self.pe_latency + self.tree_latency + 1
 
         self.result_shape = shape_of(cfg.output_width, cfg.signed)

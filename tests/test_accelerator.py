@@ -23,10 +23,12 @@ from golden.accelerator import (
     ErrorCode,
     Instruction,
     Machine,
+    MachineStatus,
     NLUnit,
     Opcode,
     OperandMode,
     YLayout,
+    check_instruction,
     pack,
     pack_vector,
     requantize,
@@ -440,8 +442,8 @@ def test_accelerator_run_rejects_bad_requests(rng):
     dims = MambaDims(16, 16, 4, 8)
     prog = compile_mamba_block(dims, quantize_mamba_weights(random_mamba_weights(dims, rng)))
     x = rng.normal(0, 1, (8, 16))
-    with pytest.raises(ValueError, match="backend must be one of golden, got 'verilator'"):
-        Accelerator().run(prog, x, backend="verilator")
+    with pytest.raises(ValueError, match="backend must be one of golden, verilator, got 'rtl'"):
+        Accelerator().run(prog, x, backend="rtl")
     with pytest.raises(ValueError, match="shape mismatch: inputs have shape \\(8, 15\\)"):
         Accelerator().run(prog, x[:, :15])
     with pytest.raises(ValueError, match="compiled for"):
@@ -515,3 +517,290 @@ def test_phase_report_is_consistent(kind, rng, measure):
     assert report.phases["load"].utilization == 0
     assert report.phases["store"].pe_ops == 0
     measure(f"{kind} cycle model:\n" + report.table())
+
+
+# --- hardware ------------------------------------------------------------------------------------
+
+
+def run_core(config, programs, spad, *, ext_lines=0):
+    """Run each of ``programs`` (lists of words, or ``(words, prog_len)``) on a fresh load of
+    the scratchpad ``spad``, on one :class:`hw.accelerator.AcceleratorCore` in the Amaranth
+    simulator; return a list of ``(spad after, (done, error, code, pc), cycles)``."""
+    from amaranth.sim import Simulator
+
+    from hw.accelerator import AcceleratorCore
+
+    dut = AcceleratorCore(config)
+    mask = (1 << 16) - 1
+    results = []
+
+    def line_word(values):
+        return sum((int(v) & mask) << (16 * e) for e, v in enumerate(values))
+
+    async def bench(ctx):
+        for program in programs:
+            words, prog_len = program if isinstance(program, tuple) else (program, len(program))
+            for addr, w in enumerate(words):
+                ctx.set(dut.prog_we, 1)
+                ctx.set(dut.prog_addr, addr)
+                ctx.set(dut.prog_data, w)
+                await ctx.tick()
+            ctx.set(dut.prog_we, 0)
+            for addr, values in enumerate(spad):
+                ctx.set(dut.host_we, 1)
+                ctx.set(dut.host_addr, addr)
+                ctx.set(dut.host_wdata, line_word(values))
+                await ctx.tick()
+            ctx.set(dut.host_we, 0)
+            ctx.set(dut.prog_len, prog_len)
+            ctx.set(dut.ext_lines, ext_lines)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            await ctx.tick().until(~dut.busy)
+            status = tuple(int(ctx.get(s)) for s in (dut.done, dut.error, dut.code, dut.pc))
+            cycles = ctx.get(dut.cycles)
+            lines = []
+            for addr in range(config.depth):
+                ctx.set(dut.host_addr, addr)
+                await ctx.tick()
+                word = ctx.get(dut.host_rdata)
+                lines.append([((word >> (16 * e)) & mask) for e in range(config.line)])
+            after = np.array(lines, dtype=np.int64)
+            results.append((np.where(after >= 1 << 15, after - (1 << 16), after), status,
+                            cycles))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
+
+
+HW = AcceleratorConfig(rows=2, cols=4, depth=32, max_program=32)
+
+
+def _random_instruction(rng, config, kind=None):
+    """A legal random GEMV, EW, NL or SOFTMAX instruction of ``config`` (``kind``: a number in
+    [0, 1) choosing the opcode, default random)."""
+    r, c, line, depth = config.rows, config.cols, config.line, config.depth
+    kind = rng.random() if kind is None else kind
+    if kind < 0.15:
+        lines = int(rng.integers(1, 5))
+        return pack(Opcode.NL, unit=int(rng.integers(0, 3)), lines=lines,
+                    src=int(rng.integers(0, depth - lines)),
+                    dst=int(rng.integers(0, depth - lines)))
+    if kind < 0.25:
+        n = int(rng.integers(1, min(3 * line, config.softmax_max_len + 1)))
+        last = (n - 1) // line
+        return pack(Opcode.SOFTMAX, n=n, src=int(rng.integers(0, depth - last)),
+                    dst=int(rng.integers(0, depth - last)))
+    if kind < 0.55:
+        m, k = int(rng.integers(1, 3 * r + 1)), int(rng.integers(1, 3 * c + 1))
+        rb, kc = -(-m // r), -(-k // c)
+        column = rng.random() < 0.5
+        fields = dict(w=int(rng.integers(0, depth - rb * kc + 1)),
+                      x=int(rng.integers(0, depth - (kc * c - 1) // line)),
+                      m=m, k=k, shift=int(rng.integers(0, 20)))
+        if column:
+            stride = int(rng.integers(0, 4))
+            fields.update(ylayout=1, ycol=int(rng.integers(0, c)), ystride=stride,
+                          y=int(rng.integers(0, depth - (rb - 1) * stride)))
+        else:
+            fields.update(y=int(rng.integers(0, depth - (m - 1) // line)))
+        return pack(Opcode.GEMV, **fields)
+    op = Op(int(rng.choice(list(CONFIG.pe_array_config.op_codes))))
+    tcols = int(rng.integers(1, 4))
+    lines = tcols * int(rng.integers(1, 4))
+    fields = dict(op=int(op), lines=lines, tcols=tcols, dst=int(rng.integers(0, depth - lines)),
+                  shift=0 if op in (Op.MAX, Op.MIN) else int(rng.integers(0, 18)))
+    for name in ("a", "b", "c"):
+        mode = OperandMode(int(rng.integers(0, 3)))
+        last = {OperandMode.LINE: lines - 1, OperandMode.COL: (tcols - 1) // r,
+                OperandMode.ROW: (lines // tcols - 1) // c}[mode]
+        fields[name] = int(rng.integers(0, depth - last))
+        fields[f"{name}mode"] = int(mode)
+    return pack(Opcode.EW, **fields)
+
+
+def _check_core(config, programs, spad, **kwargs):
+    """Run ``programs`` on the core and on the golden machine; compare the scratchpads, the
+    status and (for programs that halt) the cycles with the cycle model."""
+    outcomes = []
+    for program, (after, status, cycles) in zip(programs, run_core(config, programs, spad,
+                                                                   **kwargs)):
+        words, prog_len = program if isinstance(program, tuple) else (program, len(program))
+        machine = Machine(config)
+        machine.spad[:] = spad
+        stats = machine.run(words[:prog_len])
+        s = stats.status
+        assert status == (int(s.done), int(s.error != ErrorCode.NONE), int(s.error), s.pc), \
+            [str(unpack(w)) for w in words]
+        assert np.array_equal(after, machine.spad)
+        if s.done:
+            assert cycles == program_cycles(config, [i for _, i in stats.trace]).cycles
+        outcomes.append((stats, cycles))
+    return outcomes
+
+
+@pytest.mark.parametrize("config", [HW, AcceleratorConfig(rows=4, cols=2, depth=16,
+                                                          max_program=32, rounding="nearest_even")])
+def test_core_runs_random_programs(config, rng, measure):
+    spad = int16(rng, (config.depth, config.line), -3000, 3000)
+    kinds = [0.1, 0.2, 0.4, 0.8] + [None] * 12  # one of each opcode, then random ones
+    words = [_random_instruction(rng, config, kind) for kind in rng.permutation(kinds)] + [HALT]
+    [(stats, cycles)] = _check_core(config, [words], spad)
+    assert stats.status.done
+    assert {i.opcode for _, i in stats.trace} >= {Opcode.GEMV, Opcode.EW, Opcode.NL,
+                                                   Opcode.SOFTMAX}
+    measure(f"{config.rows}x{config.cols}: {stats.executed} instructions, {cycles} cycles "
+            f"(model {program_cycles(config, [i for _, i in stats.trace]).cycles})")
+
+
+def _hw_supported(word) -> bool:
+    return unpack(word).opcode not in (Opcode.DMA_LOAD, Opcode.DMA_STORE)
+
+
+def test_core_stops_with_the_error_code_and_pc(rng):
+    config = HW
+    spad = int16(rng, (config.depth, config.line))
+    words = [pack(Opcode.EW, lines=1, tcols=1, dst=1, a=2, b=3),  # a legal one first
+             pack(Opcode.NL, unit=1, dst=3, src=4, lines=2)]
+    bad = [0, 9, 15 | 1 << 50, pack(Opcode.DMA_LOAD, lines=0), pack(Opcode.GEMV, m=4, k=0),
+           pack(Opcode.EW, lines=4, tcols=0), pack(Opcode.NL, lines=0), pack(Opcode.SOFTMAX),
+           pack(Opcode.DMA_LOAD, line=30, lines=3), pack(Opcode.DMA_STORE, ext=3, lines=2),
+           pack(Opcode.GEMV, y=0, w=20, m=8, k=24), pack(Opcode.GEMV, y=31, m=9, k=4),
+           pack(Opcode.GEMV, y=28, m=8, k=4, ylayout=1, ystride=1),
+           pack(Opcode.GEMV, y=28, m=9, k=4, ylayout=1, ystride=1),
+           pack(Opcode.GEMV, x=31, m=2, k=9), pack(Opcode.GEMV, x=31, m=2, k=8),
+           pack(Opcode.EW, b=31, lines=8, tcols=1, bmode=2),
+           pack(Opcode.EW, b=31, lines=9, tcols=1, bmode=2),
+           pack(Opcode.EW, b=30, lines=12, tcols=12, bmode=1),
+           pack(Opcode.EW, b=30, lines=12, tcols=6, bmode=1),
+           pack(Opcode.EW, op=int(Op.MADD), lines=2, tcols=1, c=31),
+           pack(Opcode.EW, op=int(Op.MUL), lines=2, tcols=1, c=31, cmode=3),
+           pack(Opcode.NL, dst=30, lines=3), pack(Opcode.SOFTMAX, dst=31, n=9),
+           pack(Opcode.EW, op=9, lines=1, tcols=1), pack(Opcode.EW, lines=1, tcols=1, amode=3),
+           pack(Opcode.EW, lines=5, tcols=2), pack(Opcode.EW, lines=1, tcols=2),
+           pack(Opcode.NL, unit=3, lines=1), pack(Opcode.SOFTMAX, n=1025),
+           pack(Opcode.GEMV, m=1, k=1, ylayout=1, ycol=4)]
+    # Random words: a random opcode with small random fields, errors and legal ones mixed.
+    for _ in range(25):
+        opcode = Opcode(int(rng.integers(1, 8)))
+        fields = {name: int(rng.integers(0, min(1 << width, 40 if width > 2 else 1 << width)))
+                  for name, (_, width) in FIELDS[opcode].items()}
+        bad.append(pack(opcode, **fields))
+    programs = [words + [w, HALT] for w in bad if _hw_supported(w) or
+                check_instruction(config, unpack(w), 2)]
+    programs += [(words + [HALT], 2), (words + [HALT], 0), words, ([words[0]] * 32, 40)]
+    outcomes = _check_core(config, programs, spad, ext_lines=2)
+    codes = {stats.status.error for stats, _ in outcomes}
+    assert codes == set(ErrorCode)
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"issue_cycles": 1}, "issue_cycles must be at least 2 for the hardware, got 1"),
+    ({"read_latency": 2}, "read_latency must be 1 for the hardware, got 2"),
+    ({"pe_latency": 4}, "pe_latency must be 3 for the hardware, got 4"),
+    ({"rows": 3}, "rows must be a power of two, got 3"),
+])
+def test_core_rejects_configs_it_cannot_build(params, message):
+    from hw.accelerator import AcceleratorCore
+
+    with pytest.raises(ValueError, match=message):
+        AcceleratorCore(**params)
+
+
+def test_core_waits_issue_cycles(rng):
+    config = AcceleratorConfig(rows=2, cols=2, depth=16, max_program=8, issue_cycles=5)
+    spad = int16(rng, (config.depth, config.line))
+    words = [pack(Opcode.EW, op=int(Op.ADD), dst=4, a=0, b=1, lines=3, tcols=1), HALT]
+    [(stats, cycles)] = _check_core(config, [words], spad)
+    assert stats.status.done and cycles == 5 + 3 + 1 + CONFIG.pe_latency + 2 + 1 + 5
+
+
+# DMA latency of the RTL with a wait-free cocotbext-axi AxiRam: 5 cycles from the DMA
+# instruction's start (after issue) to its first R beat, 6 to a store's B response.
+HW_DMA_LATENCY = 5
+
+
+def _dma_program(rng, config, ext_lines):
+    """Load random DRAM lines, run random instructions on them, store lines back."""
+    depth = config.depth
+    words = [pack(Opcode.DMA_LOAD, line=0, ext=int(rng.integers(0, ext_lines - depth // 2)),
+                  lines=depth // 2),
+             pack(Opcode.DMA_LOAD, line=depth // 2, ext=0, lines=depth // 2)]
+    words += [_random_instruction(rng, config) for _ in range(4)]
+    for _ in range(3):
+        lines = int(rng.integers(1, depth // 2))
+        words.append(pack(Opcode.DMA_STORE, line=int(rng.integers(0, depth - lines)),
+                          ext=int(rng.integers(0, ext_lines - lines)), lines=lines))
+    return words + [HALT]
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_core_runs_dma_programs_under_verilator(stall, rng, measure):
+    from gen.accelerator import run_verilator
+
+    config = AcceleratorConfig(rows=2, cols=4, depth=32, max_program=32,
+                               dma_latency=HW_DMA_LATENCY)
+    dram = int16(rng, (48, config.line), -3000, 3000)
+    words = _dma_program(rng, config, len(dram))
+    expected, stats = run_golden(config, words, dram)
+    hw = run_verilator(config, words, dram, stall=stall, seed=int(rng.integers(1 << 16)))
+    assert hw.status == MachineStatus(done=True, pc=len(words) - 1)
+    assert np.array_equal(hw.dram, expected)
+    model = program_cycles(config, [i for _, i in stats.trace]).cycles
+    measure(f"DMA program, AXI stall {stall}: {hw.cycles} cycles (model {model})")
+    if stall == 0:  # one cycle more per store (its B response) than the model's latency
+        assert 0 <= hw.cycles - model <= 3 and abs(hw.cycles - model) <= 0.05 * model
+    # An error: a DMA past the DRAM stops with EXT_RANGE and its pc, nothing stored.
+    words = [pack(Opcode.DMA_LOAD, line=0, ext=0, lines=4),
+             pack(Opcode.DMA_STORE, line=0, ext=46, lines=3), HALT]
+    hw = run_verilator(config, words, dram, stall=stall)
+    assert (hw.status.error, hw.status.pc) == (ErrorCode.EXT_RANGE, 1)
+    assert np.array_equal(hw.dram, dram)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["mamba", "attention"])
+def test_verilator_backend_matches_the_golden_backend(kind, rng, measure):
+    # Builds the default 4 x 8 accelerator under Verilator: minutes the first time, cached.
+    config = AcceleratorConfig(dma_latency=HW_DMA_LATENCY)
+    if kind == "mamba":
+        dims = MambaDims(16, 32, 4, 8)
+        weights = random_mamba_weights(dims, rng)
+        prog = compile_mamba_block(dims, quantize_mamba_weights(weights, config=config), config)
+    else:
+        dims = AttentionDims(16, 8, 8, 32)
+        weights = random_attention_weights(dims, rng)
+        prog = compile_attention(dims, quantize_attention_weights(weights, config=config),
+                                 config)
+    x = rng.normal(0, 1, prog.input_shape)
+    acc = Accelerator(config)
+    golden, rtl = acc.run(prog, x), acc.run(prog, x, backend="verilator")
+    assert np.array_equal(rtl.output_q, golden.output_q)
+    assert rtl.stats.status == golden.stats.status and rtl.stats.trace == golden.stats.trace
+    model = golden.cycles.cycles
+    measure(f"{kind} on the RTL: {rtl.measured_cycles} cycles measured, {model} modelled "
+            f"({rtl.measured_cycles / model - 1:+.2%})")
+    assert abs(rtl.measured_cycles - model) <= 0.05 * model
+
+
+@pytest.mark.slow
+def test_core_dma_moves_multi_beat_lines(rng, measure):
+    # 8 x 8: a line is 1024 bits, two beats of the 512-bit bus. Builds 64-lane units (minutes).
+    from gen.accelerator import run_verilator
+
+    config = AcceleratorConfig(rows=8, cols=8, depth=16, max_program=16, softmax_max_len=16,
+                               dma_latency=HW_DMA_LATENCY)
+    assert config.dma_beats_per_line == 2
+    dram = int16(rng, (40, config.line))
+    words = _dma_program(rng, config, len(dram))
+    expected, stats = run_golden(config, words, dram)
+    hw = run_verilator(config, words, dram, stall=0.3, seed=7)
+    assert hw.status == MachineStatus(done=True, pc=len(words) - 1)
+    assert np.array_equal(hw.dram, expected)
+    model = program_cycles(config, [i for _, i in stats.trace]).cycles
+    measure(f"8x8 DMA program (2 beats per line), AXI stall 0.3: {hw.cycles} cycles "
+            f"(model {model})")

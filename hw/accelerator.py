@@ -1,0 +1,590 @@
+"""The accelerator: program memory, scratchpad, sequencer, PE array, units and AXI4 DMA.
+
+The architecture, the ISA and the bit-exact model are in ``golden.accelerator`` (its module
+docstring is the specification); the per-instruction cycle counts are those of
+``golden.accelerator_cycles``, which this hardware meets exactly.
+
+Sequencer timing, per instruction (``issue_cycles`` >= 2, the model's defaults otherwise):
+
+- FETCH (``issue_cycles - 1`` cycles): the program memory reads the word at ``pc``; a ``pc``
+  past the program stops with ``PC_RANGE``.
+- DECODE (1 cycle): every check of ``check_instruction`` runs at once on the word, the first
+  failing one (in the model's order) stops the machine with its code and ``pc``; otherwise
+  the fields are registered and the instruction starts.
+- STREAM (the model's streaming cycles): one scratchpad read step per cycle on ports 0 and 1.
+- DRAIN (the model's pipeline latency): the last results reach the write port; the next FETCH
+  starts the cycle after the last write, so instructions never overlap.
+
+Datapath: read data (one cycle after the address) is shaped into the PE array's ``a``, ``b``,
+``c`` grids by each operand's mode (``LINE``: the line; ``COL``: a run of ``C`` elements down
+every row; ``ROW``: a run of ``R`` elements, element ``r`` across row ``r``). ``MADD`` reads
+``a`` and ``b`` in its first cycle and ``c`` in its second, holding ``a`` and ``b``. ``GEMV`` is
+the same stream with ``a`` the tile (``LINE``) and ``b`` the chunk of ``x`` (``COL``), ``MUL`` in
+``LINEAR`` mode. PE results pass the requantizer register (shift with the PE rounding, saturate
+to int16) to the write port, whose per-element enables place ``GEMV`` results (dense, or one
+column of a tile matrix). ``NL`` lines go through the selected unit (``lanes = L``) straight to
+the write port. ``SOFTMAX`` feeds the :class:`~hw.nonlinear.softmax.Softmax` one element per
+cycle (selected from the line on port 0) and writes each result, through an output register,
+with a one-element enable.
+
+DMA: :class:`hw.memory.dma.DMA` runs the AXI4 side (bursts, 4 KiB boundaries, outstanding
+bursts, completion) of a command ``{ext * line_bytes, line * beats, lines * line_bytes}``; the
+data beats bypass its own buffer: every R beat is written into the scratchpad as it arrives
+(element enables select the beat's part of a line), and ``wdata`` is driven from scratchpad
+port 1, addressed so that it always holds the beat the W channel presents (the count of W
+beats taken so far, plus the one taken this cycle). The DMA's buffer is left without readers,
+so synthesis drops it. A DMA instruction takes ``issue + lines * beats`` plus the memory's
+latency (5 cycles for a load, 6 for a store with a wait-free cocotbext-axi ``AxiRam``; the
+model's ``dma_latency``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.accelerator import (
+    ELEM_WIDTH,
+    FIELDS,
+    INSTRUCTION_BITS,
+    AcceleratorConfig,
+    ErrorCode,
+    NLUnit,
+    Opcode,
+    OperandMode,
+    YLayout,
+)
+from golden.pe import Op
+
+from .arith import saturate, shift_right_rounded
+from .config import configure
+from .memory.dma import DMA, axi4_signature
+from .nonlinear.exp import Exp
+from .nonlinear.gelu import GELU
+from .nonlinear.silu import SiLU
+from .nonlinear.softmax import Softmax
+from .pe import PEOp, pe_latency
+from .pe_array import ArrayMode, PEArray
+
+__all__ = ["AcceleratorCore"]
+
+
+def _log2(value: int) -> int:
+    return value.bit_length() - 1
+
+
+class AcceleratorCore(wiring.Component):
+    """The accelerator of :class:`golden.accelerator.AcceleratorConfig`.
+
+    Load a program through ``prog_*`` (and, optionally, the scratchpad through ``host_*``)
+    while idle, set ``prog_len`` and ``ext_lines`` and pulse ``start``; the machine runs until
+    HALT (``done``) or an error (``error`` with ``code`` and ``pc``), counting its cycles in
+    ``cycles``, reaching DRAM through ``axi``.
+
+    Parameters
+    ----------
+    config : golden.accelerator.AcceleratorConfig, optional
+        Or its fields as keywords. The hardware needs ``issue_cycles >= 2``,
+        ``read_latency == 1`` and ``pe_latency`` equal to its PE lanes' (3).
+
+    Attributes
+    ----------
+    config : golden.accelerator.AcceleratorConfig
+    latency : None
+        Instructions take their modelled cycles; a program has no single latency.
+    pe_array : PEArray
+    units : dict of NLUnit to Exp, GELU or SiLU
+        The nonlinear units, ``lanes = L``.
+    softmax : Softmax
+    dma : DMA
+    drain : dict of str to int
+        Pipeline latency (after the last streaming cycle) per instruction kind.
+
+    Members
+    -------
+    prog_we, prog_addr, prog_data : In
+        Program memory write port (one 128-bit word per cycle).
+    prog_len : In
+        Words in the program (running to it is ``PC_RANGE``).
+    ext_lines : In(32)
+        DRAM size in lines, for the DMA range check.
+    host_we, host_addr, host_wdata, host_rdata
+        Scratchpad access while idle (``host_rdata``: the line at the previous cycle's
+        ``host_addr``).
+    start : In(1)
+        Starts the program at pc 0 (ignored while busy).
+    busy, done, error : Out(1)
+    code : Out(4)
+        The :class:`golden.accelerator.ErrorCode`.
+    pc : Out
+        The pc of the HALT or of the failing instruction.
+    cycles : Out(32)
+        Cycles since ``start`` (stops when the machine stops).
+    axi : Out(hw.memory.dma.axi4_signature(32, min(line_bits, 512)))
+        AXI4 master to DRAM (``axi__awvalid`` etc.).
+    """
+
+    def __init__(self, config: AcceleratorConfig | None = None, **params):
+        self.config = cfg = configure(self, AcceleratorConfig, config, params)
+        lanes = pe_latency(cfg.pe_array_config.pe)
+        for name, ok, need in (("issue_cycles", cfg.issue_cycles >= 2, "at least 2"),
+                               ("read_latency", cfg.read_latency == 1, "1"),
+                               ("pe_latency", cfg.pe_latency == lanes, str(lanes))):
+            if not ok:
+                self._MustUse__silence = True
+                raise ValueError(f"{name} must be {need} for the hardware, got "
+                                 f"{getattr(cfg, name)}")
+        self.latency = None
+        self.pe_array = PEArray(cfg.pe_array_config)
+        self.units = {NLUnit.EXP: Exp(cfg.exp_config), NLUnit.GELU: GELU(cfg.gelu_config),
+                      NLUnit.SILU: SiLU(cfg.silu_config)}
+        self.softmax = Softmax(cfg.softmax_config)
+        self.dma = DMA(cfg.dma_config)
+        self.drain = {"pe": cfg.read_latency + self.pe_array.latency + 1,
+                      **{unit.name: cfg.read_latency + self.units[unit].latency
+                         for unit in NLUnit}}
+        self.line_shape = unsigned(cfg.line * ELEM_WIDTH)
+        super().__init__({
+            "prog_we": In(1),
+            "prog_addr": In(range(cfg.max_program)),
+            "prog_data": In(INSTRUCTION_BITS),
+            "prog_len": In(range(cfg.max_program + 1)),
+            "ext_lines": In(32),
+            "host_we": In(1),
+            "host_addr": In(range(cfg.depth)),
+            "host_wdata": In(self.line_shape),
+            "host_rdata": Out(self.line_shape),
+            "start": In(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "code": Out(4),
+            "pc": Out(range(cfg.max_program + 1)),
+            "cycles": Out(32),
+            "axi": Out(axi4_signature(32, cfg.dma_config.data_width)),
+        })
+
+    # --- decode ----------------------------------------------------------------------------
+
+    def _checks(self, word):
+        """``(code, condition)`` pairs for a word, in ``check_instruction``'s order."""
+        cfg = self.config
+        r_log, c_log, l_log = _log2(cfg.rows), _log2(cfg.cols), _log2(cfg.line)
+        opcode = word[:4]
+
+        def f(op, name):
+            lsb, width = FIELDS[op][name]
+            return word[lsb:lsb + width]
+
+        def beyond(last):  # a scratchpad line at or beyond depth
+            return last >= cfg.depth
+
+        is_op = {op: opcode == op for op in Opcode}
+        known = Cat(is_op.values()).any()
+        zero = Const(0, 1)
+        for op, names in ((Opcode.DMA_LOAD, ("lines",)), (Opcode.DMA_STORE, ("lines",)),
+                          (Opcode.GEMV, ("m", "k")), (Opcode.EW, ("lines", "tcols")),
+                          (Opcode.NL, ("lines",)), (Opcode.SOFTMAX, ("n",))):
+            zero = zero | (is_op[op] & Cat(f(op, n) == 0 for n in names).any())
+
+        # EW: op, operand modes, lines % tcols.
+        ew = Opcode.EW
+        ew_op = f(ew, "op")
+        madd = ew_op == Op.MADD
+        valid_op = Cat(ew_op == code for code in cfg.pe_array_config.op_codes).any()
+        bad_mode = ((f(ew, "amode") == 3) | (f(ew, "bmode") == 3)
+                    | (madd & (f(ew, "cmode") == 3)))
+        lines, tcols = f(ew, "lines"), f(ew, "tcols")
+        row_blocks = lines // tcols
+        bad_ew = ~valid_op | bad_mode | (lines % tcols != 0)
+        g = Opcode.GEMV
+        bad_gemv = (f(g, "ylayout") == YLayout.COLUMN) & (f(g, "ycol") >= cfg.cols)
+        bad = ((is_op[ew] & bad_ew) | (is_op[Opcode.NL] & (f(Opcode.NL, "unit") > max(NLUnit)))
+               | (is_op[g] & bad_gemv)
+               | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len)))
+
+        # Scratchpad ranges (first + count > depth is last >= depth without a wrap).
+        dma_line = beyond(f(Opcode.DMA_LOAD, "line") + f(Opcode.DMA_LOAD, "lines") - 1)
+        m, k = f(g, "m"), f(g, "k")
+        rbs, kcs = (m + cfg.rows - 1) >> r_log, (k + cfg.cols - 1) >> c_log
+        y_last = Mux(f(g, "ylayout") == YLayout.DENSE, f(g, "y") + ((m - 1) >> l_log),
+                     f(g, "y") + (rbs - 1) * f(g, "ystride"))
+        gemv_range = (beyond(f(g, "w") + rbs * kcs - 1) | beyond(f(g, "x") + ((kcs - 1) >> r_log))
+                      | beyond(y_last))
+        ew_range = beyond(f(ew, "dst") + lines - 1)
+        for name in ("a", "b", "c"):
+            mode, base = f(ew, f"{name}mode"), f(ew, name)
+            last = Mux(mode == OperandMode.LINE, base + lines - 1,
+                       Mux(mode == OperandMode.COL, base + ((tcols - 1) >> r_log),
+                           base + ((row_blocks - 1) >> c_log)))
+            ew_range = ew_range | ((madd if name == "c" else 1) & beyond(last))
+        nl, sm = Opcode.NL, Opcode.SOFTMAX
+        nl_range = (beyond(f(nl, "src") + f(nl, "lines") - 1)
+                    | beyond(f(nl, "dst") + f(nl, "lines") - 1))
+        sm_last = (f(sm, "n") - 1) >> l_log
+        sm_range = beyond(f(sm, "src") + sm_last) | beyond(f(sm, "dst") + sm_last)
+        out_of_range = ((is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & dma_line
+                        | is_op[g] & gemv_range | is_op[ew] & ew_range | is_op[nl] & nl_range
+                        | is_op[sm] & sm_range)
+        ext = (is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & (
+            f(Opcode.DMA_LOAD, "ext") + f(Opcode.DMA_LOAD, "lines") > self.ext_lines)
+        return [(ErrorCode.UNKNOWN_OPCODE, ~known), (ErrorCode.ZERO_LENGTH, zero),
+                (ErrorCode.BAD_FIELD, bad), (ErrorCode.ADDRESS_RANGE, out_of_range),
+                (ErrorCode.EXT_RANGE, ext)]
+
+    # --- datapath helpers ------------------------------------------------------------------
+
+    def _grid(self, name, line, mode, chunk):
+        """The ``R x C`` operand grid of a read line for an operand mode and run index."""
+        cfg = self.config
+        r, c = cfg.rows, cfg.cols
+        elem = signed(ELEM_WIDTH)
+        grid = data.ArrayLayout(data.ArrayLayout(elem, c), r)
+        as_rows = data.View(grid, line)                                   # chunk of C: row
+        as_cols = data.View(data.ArrayLayout(data.ArrayLayout(elem, r), c), line)  # chunk of R
+        col_run = as_rows[chunk[:_log2(r)]] if r > 1 else as_rows[0]
+        row_run = as_cols[chunk[:_log2(c)]]
+        out = Signal(grid, name=name)
+        return out, [out[i][j].eq(Mux(mode == OperandMode.LINE, as_rows[i][j],
+                                      Mux(mode == OperandMode.COL, col_run[j], row_run[i])))
+                     for i in range(r) for j in range(c)]
+
+    # --- elaborate -------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        r, c, line = cfg.rows, cfg.cols, cfg.line
+        r_log, c_log, l_log = _log2(r), _log2(c), _log2(line)
+
+        m.submodules.program = program = Memory(shape=INSTRUCTION_BITS, depth=cfg.max_program,
+                                                init=[])
+        prog_wr, prog_rd = program.write_port(), program.read_port()
+        m.submodules.spad = spad = Memory(shape=self.line_shape, depth=cfg.depth, init=[])
+        wr = spad.write_port(granularity=ELEM_WIDTH)
+        rd0, rd1 = spad.read_port(), spad.read_port()
+        m.submodules.pe_array = pe = self.pe_array
+        for unit in NLUnit:
+            m.submodules[unit.name.lower()] = self.units[unit]
+        m.d.comb += [prog_wr.en.eq(self.prog_we & ~self.busy), prog_wr.addr.eq(self.prog_addr),
+                     prog_wr.data.eq(self.prog_data), self.host_rdata.eq(rd0.data)]
+
+        # --- sequencer state ---------------------------------------------------------------
+        pc = Signal(range(cfg.max_program + 1))
+        word = prog_rd.data
+        wait = Signal(range(max(2, cfg.issue_cycles)))
+        code = Signal(4)
+        m.d.comb += [prog_rd.addr.eq(pc), self.pc.eq(pc), self.code.eq(code)]
+
+        kind = Signal(Opcode)
+        op = Signal(PEOp)
+        linear = Signal()
+        madd = Signal()
+        shift = Signal(6)
+        unit = Signal(2)
+        modes = [Signal(2, name=f"{n}mode") for n in "abc"]
+        bases = [Signal(16, name=f"{n}base") for n in "abc"]
+        dst = Signal(16)
+        tcols = Signal(16)
+        steps = Signal(32)      # streaming cycles left
+        phase = Signal()        # MADD: 0 reads a and b, 1 reads c
+        i = Signal(32)          # line (EW) or tile (GEMV) index
+        cb = Signal(16)         # column block (EW) / chunk (GEMV)
+        rb = Signal(16)         # row block
+        drain = Signal(range(max(self.drain.values()) + 1))
+        ylayout = Signal()
+        ycol = Signal(8)
+        ystride = Signal(16)
+        m_left = Signal(17)     # GEMV rows not yet written
+        w_index = Signal(32)    # write side: line (EW/NL) or row block (GEMV)
+        y_line = Signal(32)     # GEMV COLUMN: line of the next row block
+
+        def fld(opcode, name):
+            lsb, width = FIELDS[opcode][name]
+            return word[lsb:lsb + width]
+
+        # SOFTMAX: elements fed (sm_in), results written (sm_out).
+        m.submodules.softmax = sm = self.softmax
+        sm_in = Signal(16)
+        sm_out = Signal(16)
+        sm_feed = Signal()
+        sm_primed = Signal()
+        sm_written = Signal()
+        # DMA: the DMA moves the bursts; its data beats go to and from this scratchpad.
+        m.submodules.dma = dma = self.dma
+        cmd = Signal(dma.command_layout)
+        dma_count = Signal(32)  # beats moved
+        dma_active = Signal()
+        beats = cfg.dma_beats_per_line
+        beat_log = _log2(beats)
+        beat_width = cfg.dma_config.data_width
+        line_shift = _log2(beats * cfg.dma_config.beat_bytes)
+        m.d.comb += dma.cmd.payload.eq(cmd)
+
+        checks = self._checks(word)
+        failing = Signal()
+        failing_code = Signal(4)
+        for err, cond in reversed(checks):  # the first failing check wins
+            with m.If(cond):
+                m.d.comb += [failing.eq(1), failing_code.eq(err)]
+
+        issue = Signal()  # a read step this cycle
+        m.d.sync += self.cycles.eq(self.cycles + self.busy)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [pc.eq(0), self.done.eq(0), self.error.eq(0), code.eq(0),
+                                 self.cycles.eq(0), wait.eq(0)]
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(pc >= Mux(self.prog_len < cfg.max_program, self.prog_len,
+                                    cfg.max_program)):
+                    m.d.sync += [self.error.eq(1), code.eq(ErrorCode.PC_RANGE)]
+                    m.next = "IDLE"
+                with m.Elif(wait == cfg.issue_cycles - 2):
+                    m.next = "DECODE"
+                with m.Else():
+                    m.d.sync += wait.eq(wait + 1)
+            with m.State("DECODE"):
+                m.d.comb += self.busy.eq(1)
+                ew, g, nl = Opcode.EW, Opcode.GEMV, Opcode.NL
+                opcode = word[:4]
+                is_gemv = opcode == g
+                rbs = (fld(g, "m") + r - 1) >> r_log
+                kcs = (fld(g, "k") + c - 1) >> c_log
+                ew_madd = fld(ew, "op") == Op.MADD
+                m.d.sync += [
+                    wait.eq(0), kind.eq(opcode), phase.eq(0), i.eq(0), cb.eq(0), rb.eq(0),
+                    w_index.eq(0), linear.eq(is_gemv), madd.eq(~is_gemv & ew_madd),
+                    op.eq(Mux(is_gemv, Op.MUL, fld(ew, "op"))),
+                    shift.eq(fld(ew, "shift")),  # GEMV and EW share the field
+                    unit.eq(fld(nl, "unit")),
+                    modes[0].eq(Mux(is_gemv, OperandMode.LINE, fld(ew, "amode"))),
+                    modes[1].eq(Mux(is_gemv, OperandMode.COL, fld(ew, "bmode"))),
+                    modes[2].eq(fld(ew, "cmode")),
+                    bases[0].eq(Mux(is_gemv, fld(g, "w"), fld(ew, "a"))),
+                    bases[1].eq(Mux(is_gemv, fld(g, "x"), fld(ew, "b"))),
+                    bases[2].eq(fld(ew, "c")),
+                    dst.eq(fld(ew, "dst")),  # also GEMV y, NL dst
+                    tcols.eq(Mux(is_gemv, kcs, fld(ew, "tcols"))),
+                    ylayout.eq(fld(g, "ylayout")), ycol.eq(fld(g, "ycol")),
+                    ystride.eq(fld(g, "ystride")), m_left.eq(fld(g, "m")),
+                    y_line.eq(fld(g, "y")),
+                ]
+                with m.If(failing):
+                    m.d.sync += [self.error.eq(1), code.eq(failing_code)]
+                    m.next = "IDLE"
+                with m.Elif(opcode == Opcode.HALT):
+                    m.d.sync += self.done.eq(1)
+                    m.next = "IDLE"
+                with m.Elif(is_gemv):
+                    m.d.sync += [steps.eq(rbs * kcs), drain.eq(self.drain["pe"] - 1)]
+                    m.next = "STREAM"
+                with m.Elif(opcode == ew):
+                    m.d.sync += [steps.eq(Mux(ew_madd, fld(ew, "lines") << 1, fld(ew, "lines"))),
+                                 drain.eq(self.drain["pe"] - 1)]
+                    m.next = "STREAM"
+                with m.Elif(opcode == nl):
+                    with m.Switch(fld(nl, "unit")):
+                        for u in NLUnit:
+                            with m.Case(u):
+                                m.d.sync += drain.eq(self.drain[u.name] - 1)
+                    m.d.sync += steps.eq(fld(nl, "lines"))
+                    m.next = "STREAM"
+                with m.Elif(opcode == Opcode.SOFTMAX):
+                    m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0)]
+                    m.next = "SOFTMAX"
+                with m.Else():  # DMA_LOAD, DMA_STORE
+                    d = Opcode.DMA_LOAD
+                    m.d.sync += [
+                        dma_count.eq(0), bases[0].eq(fld(d, "line")),
+                        cmd.write.eq(opcode == Opcode.DMA_STORE),
+                        cmd.ext_addr.eq(fld(d, "ext") << line_shift),
+                        cmd.local_addr.eq(fld(d, "line") << beat_log),
+                        cmd.length.eq(fld(d, "lines") << line_shift),
+                    ]
+                    m.next = "DMA_CMD"
+            with m.State("STREAM"):
+                m.d.comb += [self.busy.eq(1), issue.eq(1)]
+                m.d.sync += steps.eq(steps - 1)
+                with m.If(steps == 1):
+                    m.next = "DRAIN"
+            with m.State("SOFTMAX"):  # steps: n; feed n elements, then write n results
+                m.d.comb += [self.busy.eq(1), sm_feed.eq(1)]
+                with m.If(sm_written & (sm_out == steps - 1)):
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "FETCH"
+            with m.State("DMA_CMD"):
+                m.d.comb += [self.busy.eq(1), dma.cmd.valid.eq(1), dma_active.eq(1)]
+                with m.If(dma.cmd.ready):
+                    m.next = "DMA_WAIT"
+            with m.State("DMA_WAIT"):
+                m.d.comb += [self.busy.eq(1), dma.done.ready.eq(1), dma_active.eq(1)]
+                with m.If(dma.done.valid):  # an AXI error response is not an ISA error
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "FETCH"
+            with m.State("DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "FETCH"
+
+        # --- read side: addresses of this step, shaping info for the next cycle ------------
+        def address(n):
+            mode, base = modes[n], bases[n]
+            return Mux(mode == OperandMode.LINE, base + i,
+                       Mux(mode == OperandMode.COL, base + (cb >> r_log), base + (rb >> c_log)))
+
+        def chunk(n):
+            return Mux(modes[n] == OperandMode.COL, cb, rb)
+
+        second = madd & phase  # MADD's second step reads c on port 0
+        is_nl = kind == Opcode.NL
+        sm_take = sm.i.valid & sm.i.ready
+        sm_next = sm_in + sm_take
+        w_take = self.axi.wvalid & self.axi.wready
+        dma_next = dma_count + w_take
+        m.d.comb += [
+            rd0.addr.eq(Mux(~self.busy, self.host_addr,
+                            Mux(kind == Opcode.SOFTMAX, bases[0] + (sm_next >> l_log),
+                                Mux(is_nl, bases[0] + i,
+                                    Mux(second, address(2), address(0)))))),
+            # DMA_STORE: the line of the beat the W channel presents next.
+            rd1.addr.eq(Mux(dma_active, bases[0] + (dma_next >> beat_log), address(1))),
+            rd1.en.eq(dma_active | ~second),
+        ]
+        got = Signal()              # read data of a step arrives this cycle
+        got_last = Signal()         # ... of a GEMV row block's last chunk
+        got_second = Signal()
+        got_mode = [Signal(2, name=f"got_mode{p}") for p in range(2)]
+        got_chunk = [Signal(16, name=f"got_chunk{p}") for p in range(2)]
+        m.d.sync += [got.eq(issue), got_last.eq(cb == tcols - 1), got_second.eq(second),
+                     got_mode[0].eq(Mux(second, modes[2], modes[0])), got_mode[1].eq(modes[1]),
+                     got_chunk[0].eq(Mux(second, chunk(2), chunk(0))), got_chunk[1].eq(chunk(1))]
+        with m.If(issue):
+            advance_line = ~madd | phase
+            m.d.sync += phase.eq(madd & ~phase)
+            with m.If(advance_line):
+                m.d.sync += i.eq(i + 1)
+                with m.If(cb == tcols - 1):
+                    m.d.sync += [cb.eq(0), rb.eq(rb + 1)]
+                with m.Else():
+                    m.d.sync += cb.eq(cb + 1)
+
+        grid0, shape0 = self._grid("grid0", rd0.data, got_mode[0], got_chunk[0])
+        grid1, shape1 = self._grid("grid1", rd1.data, got_mode[1], got_chunk[1])
+        m.d.comb += shape0 + shape1
+        hold_a, hold_b = Signal.like(grid0, name="hold_a"), Signal.like(grid1, name="hold_b")
+        with m.If(got & ~got_second):
+            m.d.sync += [hold_a.eq(grid0), hold_b.eq(grid1)]
+        pi = pe.i.payload
+        m.d.comb += [
+            pe.i.valid.eq(got & ((kind == Opcode.EW) | (kind == Opcode.GEMV))
+                          & (~madd | got_second)),
+            pi.op.eq(op), pi.mode.eq(Mux(linear, ArrayMode.LINEAR, ArrayMode.ELEMENTWISE)),
+            pi.last.eq(~linear | got_last),
+            pi.a.eq(Mux(madd, hold_a, grid0)), pi.b.eq(Mux(madd, hold_b, grid1)),
+            pi.c.eq(Mux(madd, grid0, 0)),
+            pe.o.ready.eq(1),
+        ]
+
+        # --- requantizer: one register of L lanes ------------------------------------------
+        po = pe.o.payload
+        rq = Signal(data.ArrayLayout(signed(ELEM_WIDTH), line))
+        rq_valid = Signal()
+        m.d.sync += rq_valid.eq(pe.o.valid)
+        for e in range(line):
+            value = po.elem[e // c][e % c]
+            if e < r:
+                value = Mux(po.mode == ArrayMode.LINEAR, po.acc[e], value)
+            m.d.sync += rq[e].eq(saturate(shift_right_rounded(value, shift, cfg.rounding),
+                                          signed(ELEM_WIDTH)))
+
+        # --- nonlinear units: free running, a valid bit beside each --------------------------
+        nl_out = Signal(self.line_shape)
+        nl_valid = Signal()
+        for u, block in self.units.items():
+            m.d.comb += [block.en.eq(1), block.i.eq(rd0.data)]
+            valid = got & is_nl & (unit == u)
+            for stage in range(block.latency):
+                nxt = Signal(name=f"{u.name.lower()}_valid{stage + 1}")
+                m.d.sync += nxt.eq(valid)
+                valid = nxt
+            with m.If(valid):
+                m.d.comb += nl_valid.eq(1)
+                for e in range(line):  # exp's unsigned lanes are zero extended
+                    m.d.comb += nl_out.word_select(e, ELEM_WIDTH).eq(block.o[e])
+
+        # --- softmax: one element per cycle in, results through an output register -----------
+        m.d.comb += [
+            sm.i.valid.eq(sm_feed & (sm_in < steps) & sm_primed),
+            sm.i.payload.x.eq(rd0.data.word_select(sm_in[:l_log] if l_log else 0, ELEM_WIDTH)),
+            sm.i.payload.last.eq(sm_in == steps - 1),
+            sm.o.ready.eq(1),
+        ]
+        sm_p = Signal(ELEM_WIDTH)
+        with m.If(sm_take):
+            m.d.sync += sm_in.eq(sm_in + 1)
+        m.d.sync += sm_primed.eq(sm_feed)  # the first line arrives a cycle after the start
+        m.d.sync += [sm_written.eq(sm.o.valid & sm_feed), sm_p.eq(sm.o.payload.p)]
+        with m.If(sm_written):
+            m.d.sync += sm_out.eq(sm_out + 1)
+        sm_en = Signal(line)
+        m.d.comb += sm_en.eq(1 << (sm_out[:l_log] if l_log else 0))
+
+        # --- DMA: AXI passes through, but W data comes from (and R data goes to) the
+        # scratchpad; a beat is 1 / beats of a line.
+        for name, member in self.axi.signature.members.items():
+            ours, theirs = getattr(self.axi, name), getattr(dma.axi, name)
+            if name == "wdata":
+                beat = dma_count[:beat_log] if beat_log else 0
+                m.d.comb += ours.eq(rd1.data.word_select(beat, beat_width))
+            elif member.flow == Out:
+                m.d.comb += ours.eq(theirs)
+            else:
+                m.d.comb += theirs.eq(ours)
+        with m.If(w_take | (self.axi.rvalid & self.axi.rready)):
+            m.d.sync += dma_count.eq(dma_count + 1)
+        beat_elems = beat_width // ELEM_WIDTH
+        beat_en = Signal(line)
+        m.d.comb += beat_en.eq(((1 << beat_elems) - 1) << (
+            (dma_count[:beat_log] * beat_elems) if beat_log else 0))
+
+        # --- write port ----------------------------------------------------------------------
+        rq_bits = Value.cast(rq)
+        dense_chunk = w_index[:max(1, c_log)] if c > 1 else 0
+        dense_en = Cat((e // r == dense_chunk) & ((e % r) < m_left) for e in range(line))
+        column_en = Cat((e % c == ycol) & ((e // c) < m_left) for e in range(line))
+        dense_data = Cat(rq[e % r] for e in range(line))
+        column_data = Cat(rq[e // c] for e in range(line))
+        all_en = Const((1 << line) - 1, line)
+        with m.If(~self.busy):
+            m.d.comb += [wr.en.eq(Mux(self.host_we, all_en, 0)), wr.addr.eq(self.host_addr),
+                         wr.data.eq(self.host_wdata)]
+        with m.Elif(dma_active):
+            with m.If(self.axi.rvalid & self.axi.rready):
+                m.d.comb += [wr.en.eq(beat_en), wr.addr.eq(bases[0] + (dma_count >> beat_log)),
+                             wr.data.eq(Cat([self.axi.rdata] * beats))]
+        with m.Elif(sm_written):
+            m.d.comb += [wr.en.eq(sm_en), wr.addr.eq(dst + (sm_out >> l_log)),
+                         wr.data.eq(Cat([sm_p] * line))]
+        with m.Elif(nl_valid):
+            m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(nl_out)]
+            m.d.sync += w_index.eq(w_index + 1)
+        with m.Elif(rq_valid & ~linear):
+            m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(rq_bits)]
+            m.d.sync += w_index.eq(w_index + 1)
+        with m.Elif(rq_valid):
+            with m.If(ylayout == YLayout.DENSE):
+                m.d.comb += [wr.en.eq(dense_en), wr.addr.eq(dst + (w_index >> c_log)),
+                             wr.data.eq(dense_data)]
+            with m.Else():
+                m.d.comb += [wr.en.eq(column_en), wr.addr.eq(y_line), wr.data.eq(column_data)]
+            m.d.sync += [w_index.eq(w_index + 1), y_line.eq(y_line + ystride),
+                         m_left.eq(Mux(m_left > r, m_left - r, 0))]
+        return m
+
