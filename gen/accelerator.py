@@ -16,9 +16,7 @@ reports the measured cycles in :attr:`RunResult.measured_cycles`.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -37,8 +35,6 @@ from .compiler import Program
 
 __all__ = ["BACKENDS", "Accelerator", "RunResult", "HardwareRun", "run_verilator"]
 
-#: Where the cocotb testbench of the verilator backend lives.
-_TESTBENCHES = Path(__file__).resolve().parents[1] / "tests"
 
 #: Backends :meth:`Accelerator.run` accepts.
 BACKENDS = ("golden", "verilator")
@@ -84,7 +80,7 @@ class HardwareRun:
 def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | None = None,
                   stall: float = 0.0, seed: int = 0, max_cycles: int = 1_000_000,
                   waves: bool = False) -> HardwareRun:
-    """Run a program on the RTL under Verilator (``tests/accelerator_tb.py``).
+    """Run a program on the RTL under Verilator (the cocotb testbench ``sim/accelerator_tb.py``).
 
     Parameters
     ----------
@@ -102,9 +98,6 @@ def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | Non
     """
     from hw.accelerator import AcceleratorCore
     from sim.runner import build, new_test_dir, run_cocotb_spec
-
-    if str(_TESTBENCHES) not in sys.path:  # the runner passes sys.path to the simulator
-        sys.path.append(str(_TESTBENCHES))
 
     words = [int(w) for w in words]
     if len(words) > config.max_program:
@@ -125,7 +118,7 @@ def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | Non
         "max_cycles": max_cycles,
         "report": str(test_dir / "report.json"),
     }
-    report = run_cocotb_spec(sim_build, "accelerator_tb", spec,
+    report = run_cocotb_spec(sim_build, "sim.accelerator_tb", spec,
                              env_var="ACCELGEN_ACCEL_SPEC", test_dir=test_dir, seed=seed,
                              error_key="failure")
     done, error, code, pc = report["status"]
