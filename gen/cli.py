@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import textwrap
 import typing
 from pathlib import Path
 
@@ -132,7 +133,49 @@ def _cmd_demo(args) -> int:
     report = out / "gemv.json"
     atomic_write(report, json.dumps({"config": config.to_dict(), "runs": runs}, indent=2))
     print(f"measurements: {report}")
-    return 0 if all(r["bit_exact"] for r in runs) else 1
+    ok = all(r["bit_exact"] for r in runs)
+    if args.layers != "none":
+        ok = _demo_layers(args.layers, out, args.seed) and ok
+    return 0 if ok else 1
+
+
+def _demo_layers(backend: str, out: Path, seed: int) -> bool:
+    """The demo's second part: one Mamba block and one attention head on the accelerator."""
+    from golden.accelerator import AcceleratorConfig
+
+    from .demo import SIMULATED_DMA_LATENCY, run_layer
+    from .emit import atomic_write
+
+    config = AcceleratorConfig(dma_latency=SIMULATED_DMA_LATENCY)
+    print(f"\nAccelerator {config.rows}x{config.cols} PE array, {config.depth}-line scratchpad, "
+          f"exp/GELU/SiLU/softmax units, AXI DMA; on {backend}"
+          f"{' (the RTL build takes minutes the first time)' if backend == 'verilator' else ''}:")
+    runs = []
+    for layer in ("mamba", "attention"):
+        run = run_layer(layer, config, backend=backend, seed=seed)
+        runs.append(run.to_json())
+        dims = ", ".join(f"{k} {v}" for k, v in run.dims.items())
+        measured = ("" if run.cycles_measured is None else
+                    f"{run.cycles_measured} cycles measured, ")
+        delta = ("" if run.cycles_measured is None else
+                 f" ({run.cycles_measured / run.cycles_model - 1:+.2%})")
+        print(f"  {layer} ({dims}): {run.instructions} instructions, {measured}"
+              f"{run.cycles_model} modelled{delta}, PE utilization {run.utilization:.1%}, "
+              f"bit-exact vs golden: {_yes_no(run.bit_exact)}")
+        print(f"    error vs float64: max abs {run.max_abs_error:.3g}, max abs / RMS "
+              f"{run.rel_error:.2%}")
+        phases = ", ".join(f"{name} {p['share']:.0%} ({p['utilization']:.0%})"
+                           for name, p in run.phases.items())
+        print(textwrap.fill(f"phases, share of cycles (PE utilization): {phases}", width=100,
+                            initial_indent="    ", subsequent_indent="      "))
+    report = out / "layers.json"
+    atomic_write(report, json.dumps({"config": config.to_dict(), "runs": runs}, indent=2))
+    print(f"measurements: {report}")
+    return all(r["bit_exact"] is not False for r in runs)
+
+
+def _yes_no(flag: bool | None) -> str:
+    return "n/a (golden backend)" if flag is None else "yes" if flag else "NO"
 
 
 def _cmd_accuracy(args) -> int:
@@ -415,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "response [default: 2]")
     run.set_defaults(run=_cmd_run)
 
-    demo = commands.add_parser("demo", help="run a GEMV on the PE array in Verilator and "
+    demo = commands.add_parser("demo", help="run a GEMV on the PE array, then a Mamba block "
+                               "and an attention head on the accelerator, in Verilator, and "
                                "report measured figures")
     demo.add_argument("--m", type=int, default=64, help="rows of W [default: 64]")
     demo.add_argument("--k", type=int, default=203, help="columns of W [default: 203]")
@@ -426,6 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="output ready probability of the stalled run [default: 0.6]")
     demo.add_argument("-o", "--output", default="build/demo", help="output directory")
     demo.add_argument("--config", help="TOML file with a [pe_array] table")
+    demo.add_argument("--layers", choices=("verilator", "golden", "none"), default="verilator",
+                      help="backend of the accelerator part (golden: the NumPy machine only; "
+                      "none: skip it) [default: verilator]")
     _add_config_flags(demo, get_generator("pe-array").config_class)
     demo.set_defaults(run=_cmd_demo)
     return parser

@@ -116,3 +116,30 @@ def test_emit_csr_also_writes_the_register_map(tmp_path, capsys):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["accel_csr.h", "accel_csr.py", "accel_csr_regmap.json", "csr.json", "csr.v"]
     assert "accel_csr.h" in out
+
+
+def test_demo_runs_the_gemv_and_both_layers(capsys, tmp_path):
+    """`accelgen demo` (small sizes; the layers on the golden machine, their RTL runs are the
+    slow tests of tests/test_accelerator.py): measured figures printed and written as JSON."""
+    status, out, _ = run(capsys, "demo", "--rows", "2", "--cols", "4", "--m", "9", "--k", "13",
+                         "--layers", "golden", "-o", str(tmp_path))
+    assert status == 0, out
+    assert out.count("bit-exact: yes") == 2
+    gemv = json.loads((tmp_path / "gemv.json").read_text())
+    assert [r["bit_exact"] for r in gemv["runs"]] == [True, True]
+    assert gemv["runs"][0]["cycles"] >= gemv["runs"][0]["vectors"] > 0
+    layers = json.loads((tmp_path / "layers.json").read_text())
+    assert [r["layer"] for r in layers["runs"]] == ["mamba", "attention"]
+    for r in layers["runs"]:
+        assert r["bit_exact"] is None and r["cycles_measured"] is None  # golden backend
+        assert r["max_abs_error"] < 0.01 and r["rel_error"] < 0.03   # gen/compiler.py's bounds
+        assert r["cycles_model"] == sum(p["cycles"] for p in r["phases"].values())
+        assert 0 < r["utilization"] < 1
+    assert "mamba (d_model 16, d_inner 32, d_state 4, seq_len 8)" in out
+
+
+def test_demo_layer_names_are_checked():
+    from gen.demo import run_layer
+
+    with pytest.raises(ValueError, match="layer must be mamba or attention"):
+        run_layer("conv", backend="golden")
