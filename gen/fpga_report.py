@@ -33,7 +33,9 @@ _STAT_TOTALS = {"wires", "wire bits", "public wires", "public wire bits", "ports
 _COUNT_LINE = re.compile(r"^\s+(\d+)\s+(\S+)\s*$")
 _MODULE_LINE = re.compile(r"^=== (\S+) ===\s*$")
 _UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
-_FMAX_LINE = re.compile(r"^Info: Max frequency for clock '([^']+)': ([\d.]+) MHz "
+# nextpnr reports each clock after placement and again after routing; a failing clock's line
+# is a warning ("Warning: Max frequency ... (FAIL at ...)"), a passing one's is "Info:".
+_FMAX_LINE = re.compile(r"^(?:Info|Warning): Max frequency for clock '([^']+)': ([\d.]+) MHz "
                         r"\((PASS|FAIL) at ([\d.]+) MHz\)")
 
 
