@@ -5,6 +5,8 @@ Parameters, op encoding and the golden model are in ``golden.pe``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
@@ -22,6 +24,21 @@ __all__ = ["PEOp", "PE", "add_pe", "pe_latency"]
 PEOp = enum.Enum("PEOp", [(op.name, op.value) for op in Op])
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """One op as ``a * y + z + carry``: the values (expressions of the inputs or constants),
+    the inclusive ranges of ``y``, ``z`` and of the sum, and whether the result is the sum
+    shifted right (``shr`` on the multiplier) rather than the sum saturated."""
+
+    y: object
+    z: object
+    carry: int
+    y_range: tuple[int, int]
+    z_range: tuple[int, int]
+    sum_range: tuple[int, int]
+    shifted: bool = False
+
+
 def pe_latency(config: PEConfig) -> int:
     """Register stages of a PE with this config: ``2 + multiplier_stages``."""
     return 2 + config.multiplier_stages
@@ -30,20 +47,33 @@ def pe_latency(config: PEConfig) -> int:
 class PE(wiring.Component):
     """One PE lane: ``o = saturate(op(a, b, c))``, three register stages, one multiplier.
 
-    Every op is computed as ``x * y + z`` by the lane's one multiplier and one adder (the
-    reuse MARCA builds its nonlinear functions on): ``add`` is ``a * 1 + b``, ``sub`` is
-    ``b * -1 + a``, ``max``/``min`` pass the larger/smaller operand times 1. With the
-    ``multiplier`` shifter, ``shl`` by ``n`` is ``a * 2**n`` and ``shr`` by ``n`` is
-    ``(a * 2**(K - n) + bias) >> K`` (``K = in_width + 1``, the rounding in ``bias``), so a
-    shift costs a decoder, not a barrel shifter; with the ``logic`` shifter the shifted value
-    is computed in stage 1 and enters as ``z``.
+    Every op is computed as ``a * y + z (+ 1)`` by the lane's one multiplier and one adder (the
+    reuse MARCA builds its nonlinear functions on). The multiplier's first operand is always
+    ``a``, so nothing selects it; ``y`` and ``z`` are chosen per op:
 
-    Stage 1 decodes the op into ``x``, ``y`` and ``z``; stage 2 registers the product (a DSP
-    with its output register); stage 3 adds ``z`` and saturates, with clamps only where the
-    built ops' results can leave the output range (none for int8 operands into 16 bits
-    without ``shl``). ``multiplier_stages=2`` adds a register in front of the multiplier
-    (the DSP's input register), so that neither the route into a DSP nor the one out of it
-    shares a cycle with logic: large arrays spread their DSPs over the whole die.
+    ====  ===================  ==================================================================
+    op    ``y``                ``z`` (and the carry into the adder)
+    ====  ===================  ==================================================================
+    mul   ``b``                0
+    madd  ``b``                ``c``
+    add   1                    ``b``
+    sub   1                    ``~b`` and carry 1: ``a + ~b + 1 = a - b``
+    max   ``a > b``            ``b`` if ``a <= b``, else 0: ``a * 1 + 0`` or ``a * 0 + b``
+    min   ``a <= b``           ``b`` if ``a > b``, else 0 (max and min share one comparator)
+    shl   ``2**n``             0 (``n = b`` clamped to where every nonzero ``a`` saturates)
+    shr   ``2**(K - n)``       the rounding bias; the result is the sum ``>> K``, ``K = in_width+1``
+    ====  ===================  ==================================================================
+
+    A shift costs a decoder (the one-hot factor), not a barrel shifter. With the ``logic``
+    shifter (operands too wide for one DSP) the shifted value is computed in stage 1 and
+    enters as ``z`` with ``y = 0``.
+
+    Stage 1 decodes the op into ``y``, ``z`` and the carry and registers ``a``; stage 2
+    registers the product (a DSP with its output register); stage 3 adds ``z`` and saturates,
+    with clamps only where the built ops' results can leave the output range (none for int8
+    operands into 16 bits without ``shl``). ``multiplier_stages=2`` adds a
+    register in front of the multiplier (the DSP's input register), so that neither the route
+    into a DSP nor the one out of it shares a cycle with logic.
 
     Parameters
     ----------
@@ -79,109 +109,123 @@ class PE(wiring.Component):
             "o": Out(self.result_shape),
         })
 
-    def _decode(self, i):
-        """Per built op: ``(x, y, z)`` expressions of the inputs and the inclusive ranges of
-        ``x``, ``y``, ``z`` and of the sum (``None`` for ``shr`` on the multiplier, whose sum is
-        shifted before use)."""
+    def _decode(self, i) -> dict[Op, _Decoded]:
+        """The :class:`_Decoded` row of each built op."""
         cfg = self.config
         operand, result = cfg.operand_range, cfg.output_range
-        product = product_range(operand, operand)
+        one, zero = (1, 1), (0, 0)
         w, k = cfg.output_width, cfg.in_width + 1
-        b_not_less = i.a <= i.b  # max takes b, min keeps a; on equal operands either is right
+        # ~b as a signed value, -b - 1: unsigned operands gain a bit so that it stays exact.
+        not_b = ~(i.b if cfg.signed else Cat(i.b, Const(0, 1)).as_signed())
+        not_b_range = (-operand[1] - 1, -operand[0] - 1)
+        difference = (operand[0] - operand[1], operand[1] - operand[0])
+        # max and min share one row (and one case): b is taken when the comparison and the
+        # op agree.
+        a_le_b = i.a <= i.b
+        built = set(cfg.op_codes)
+        take_b = (Mux(i.op == PEOp.MAX, a_le_b, ~a_le_b) if {Op.MAX, Op.MIN} <= built
+                  else a_le_b if Op.MAX in built else ~a_le_b)
+        pick = _Decoded(~take_b, Mux(take_b, i.b, 0), 0, (0, 1), operand, operand)
         table = {
-            Op.MUL: ((i.a, i.b, 0), operand, operand, (0, 0), product),
-            Op.MADD: ((i.a, i.b, i.c), operand, operand, operand,
-                      (product[0] + operand[0], product[1] + operand[1])),
-            Op.ADD: ((i.a, 1, i.b), operand, (1, 1), operand, (2 * operand[0], 2 * operand[1])),
-            Op.SUB: ((i.b, -1, i.a), operand, (-1, -1), operand,
-                     (operand[0] - operand[1], operand[1] - operand[0])),
-            Op.MAX: ((Mux(b_not_less, i.b, i.a), 1, 0), operand, (1, 1), (0, 0), operand),
-            Op.MIN: ((Mux(b_not_less, i.a, i.b), 1, 0), operand, (1, 1), (0, 0), operand),
+            Op.MUL: _Decoded(i.b, 0, 0, operand, zero, product_range(operand, operand)),
+            Op.MADD: _Decoded(i.b, i.c, 0, operand, operand,
+                              (product_range(operand, operand)[0] + operand[0],
+                               product_range(operand, operand)[1] + operand[1])),
+            Op.ADD: _Decoded(1, i.b, 0, one, operand, (2 * operand[0], 2 * operand[1])),
+            Op.SUB: _Decoded(1, not_b, 1, one, not_b_range, difference),
+            Op.MAX: pick,
+            Op.MIN: pick,
         }
         if cfg.shift_unit == "logic":
             shl = shift_left_saturate(i.a, clamp_amount(i.b, w), self.result_shape)
             shr = shift_right_rounded(i.a, clamp_amount(i.b, k), cfg.rounding)
-            table[Op.SHL] = ((0, 0, shl), (0, 0), (0, 0), result, result)
-            table[Op.SHR] = ((0, 0, shr), (0, 0), (0, 0), operand, operand)
+            table[Op.SHL] = _Decoded(0, shl, 0, zero, result, result)
+            table[Op.SHR] = _Decoded(0, shr, 0, zero, operand, operand)
         else:
             # a << n for n up to the last amount that matters (beyond it every nonzero a
-            # saturates): w - 1 signed, w unsigned. The largest factor is taken as 2 * a times
-            # 2**(limit - 1), so y stays within w bits.
+            # saturates): w - 1 signed, w unsigned. 2**clamp(b) one-hot, each bit compared
+            # with b itself (clamping first would make every bit a function of the clamp's
+            # muxes too).
             limit = w - 1 if cfg.signed else w
             b = i.b
-            doubled = b >= limit
-            # 2**clamp(b) one-hot, each bit compared with b itself (clamping first would make
-            # every bit a function of the clamp's muxes too).
-            factor = (Cat(b <= 0, *(b == j for j in range(1, limit - 1)), b >= limit - 1)
-                      if limit > 1 else Const(1, 1))
-            table[Op.SHL] = ((Mux(doubled, i.a << 1, i.a), factor, 0),
-                             (2 * operand[0], 2 * operand[1]), (1, 1 << (limit - 1)), (0, 0),
-                             product_range(operand, (1, 1 << limit)))
+            factor = Cat(b <= 0, *(b == j for j in range(1, limit)), b >= limit)
+            table[Op.SHL] = _Decoded(factor, 0, 0, (1, 1 << limit), zero,
+                                     product_range(operand, (1, 1 << limit)))
             bias = (1 << (k - 1)) if cfg.rounding == "half_up" else 0
             # 2**(k - clamp(b)): bit k - j set for b == j.
             factor = Cat(b >= k, *(b == k - j for j in range(1, k)), b <= 0)
-            table[Op.SHR] = ((i.a, factor, bias), operand, (1, 1 << k), (bias, bias), None)
+            table[Op.SHR] = _Decoded(factor, bias, 0, (1, 1 << k), (bias, bias), operand,
+                                     shifted=True)
         return {op: table[op] for op in cfg.op_codes}
 
     def elaborate(self, platform):
         m = Module()
-        cfg, i = self.config, self.i
+        cfg, i, en = self.config, self.i, self.en
         k = cfg.in_width + 1
         table = self._decode(i)
-        shr_on_multiplier = Op.SHR in table and cfg.shift_unit == "multiplier"
+        shifts = any(row.shifted for row in table.values())
 
-        def register(name, index):
-            lo = min(0, *(row[index][0] for row in table.values()))
-            hi = max(0, *(row[index][1] for row in table.values()))
+        def register(name, ranges):
+            lo, hi = min(0, *(r[0] for r in ranges)), max(0, *(r[1] for r in ranges))
             is_signed = lo < 0 or cfg.signed
             return Signal(shape_of(bits_for_range(lo, hi, is_signed), is_signed), name=name)
 
-        # Stage 1: decode into x * y + z. An op not built clears x, y and z (result 0) with
-        # the registers' synchronous reset, which the FPGA flip-flop has for free (ECP5's LSR
-        # wins over its clock enable, so the reset is qualified by en here).
-        x, y, z = register("x", 1), register("y", 2), register("z", 3)
-        is_shr = Signal()
-        built = [PEOp[code.name] for code in table]
-        not_built = ~Cat(i.op == code for code in built).any()
-        *others, (last_code, ((x_last, y_last, z_last), *_)) = table.items()
-        with m.If(self.en & not_built):
-            m.d.sync += [x.eq(0), y.eq(0), z.eq(0)]
-        with m.Elif(self.en):
+        # Stage 1: a, and the op decoded into y, z and the carry. An op not built clears them
+        # (result 0) with the registers' synchronous reset, which the FPGA flip-flop has for
+        # free (ECP5's LSR wins over its clock enable, so the reset is qualified by en here).
+        x = Signal(self.operand_shape, name="x")
+        y = register("y", [row.y_range for row in table.values()])
+        z = register("z", [row.z_range for row in table.values()])
+        carry, is_shr = Signal(name="carry"), Signal(name="is_shr")
+        with m.If(en):
+            m.d.sync += x.eq(i.a)
+        decoded = [y, z, carry, is_shr] if shifts else [y, z, carry]
+        not_built = ~Cat(i.op == PEOp[code.name] for code in table).any()
+        # Ops with the same row share one case.
+        cases = {}
+        for code, row in table.items():
+            cases.setdefault(id(row), (row, []))[1].append(PEOp[code.name])
+        *others, (last_row, _) = cases.values()
+
+        def assign(row):
+            return [target.eq(value) for target, value in
+                    zip(decoded, [row.y, row.z, row.carry, row.shifted])]
+
+        with m.If(en & not_built):
+            m.d.sync += [value.eq(0) for value in decoded]
+        with m.Elif(en):
             with m.Switch(i.op):
-                for code, ((x_value, y_value, z_value), *_) in others:
-                    with m.Case(PEOp[code.name]):
-                        m.d.sync += [x.eq(x_value), y.eq(y_value), z.eq(z_value)]
+                for row, codes in others:
+                    with m.Case(*codes):
+                        m.d.sync += assign(row)
                 with m.Default():  # the last built op: the others are cleared above
-                    m.d.sync += [x.eq(x_last), y.eq(y_last), z.eq(z_last)]
-        if shr_on_multiplier:
-            with m.If(self.en):
-                m.d.sync += is_shr.eq(i.op == PEOp.SHR)
+                    m.d.sync += assign(last_row)
 
         if cfg.multiplier_stages == 2:  # the DSP's input register
-            x, y, z, is_shr = (delay(m, value, 1, en=self.en, name=value.name)
-                               for value in (x, y, z, is_shr))
+            x, y, z, carry, is_shr = (delay(m, value, 1, en=en, name=value.name)
+                                      for value in (x, y, z, carry, is_shr))
 
         # Stage 2: the product, in the DSP's output register.
         product = Signal(signed(len(x) + len(y) + 1), name="product")
-        z2, is_shr2 = Signal.like(z, name="z2"), Signal(name="is_shr2")
-        with m.If(self.en):
-            m.d.sync += [product.eq(x * y), z2.eq(z), is_shr2.eq(is_shr)]
+        z2, carry2, is_shr2 = Signal.like(z, name="z2"), Signal(name="carry2"), Signal()
+        with m.If(en):
+            m.d.sync += [product.eq(x * y), z2.eq(z), carry2.eq(carry), is_shr2.eq(is_shr)]
 
         # Stage 3: add, then saturate (only as far as the built ops need) or drop shr's
         # fraction bits.
-        sums = [row[4] for row in table.values() if row[4] is not None] or [(0, 0)]
+        sums = [row.sum_range for row in table.values() if not row.shifted] or [(0, 0)]
         sum_range = (min(0, *(r[0] for r in sums)), max(0, *(r[1] for r in sums)))
         addend = z2
-        if shr_on_multiplier and cfg.rounding == "nearest_even":
+        if shifts and cfg.rounding == "nearest_even":
             # Half minus one, plus the truncated result's LSB: a tie rounds to even only.
             half = 1 << (k - 1)
             addend = Mux(is_shr2, Mux(product[k], half, half - 1), z2)
-        total = product + addend
+        total = product + addend + carry2
         result = saturate(total, self.result_shape, value_range=sum_range)
-        if shr_on_multiplier:
+        if shifts:
             shifted = saturate(total >> k, self.result_shape, value_range=cfg.operand_range)
             result = Mux(is_shr2, shifted, result)
-        with m.If(self.en):
+        with m.If(en):
             m.d.sync += self.o.eq(result)
         return m
 
