@@ -33,9 +33,11 @@ def check_module_name(name: str) -> str:
     return name
 
 
-def verilog_text(component: wiring.Component, name: str) -> str:
-    """Return the Verilog of ``component`` as a module called ``name``."""
-    return verilog.convert(component, name=check_module_name(name), emit_src=False)
+def verilog_text(component: wiring.Component, name: str, platform=None) -> str:
+    """Return the Verilog of ``component`` as a module called ``name``, elaborated for
+    ``platform`` (None: the portable netlist users get from ``accelgen emit``)."""
+    return verilog.convert(component, name=check_module_name(name), platform=platform,
+                           emit_src=False)
 
 
 def ports(component: wiring.Component) -> list[dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,6 +16,7 @@ from golden.pe import Op, PEConfig
 
 from .arith import clamp_amount, saturate, shape_of, shift_left_saturate, shift_right_rounded
 from .config import configure
+from .dsp import registered_product
 from .pipeline import delay
 
 __all__ = ["PEOp", "PE", "add_pe", "pe_latency"]
@@ -201,15 +202,12 @@ class PE(wiring.Component):
                 with m.Default():  # the last built op: the others are cleared above
                     m.d.sync += assign(last_row)
 
-        if cfg.multiplier_stages == 2:  # the DSP's input register
-            x, y, z, carry, is_shr = (delay(m, value, 1, en=en, name=value.name)
-                                      for value in (x, y, z, carry, is_shr))
-
-        # Stage 2: the product, in the DSP's output register.
-        product = Signal(signed(len(x) + len(y) + 1), name="product")
-        z2, carry2, is_shr2 = Signal.like(z, name="z2"), Signal(name="carry2"), Signal()
-        with m.If(en):
-            m.d.sync += [product.eq(x * y), z2.eq(z), carry2.eq(carry), is_shr2.eq(is_shr)]
+        # Stage 2: the product, in the DSP's output register (after its input register with
+        # multiplier_stages=2); z, the carry and the shr flag wait beside it.
+        product = registered_product(m, platform, x, y, en=en, name="product",
+                                     input_register=cfg.multiplier_stages == 2)
+        z2, carry2, is_shr2 = (delay(m, value, cfg.multiplier_stages, en=en, name=value.name)
+                               for value in (z, carry, is_shr))
 
         # Stage 3: add, then saturate (only as far as the built ops need) or drop shr's
         # fraction bits.

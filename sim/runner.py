@@ -24,8 +24,8 @@ from .payload import stream_codecs
 from .stream import BenchResult
 
 __all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "fst_supported",
-           "wave_file_name", "build", "new_test_dir", "run_cocotb_spec",
-           "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
+           "wave_file_name", "PRIMITIVE_MODELS", "primitive_models", "build", "new_test_dir",
+           "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
 # Every other warning stays visible.
@@ -88,17 +88,33 @@ def wave_file_name(sim_build: SimBuild) -> str:
     return "dump.fst" if sim_build.waves and fst_supported() else "dump.vcd"
 
 
-def build(component, name: str, *, waves: bool = False) -> SimBuild:
+def primitive_models(platform) -> list[Path]:
+    """Verilog models of the vendor primitives accelgen instantiates for ``platform``'s family
+    (``hw.dsp``), which a simulation of that netlist needs."""
+    from hw.dsp import dsp_family
+
+    return list(PRIMITIVE_MODELS.get(dsp_family(platform), []))
+
+
+#: Behavioural models of vendor primitives, by FPGA family (see each file's header).
+PRIMITIVE_MODELS = {"ecp5": [Path(__file__).resolve().parent / "models" / "MULT18X18D.v"]}
+
+
+def build(component, name: str, *, waves: bool = False, platform=None) -> SimBuild:
     """Emit ``component`` as Verilog module ``name`` and compile it with Verilator (cached).
 
     With ``waves``, the simulation records FST (VCD where FST cannot be built, see
-    :func:`fst_supported`).
+    :func:`fst_supported`). With ``platform``, the netlist is the one that platform's build
+    gets (vendor primitives included), simulated with :func:`primitive_models`.
     """
     from cocotb_tools.runner import get_runner
 
-    text = verilog_text(component, name)
+    text = verilog_text(component, name, platform)
+    models = primitive_models(platform)
     flags = VERILATOR_WARNING_FLAGS + (["--trace-fst"] if waves and fst_supported() else [])
-    digest = hashlib.sha256((text + " ".join(flags)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("".join([text, " ".join(flags), *(model.read_text()
+                                                              for model in models)]).encode()
+                            ).hexdigest()[:16]
     build_dir = build_root() / f"{name}-{digest}{'-waves' if waves else ''}"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{name}.v"
@@ -107,7 +123,7 @@ def build(component, name: str, *, waves: bool = False) -> SimBuild:
             atomic_write(source, text)
             verilator_env()
             runner = get_runner("verilator")
-            runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir,
+            runner.build(sources=[source, *models], hdl_toplevel=name, build_dir=build_dir,
                          build_args=flags, waves=waves, log_file=build_dir / "build.log")
     return SimBuild(name, source, build_dir, waves)
 
@@ -188,7 +204,7 @@ def _waves_hint(sim_build: SimBuild, test_dir: Path) -> str:
 
 def run_stream_test(component, name: str, inputs: dict, expected: dict,
                     sources=None, *, valid_prob: float = 1.0, ready_prob: float = 1.0,
-                    seed: int = 0, waves: bool | None = None) -> BenchResult:
+                    seed: int = 0, waves: bool | None = None, platform=None) -> BenchResult:
     """Drive ``inputs`` into the emitted Verilog's ``i`` stream under Verilator and check
     every word of its ``o`` stream against ``expected``, with random stalls on both sides.
 
@@ -209,6 +225,8 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         Seed of the stall pattern and of cocotb.
     waves : bool, optional
         Record an FST file; defaults to the ``ACCELGEN_WAVES`` environment variable.
+    platform : Platform, optional
+        Simulate the netlist elaborated for this platform (see :func:`build`).
 
     Returns
     -------
@@ -218,7 +236,7 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
     if waves is None:
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
     in_codec, out_codec = stream_codecs(component)
-    sim_build = build(component, name, waves=waves)
+    sim_build = build(component, name, waves=waves, platform=platform)
     test_dir = new_test_dir(name)
     spec = {
         "in_codec": in_codec.to_json(),

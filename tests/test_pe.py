@@ -93,28 +93,52 @@ def test_hardware_with_op_subset_returns_zero_for_missing_ops(rng):
                     {"value": expected}, valid_prob=0.6, ready_prob=0.5, seed=3)
 
 
+def _verilator_check(config, rng, platform=None):
+    """3000 random and corner lanes through the PE's emitted Verilog (for ``platform``'s
+    build when given) under random stalls; every output compared with the golden model."""
+    n = 3000
+    lo, hi = config.operand_range
+    op = rng.choice([int(o) for o in Op], n)
+    a, b, c = (rng.integers(lo, hi + 1, n) for _ in range(3))
+    b = np.where(np.isin(op, [Op.SHL, Op.SHR]),
+                 np.clip(rng.integers(-2, config.output_width + 3, n), lo, hi), b)
+    corner = rng.random(n) < 0.2
+    a = np.where(corner, rng.choice([lo, hi], n), a)
+    expected = pe_op(config, op, a, b, c)
+    dut = StreamPipeline(PE(config))
+    assert dut.latency == 2 + config.multiplier_stages
+    result = run_stream_test(dut, "pe", lane_inputs(config, op, a, b, c), {"value": expected},
+                             valid_prob=0.7, ready_prob=0.6, seed=11, platform=platform)
+    assert len(result.out_words) == n
+
+
 @pytest.mark.parametrize("signed,in_width,out_width,shifter,stages", [
     (True, 16, 32, None, 1), (True, 16, 32, "multiplier", 1), (True, 8, 16, None, 1),
     (True, 8, 16, None, 2), (False, 12, 12, None, 1), (False, 8, 16, "logic", 2),
     (True, 2, 2, None, 1)])
 def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, shifter, stages,
                                               rng):
-    config = PEConfig(in_width=in_width, signed=signed, out_width=out_width,
-                      rounding="nearest_even", shifter=shifter, multiplier_stages=stages)
-    n = 3000
-    lo, hi = config.operand_range
-    op = rng.choice([int(o) for o in Op], n)
-    a, b, c = (rng.integers(lo, hi + 1, n) for _ in range(3))
-    b = np.where(np.isin(op, [Op.SHL, Op.SHR]), np.clip(rng.integers(-2, out_width + 3, n),
-                                                         lo, hi), b)
-    corner = rng.random(n) < 0.2
-    a = np.where(corner, rng.choice([lo, hi], n), a)
-    expected = pe_op(config, op, a, b, c)
-    dut = StreamPipeline(PE(config))
-    assert dut.latency == 2 + stages
-    result = run_stream_test(dut, "pe", lane_inputs(config, op, a, b, c), {"value": expected},
-                             valid_prob=0.7, ready_prob=0.6, seed=11)
-    assert len(result.out_words) == n
+    _verilator_check(PEConfig(in_width=in_width, signed=signed, out_width=out_width,
+                              rounding="nearest_even", shifter=shifter,
+                              multiplier_stages=stages), rng)
+
+
+@pytest.mark.parametrize("signed,stages", [(True, 1), (True, 2), (False, 2)])
+def test_ecp5_netlist_with_dsp_registers_matches_golden(signed, stages, rng):
+    """The ECP5 build's netlist (a MULT18X18D holding the product register, and the operand
+    registers with 2 multiplier stages) against the golden model, the primitive simulated by
+    sim/models/MULT18X18D.v."""
+    from amaranth.back import verilog
+
+    from boards import get_board
+
+    platform = get_board("ulx3s-85f").platform()
+    config = PEConfig(in_width=8, signed=signed, rounding="nearest_even",
+                      multiplier_stages=stages)
+    netlist = verilog.convert(PE(config), platform=platform, emit_src=False)
+    assert netlist.count("MULT18X18D") == 1 and "REG_OUTPUT_CLK(\"CLK0\")" in netlist
+    assert ("REG_INPUTA_CLK(\"CLK0\")" in netlist) == (stages == 2)
+    _verilator_check(config, rng, platform=get_board("ulx3s-85f").platform())
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
