@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: demo test test-slow reports lint clean fpga-bench
+.PHONY: demo test test-slow reports lint clean fpga-bench bench sweep-example
 
 # (Re)install when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -31,6 +31,16 @@ reports: $(STAMP)
 
 fpga-bench: $(STAMP)
 	$(BIN)/accelgen fpga-bench -o build/fpga --readme README.md
+
+# Benchmarks into build/bench (JSON, PNG, Markdown) and the README's bench tables. ECP5 rows come
+# from build/fpga/fpga_bench.json when `make fpga-bench` has written it; otherwise the PE array
+# at 2x2 and 4x4 is placed and routed here.
+bench: $(STAMP)
+	$(BIN)/accelgen bench -o build/bench --readme README.md
+
+# A larger design-space sweep on a local Dask cluster (all cores); resumes from its cache.
+sweep-example: $(STAMP)
+	$(BIN)/accelgen sweep gen/sweeps/pe_array.toml -o build/sweep/pe_array
 
 lint: $(STAMP)
 	$(BIN)/ruff check hw gen sim golden boards tests

@@ -43,8 +43,8 @@ from .emit import atomic_write, verilog_text
 from .provenance import add_caption, caption, caption_png, machine_info, measured_with
 
 __all__ = ["UTILIZATION_ARRAYS", "GEMV_SHAPES", "GEMM_SHAPES", "SPEED_SIZES", "ECP5_SUBSET",
-           "SECTIONS", "utilization_bench", "simulation_speed_bench", "ecp5_bench",
-           "accuracy_bench", "sparse_bench", "markdown_report", "replace_marked",
+           "SECTIONS", "DEFAULT_FPGA_JSON", "utilization_bench", "simulation_speed_bench",
+           "ecp5_bench", "accuracy_bench", "sparse_bench", "markdown_report", "replace_marked",
            "write_bench", "README_MARKERS"]
 
 #: PE arrays (rows, cols) of the utilization bench.
@@ -57,6 +57,8 @@ GEMM_SHAPES = ((32, 64, 8), (64, 203, 4), (30, 50, 3), (100, 300, 8))
 SPEED_SIZES = ((2, 2), (4, 4), (4, 8), (8, 8))
 #: PE arrays placed and routed when no fpga-bench JSON is given (fpga_bench's design tuples).
 ECP5_SUBSET = [("PE array", 2, 2, "pe-array", {}), ("PE array", 4, 4, "pe-array", {})]
+#: Where ``accelgen fpga-bench`` (``make fpga-bench``) writes its results.
+DEFAULT_FPGA_JSON = "build/fpga/fpga_bench.json"
 #: Bench sections in report order.
 SECTIONS = ("utilization", "simulation_speed", "ecp5", "accuracy", "sparse_storage")
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sys
 import textwrap
+import time
 import typing
 from pathlib import Path
 
@@ -432,6 +433,26 @@ def _cmd_sweep(args) -> int:
     return 1 if result.records and len(result.failed) == len(result.records) else 0
 
 
+def _cmd_bench(args) -> int:
+    from .bench import DEFAULT_FPGA_JSON, SECTIONS, write_bench
+
+    started = time.monotonic()
+
+    def on_step(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {text}", flush=True)
+
+    if args.fpga_json is not None and not Path(args.fpga_json).exists():
+        raise ValueError(f"fpga-json: {args.fpga_json} does not exist (accelgen fpga-bench "
+                         f"writes it)")
+    fpga_json = args.fpga_json or (DEFAULT_FPGA_JSON if Path(DEFAULT_FPGA_JSON).exists()
+                                   else None)
+    paths = write_bench(args.output, sections=args.only or SECTIONS, fpga_json=fpga_json,
+                        readme=args.readme, on_step=on_step)
+    print(paths[1].read_text(), end="")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 # Measurement commands: name, handler, output directory, help.
 REPORTS = [
     ("accuracy", _cmd_accuracy, "build/accuracy", "accuracy report of the nonlinear units (JSON "
@@ -512,6 +533,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a "
                      "response [default: 2]")
     run.set_defaults(run=_cmd_run)
+
+    from .bench import DEFAULT_FPGA_JSON, ECP5_SUBSET, SECTIONS
+
+    bench = commands.add_parser("bench", help="benchmarks: PE utilization (Verilator), "
+                                "simulation speed (Verilator, Amaranth), ECP5 resources and "
+                                "Fmax, nonlinear accuracy, sparse storage (JSON, PNG, Markdown)")
+    bench.add_argument("-o", "--output", default="build/bench",
+                       help="results directory [default: build/bench]")
+    bench.add_argument("--readme", help="also replace the tables in this README (between its "
+                       "bench markers)")
+    subset = ", ".join(f"{r}x{c}" for _, r, c, _, _ in ECP5_SUBSET)
+    bench.add_argument("--fpga-json", default=None, help="ECP5 rows from this accelgen "
+                       f"fpga-bench results file [default: {DEFAULT_FPGA_JSON} if it "
+                       f"exists, else the PE array at {subset} is placed and routed here]")
+    bench.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
+                       help=f"measure only this section (repeatable; the others are kept from "
+                       f"the previous bench.json): {', '.join(SECTIONS)}")
+    bench.set_defaults(run=_cmd_bench)
 
     sweep = commands.add_parser("sweep", help="design-space exploration: evaluate a grid or a "
                                 "random sample of configurations on Dask (area, Fmax, cycles, "

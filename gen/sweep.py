@@ -253,11 +253,13 @@ def parse_sweep(document: dict, source: str = "sweep file") -> SweepSpec:
             index, digit = divmod(index, len(options))
             point[name] = options[digit]
         point = {name: point[name] for name, _ in axes}
+        swept = {k: v for k, v in point.items() if len(values[k]) > 1}
         try:
             configs.append(config_class.from_dict(dict(point)))
         except (ValueError, TypeError) as error:
-            raise type(error)(f"point {_describe(point) or '(defaults)'}: {error}") from None
-        points.append({k: v for k, v in point.items() if len(values[k]) > 1})
+            where = f"point {_describe(swept)}: " if swept else ""
+            raise type(error)(f"{where}{error}") from None
+        points.append(swept)
     return SweepSpec(
         generator=generator.name,
         values={k: [list(v) if isinstance(v, tuple) else v for v in vs]
