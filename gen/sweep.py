@@ -38,7 +38,6 @@ import os
 import random
 import socket
 import time
-import tomllib
 import traceback
 import typing
 from collections.abc import Callable, Iterator
@@ -272,14 +271,9 @@ def parse_sweep(document: dict, source: str = "sweep file") -> SweepSpec:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep TOML file (:func:`parse_sweep`)."""
-    path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ValueError(f"cannot read sweep file {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"malformed sweep file {path}: {error}") from None
-    return parse_sweep(document, f"sweep file {path}")
+    from .config import read_toml
+
+    return parse_sweep(read_toml(path, "sweep"), f"sweep file {path}")
 
 
 def _programs(spec: SweepSpec) -> list[str]:

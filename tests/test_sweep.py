@@ -349,3 +349,11 @@ def test_sweep_cli_on_an_existing_dask_cluster(tmp_path, capsys):
             process.terminate()
         for process in reversed(processes):
             process.wait(timeout=30)
+
+
+def test_readme_sweep_example_is_a_valid_sweep():
+    readme = (ROOT / "README.md").read_text()
+    (example,) = [block for block in re.findall(r"```toml\n(.*?)```", readme, re.S)
+                  if "[sweep]" in block]
+    spec = parse_sweep(tomllib.loads(example))
+    assert spec.grid_size == 3 * 4 * 2 and spec.stages == ("simulate", "synthesize")
