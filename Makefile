@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: demo test test-slow reports lint clean fpga-bench bench sweep-example
+.PHONY: demo test test-slow reports lint clean fpga-bench
 
 # (Re)install when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -35,6 +35,7 @@ fpga-bench: $(STAMP)
 # Benchmarks into build/bench (JSON, PNG, Markdown) and the README's bench tables. ECP5 rows come
 # from build/fpga/fpga_bench.json when `make fpga-bench` has written it; otherwise the PE array
 # at 2x2 and 4x4 is placed and routed here.
+.PHONY: bench sweep-example
 bench: $(STAMP)
 	$(BIN)/accelgen bench -o build/bench --readme README.md
 
