@@ -241,17 +241,27 @@ def _plot_speed(data: dict, path: Path) -> None:
                   f"{marker}-", label=f"{simulator} (steady)")
         left.plot(pes, [r[simulator]["end_to_end_cycles_per_second"] for r in rows],
                   f"{marker}:", label=f"{simulator} (end to end)")
-    left.set(xscale="log", yscale="log", xlabel="PEs (array rows x cols)",
+    left.set(xscale="log", yscale="log", xlabel="PE array",
              ylabel="simulated cycles per second", title="simulation speed, PE array GEMV")
     left.legend(fontsize=8)
     right.plot(pes, [r["verilator_build_seconds"] for r in rows], "o-", label="Verilator build")
     right.plot(pes, [r["emit_seconds"] for r in rows], "s-", label="Verilog emission")
-    right.set(xscale="log", yscale="log", xlabel="PEs", ylabel="seconds",
+    right.set(xscale="log", yscale="log", xlabel="PE array", ylabel="seconds",
               title="build time")
     right.legend(fontsize=8)
     for ax in (left, right):
+        _array_ticks(ax, [(r["rows"], r["cols"]) for r in rows])
         ax.grid(True, which="both", alpha=0.3)
     _savefig(fig, path, caption(data))
+
+
+def _array_ticks(ax, shapes) -> None:
+    """x ticks at the arrays' PE counts, labelled ``rows x cols``, on a log axis."""
+    from matplotlib.ticker import NullLocator
+
+    ticks = {r * c: f"{r}x{c}" for r, c in shapes}
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(list(ticks), list(ticks.values()))
 
 
 # --- ECP5 resources and Fmax ------------------------------------------------------------------
@@ -315,7 +325,8 @@ def _plot_ecp5(data: dict, path: Path) -> None:
         axes[2].plot([r["rows"] * r["cols"] for r in timed], [r["fmax_mhz"] for r in timed],
                      "o-", label=label)
     for ax, ylabel in zip(axes, ("LUTs per MAC", "DSPs per MAC", "Fmax (MHz)")):
-        ax.set(xscale="log", xlabel="MACs (rows x cols)", ylabel=ylabel)
+        ax.set(xscale="log", xlabel="array (rows x cols)", ylabel=ylabel)
+        _array_ticks(ax, [(r["rows"], r["cols"]) for r in data["rows"]])
         ax.grid(True, which="both", alpha=0.3)
     if data.get("target_mhz"):
         axes[2].axhline(data["target_mhz"], color="grey", linestyle=":")
@@ -387,13 +398,20 @@ def markdown_report(report: dict) -> str:
     tool versions."""
     out = []
     if (data := report.get("utilization")):
-        out += ["**PE utilization** (Verilator, no stalls; padding bound: useful MACs / "
-                "(transactions x PEs))", "",
-                "| array | workload | useful MACs | transactions | cycles | utilization | "
-                "padding bound |", "|---|---|---:|---:|---:|---:|---:|"]
-        out += [f"| {r['rows']}x{r['cols']} | {_shape_label(r)} | {r['macs']} | "
-                f"{r['transactions']} | {r['cycles']} | {r['utilization']:.1%} | "
-                f"{r['padding_bound']:.1%} |" for r in data["rows"]]
+        arrays = list(dict.fromkeys((r["rows"], r["cols"]) for r in data["rows"]))
+        by_shape: dict[str, dict] = {}
+        for r in data["rows"]:
+            by_shape.setdefault(_shape_label(r), {})[(r["rows"], r["cols"])] = r
+        out += ["**PE utilization** (Verilator, no stalls: measured utilization, cycles, and "
+                "the bound the tiling's padding leaves, useful MACs / (transactions x PEs))", "",
+                "| workload | " + " | ".join(f"{r}x{c}: utilization | cycles | bound"
+                                            for r, c in arrays) + " |",
+                "|---|" + "---:|---:|---:|" * len(arrays)]
+        for label, cells in by_shape.items():
+            out.append(f"| {label} | " + " | ".join(
+                f"{cells[a]['utilization']:.1%} | {cells[a]['cycles']} | "
+                f"{cells[a]['padding_bound']:.1%}" if a in cells else "- | - | -"
+                for a in arrays) + " |")
         out += ["", _measured_line(data), ""]
     if (data := report.get("simulation_speed")):
         out += ["**Simulation speed** (PE array GEMV; steady cycles/s without the fixed cost "
