@@ -50,7 +50,8 @@ class GemvRun:
 def run_gemv(config: PEArrayConfig, m: int, k: int, *, seed: int = 1,
              valid_prob: float = 1.0, ready_prob: float = 1.0,
              simulator: str = "verilator") -> GemvRun:
-    """Run ``y = W x`` (``W``: ``m x k``) on a PE array in Verilator and measure it.
+    """Run ``y = W x`` (``W``: ``m x k``) on a PE array (in Verilator unless ``simulator`` says
+    ``amaranth``) and measure it.
 
     ``W`` and ``x`` are uniform in [-1, 1), quantized to Q0.(in_width-1) with round-to-nearest-
     even; ``y`` has ``2 * (in_width - 1)`` fraction bits.

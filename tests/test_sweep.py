@@ -307,6 +307,12 @@ def test_sweep_on_a_local_cluster_resumes_from_its_cache(tmp_path):
     assert _cache(out) == cache
     assert again.front == result.front
 
+    # --retry-failed runs the failed points again, and only those.
+    retried = run_sweep(spec, out, workers=2, retry_failed=True)
+    assert (retried.computed, len(retried.failed)) == (4, 4)
+    rewritten = {name for name, entry in _cache(out).items() if entry != cache[name]}
+    assert rewritten == {f"{r['key']}.json" for r in failed}
+
 
 def test_sweep_cli_on_an_existing_dask_cluster(tmp_path, capsys):
     """``--scheduler`` uses a cluster started apart from accelgen; Verilator runs on it."""
