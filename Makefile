@@ -32,6 +32,17 @@ reports: $(STAMP)
 fpga-bench: $(STAMP)
 	$(BIN)/accelgen fpga-bench -o build/fpga --readme README.md
 
+# Benchmarks into build/bench (JSON, PNG, Markdown) and the README's bench tables. ECP5 rows come
+# from build/fpga/fpga_bench.json when `make fpga-bench` has written it; otherwise the PE array
+# at 2x2 and 4x4 is placed and routed here.
+.PHONY: bench sweep-example
+bench: $(STAMP)
+	$(BIN)/accelgen bench -o build/bench --readme README.md
+
+# A larger design-space sweep on a local Dask cluster (all cores); resumes from its cache.
+sweep-example: $(STAMP)
+	$(BIN)/accelgen sweep gen/sweeps/pe_array.toml -o build/sweep/pe_array
+
 lint: $(STAMP)
 	$(BIN)/ruff check hw gen sim golden boards tests
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sys
 import textwrap
+import time
 import typing
 from pathlib import Path
 
@@ -377,6 +378,81 @@ def _cmd_fpga_bench(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+
+    from .sweep import load_sweep, run_sweep
+
+    spec = load_sweep(args.file)
+    output = Path(args.output or f"build/sweep/{Path(args.file).stem}")
+    where = args.scheduler or f"a local Dask cluster ({args.workers or 'one worker per core'})"
+    console = Console(soft_wrap=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
+        state = {"task": None, "failed": 0}
+
+        def on_start(pending: int, cached: int) -> None:
+            console.print(f"{spec.generator}: {len(spec.points)} points of a grid of "
+                          f"{spec.grid_size}; {cached} from {output / 'points'}, {pending} to "
+                          f"run on {where if pending else 'no cluster'}")
+            state["task"] = progress.add_task("sweep", total=pending)
+
+        def on_point(record: dict) -> None:
+            state["failed"] += record["status"] != "ok"
+            progress.update(state["task"], advance=1,
+                            description=f"sweep ({state['failed']} failed)")
+
+        result = run_sweep(spec, output, scheduler=args.scheduler, workers=args.workers,
+                           retry_failed=args.retry_failed, on_start=on_start, on_point=on_point)
+    objectives = ", ".join(f"{k} ({v})" for k, v in spec.objectives.items())
+    table = Table(title=f"Pareto front over {objectives}")
+    for column in (*spec.swept, *spec.objectives):
+        table.add_column(column, justify="right")
+    for i in result.front:
+        record = result.records[i]
+        params = [str(record["params"][name]) for name in spec.swept]
+        values = [f"{v:.4g}" if isinstance(v := record["metrics"][name], float) else str(v)
+                  for name in spec.objectives]
+        table.add_row(*params, *values)
+    console.print(table)
+    for record in result.failed:
+        params = ", ".join(f"{k}={v}" for k, v in record["params"].items()) or "(defaults)"
+        console.print(f"failed at {record['stage']}: {params}: "
+                      f"{record['error'].splitlines()[0]}", markup=False, highlight=False)
+    print(f"{len(result.records)} points: {result.computed} computed, {result.cached} from the "
+          f"cache, {len(result.failed)} failed; wrote {', '.join(str(p) for p in result.paths)}")
+    return 1 if result.records and len(result.failed) == len(result.records) else 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import DEFAULT_FPGA_JSON, SECTIONS, write_bench
+
+    started = time.monotonic()
+
+    def on_step(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {text}", flush=True)
+
+    if args.fpga_json is not None and not Path(args.fpga_json).exists():
+        raise ValueError(f"fpga-json: {args.fpga_json} does not exist (accelgen fpga-bench "
+                         f"writes it)")
+    fpga_json = args.fpga_json or (DEFAULT_FPGA_JSON if Path(DEFAULT_FPGA_JSON).exists()
+                                   else None)
+    paths = write_bench(args.output, sections=args.only or SECTIONS, fpga_json=fpga_json,
+                        readme=args.readme, on_step=on_step)
+    print(paths[1].read_text(), end="")
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 # Measurement commands: name, handler, output directory, help.
 REPORTS = [
     ("accuracy", _cmd_accuracy, "build/accuracy", "accuracy report of the nonlinear units (JSON "
@@ -457,6 +533,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a "
                      "response [default: 2]")
     run.set_defaults(run=_cmd_run)
+
+    from .bench import DEFAULT_FPGA_JSON, ECP5_SUBSET, SECTIONS
+
+    bench = commands.add_parser("bench", help="benchmarks: PE utilization (Verilator), "
+                                "simulation speed (Verilator, Amaranth), ECP5 resources and "
+                                "Fmax, nonlinear accuracy, sparse storage (JSON, PNG, Markdown)")
+    bench.add_argument("-o", "--output", default="build/bench",
+                       help="results directory [default: build/bench]")
+    bench.add_argument("--readme", help="also replace the tables in this README (between its "
+                       "bench markers)")
+    subset = ", ".join(f"{r}x{c}" for _, r, c, _, _ in ECP5_SUBSET)
+    bench.add_argument("--fpga-json", default=None, help="ECP5 rows from this accelgen "
+                       f"fpga-bench results file [default: {DEFAULT_FPGA_JSON} if it "
+                       f"exists, else the PE array at {subset} is placed and routed here]")
+    bench.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
+                       help=f"measure only this section (repeatable; the others are kept from "
+                       f"the previous bench.json): {', '.join(SECTIONS)}")
+    bench.set_defaults(run=_cmd_bench)
+
+    sweep = commands.add_parser("sweep", help="design-space exploration: evaluate a grid or a "
+                                "random sample of configurations on Dask (area, Fmax, cycles, "
+                                "error per point; Pareto front)")
+    sweep.add_argument("file", help="sweep TOML file ([sweep], [parameters], [workload])")
+    sweep.add_argument("-o", "--output", help="output directory (the point cache, sweep.json, "
+                       "pareto.png) [default: build/sweep/<file name>]")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="use the existing Dask cluster "
+                       "whose scheduler is at ADDRESS (tcp://host:port) [default: start a "
+                       "local cluster]")
+    sweep.add_argument("--workers", type=int, help="worker processes of the local cluster "
+                       "[default: one per core]")
+    sweep.add_argument("--retry-failed", action="store_true", help="run the points that failed "
+                       "before again (finished points are always taken from the cache)")
+    sweep.set_defaults(run=_cmd_sweep)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array, then a Mamba block "
                                "and an attention head on the accelerator, in Verilator, and "

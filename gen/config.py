@@ -10,7 +10,18 @@ from golden.params import BlockConfig
 
 from .registry import GENERATORS, Generator
 
-__all__ = ["load_config", "load_design", "parse_value"]
+__all__ = ["load_config", "load_design", "parse_value", "read_toml"]
+
+
+def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """Parse the TOML file at ``path``; an unreadable or malformed file raises ``ValueError``
+    naming it as a ``what`` file."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except OSError as error:
+        raise ValueError(f"cannot read {what} file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"malformed {what} file {path}: {error}") from None
 
 
 def load_config(generator: Generator, path: str | Path | None = None,
@@ -23,12 +34,7 @@ def load_config(generator: Generator, path: str | Path | None = None,
     """
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            document = tomllib.loads(Path(path).read_text())
-        except OSError as error:
-            raise ValueError(f"cannot read config file {path}: {error.strerror}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ValueError(f"malformed config file {path}: {error}") from None
+        document = read_toml(path)
         table = generator.module_name
         if table not in document:
             raise ValueError(f"config file {path} has no [{table}] table "
@@ -68,12 +74,7 @@ def load_design(design: str, params: list[str] | None = None) -> tuple[Generator
     if path.suffix != ".toml":
         raise ValueError(f"design must be a generator ({', '.join(GENERATORS)}) or a .toml "
                          f"file, got {design!r}")
-    try:
-        document = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ValueError(f"cannot read design file {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"malformed design file {path}: {error}") from None
+    document = read_toml(path, "design")
     tables = [g for g in GENERATORS.values() if g.module_name in document]
     unknown = sorted(set(document) - {g.module_name for g in GENERATORS.values()} - {"board"})
     if len(tables) != 1 or unknown:

@@ -11,10 +11,10 @@ import numpy as np
 from golden.fixed_point import QFormat, dequantize, quantize
 from golden.pe_array import PEArrayConfig, gemm_reference, gemm_schedule, pe_array
 from hw.pe_array import PEArray
+from sim.backends import run_stream
 from sim.payload import PayloadCodec
-from sim.runner import run_stream_test
 
-__all__ = ["GemvRun", "run_gemv", "LayerRun", "run_layer", "SIMULATED_DMA_LATENCY"]
+__all__ = ["GemvRun", "run_gemv", "run_gemm", "LayerRun", "run_layer", "SIMULATED_DMA_LATENCY"]
 
 #: Cycles from a DMA instruction's start to its first beat with the wait-free cocotbext-axi RAM
 #: the verilator backend simulates (the cycle model's ``dma_latency`` for that memory).
@@ -23,7 +23,7 @@ SIMULATED_DMA_LATENCY = 5
 
 @dataclass(frozen=True)
 class GemvRun:
-    """Measured figures of one GEMV on the array (all from the Verilator run)."""
+    """Measured figures of one GEMV or GEMM on the array (all from the simulation)."""
 
     rows: int
     cols: int
@@ -40,51 +40,70 @@ class GemvRun:
     bit_exact: bool       # every received output word equals the golden model's
     max_abs_error: float  # dequantized result vs float64 W @ x
     max_rel_error: float  # relative to max |W @ x|
+    n: int = 1            # columns of x (1: GEMV)
+    simulator: str = "verilator"
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 def run_gemv(config: PEArrayConfig, m: int, k: int, *, seed: int = 1,
-             valid_prob: float = 1.0, ready_prob: float = 1.0) -> GemvRun:
-    """Run ``y = W x`` (``W``: ``m x k``) on a PE array in Verilator and measure it.
+             valid_prob: float = 1.0, ready_prob: float = 1.0,
+             simulator: str = "verilator") -> GemvRun:
+    """Run ``y = W x`` (``W``: ``m x k``) on a PE array (in Verilator unless ``simulator`` says
+    ``amaranth``) and measure it.
 
     ``W`` and ``x`` are uniform in [-1, 1), quantized to Q0.(in_width-1) with round-to-nearest-
     even; ``y`` has ``2 * (in_width - 1)`` fraction bits.
     """
+    return run_gemm(config, m, k, 1, seed=seed, valid_prob=valid_prob, ready_prob=ready_prob,
+                    simulator=simulator)
+
+
+def run_gemm(config: PEArrayConfig, m: int, k: int, n: int, *, seed: int = 1,
+             valid_prob: float = 1.0, ready_prob: float = 1.0,
+             simulator: str = "verilator") -> GemvRun:
+    """Run ``Y = W X`` (``W``: ``m x k``, ``X``: ``k x n``) on a PE array and measure it.
+
+    Inputs as in :func:`run_gemv`; ``simulator`` is ``verilator`` (the emitted Verilog, through
+    cocotb) or ``amaranth``. Every output word is checked against the golden model.
+    """
     rng = np.random.default_rng(seed)
     w_real = rng.uniform(-1, 1, (m, k))
-    x_real = rng.uniform(-1, 1, k)
+    x_real = rng.uniform(-1, 1, (k, n))
     fmt = QFormat(config.in_width, config.in_width - 1, config.signed)
     w_q, x_q = quantize(w_real, fmt), quantize(x_real, fmt)
 
-    schedule = gemm_schedule(config, w_q, x_q.reshape(-1, 1))
+    schedule = gemm_schedule(config, w_q, x_q)
     expected, sources = pe_array(config, **schedule)
     dut = PEArray(config)
-    result = run_stream_test(dut, "pe_array", schedule, expected, sources,
-                             valid_prob=valid_prob, ready_prob=ready_prob, seed=seed)
+    result = run_stream(dut, "pe_array", schedule, expected, sources, simulator=simulator,
+                        valid_prob=valid_prob, ready_prob=ready_prob, seed=seed)
 
     # The scoreboard has compared every word; decode what the hardware sent to report on it.
     received = PayloadCodec.from_shape(dut.output_layout).decode(result.out_words)
     bit_exact = len(result.out_words) == len(expected["acc"]) and bool(
         np.array_equal(received["acc"], expected["acc"]))
-    y_hw = received["acc"].reshape(-1)[:m]
+    # One output per (column, block of rows): the accumulators of that block's rows.
+    y_hw = received["acc"].reshape(n, -1)[:, :m].T
     y = dequantize(y_hw, QFormat(64, 2 * fmt.frac))
-    reference = gemm_reference(w_real, x_real.reshape(-1, 1))[:, 0]
+    reference = gemm_reference(w_real, x_real)
     abs_error = float(np.max(np.abs(y - reference)))
 
     cycles = result.out_cycles[-1] - result.in_cycles[0] + 1
     vectors = len(result.in_cycles)
+    macs = m * k * n
     return GemvRun(
         rows=config.rows, cols=config.cols, m=m, k=k, vectors=vectors, cycles=cycles,
-        macs_per_cycle=m * k / cycles,
-        utilization=m * k / (cycles * config.rows * config.cols),
+        macs_per_cycle=macs / cycles,
+        utilization=macs / (cycles * config.rows * config.cols),
         initiation_interval=(result.in_cycles[-1] - result.in_cycles[0]) / max(1, vectors - 1),
         latency=sorted({out - result.in_cycles[src]
                         for out, src in zip(result.out_cycles, sources)}),
         valid_prob=valid_prob, ready_prob=ready_prob, bit_exact=bit_exact,
         max_abs_error=abs_error,
         max_rel_error=abs_error / float(np.max(np.abs(reference))),
+        n=n, simulator=simulator,
     )
 
 
