@@ -95,10 +95,11 @@ class PEArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, i, o = self.config, self.i.payload, self.o.payload
-        advance = Signal()  # the global stall enable
-        stage_valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency + 1)]
+        # The global stall enable, one LUT from flip-flops (o.valid is a register): it reaches
+        # every register's clock enable in the array, the longest route of a large one.
+        advance = Signal()
+        stage_valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency)]
         m.d.comb += [
-            self.o.valid.eq(stage_valid[-1] & ((o.mode == ArrayMode.ELEMENTWISE) | o.last)),
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance),
         ]
@@ -128,12 +129,13 @@ class PEArray(wiring.Component):
         mode = delay(m, i.mode, to_output, en=advance, name="mode")
         last = delay(m, i.last, to_output, en=advance, name="last")
         elem = delay(m, pe_results, self.tree_latency, en=advance, name="elem")
-        arriving = stage_valid[-2]  # latency >= 5: PE (>= 3) + tree (>= 1) + output stage
+        arriving = stage_valid[-1]  # latency >= 5: PE (>= 3) + tree (>= 1) + output stage
 
-        # Output stage: the output payload is its register.
+        # Output stage: the output payload is its register; linear transactions emit on last.
         fresh = Signal(init=1)  # the next linear transaction starts a new dot product
         with m.If(advance):
-            m.d.sync += [o.mode.eq(mode), o.last.eq(last), o.elem.eq(elem)]
+            m.d.sync += [o.mode.eq(mode), o.last.eq(last), o.elem.eq(elem),
+                         self.o.valid.eq(arriving & ((mode == ArrayMode.ELEMENTWISE) | last))]
             with m.If(arriving & (mode == ArrayMode.LINEAR)):
                 for r in range(cfg.rows):
                     total = Mux(fresh, 0, o.acc[r]) + row_sums[r]
