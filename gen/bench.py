@@ -39,12 +39,12 @@ from golden.pe_array import PEArrayConfig, gemm_schedule, pe_array
 from hw.pe_array import PEArray
 from sim.backends import SIMULATORS, run_stream
 
-from .emit import atomic_write, verilog_text
+from .emit import atomic_write, replace_between_markers, verilog_text
 from .provenance import add_caption, caption, caption_png, machine_info, measured_with
 
 __all__ = ["UTILIZATION_ARRAYS", "GEMV_SHAPES", "GEMM_SHAPES", "SPEED_SIZES", "ECP5_SUBSET",
            "SECTIONS", "DEFAULT_FPGA_JSON", "utilization_bench", "simulation_speed_bench",
-           "ecp5_bench", "accuracy_bench", "sparse_bench", "markdown_report", "replace_marked",
+           "ecp5_bench", "accuracy_bench", "sparse_bench", "markdown_report",
            "write_bench", "README_MARKERS"]
 
 #: PE arrays (rows, cols) of the utilization bench.
@@ -472,17 +472,6 @@ def markdown_report(report: dict) -> str:
     return "\n".join(out)
 
 
-def replace_marked(path: str | Path, text: str, markers=README_MARKERS) -> None:
-    """Replace the text between ``markers`` in the file at ``path`` with ``text``."""
-    path = Path(path)
-    content = path.read_text()
-    start, end = markers
-    if start not in content or end not in content:
-        raise ValueError(f"{path} has no bench markers ({start.strip()} ... {end})")
-    head, rest = content.split(start, 1)
-    atomic_write(path, head + start + text + end + rest.split(end, 1)[1])
-
-
 _PLOTS = {"utilization": _plot_utilization, "simulation_speed": _plot_speed,
           "ecp5": _plot_ecp5}
 
@@ -536,6 +525,6 @@ def write_bench(out_dir: str | Path, *, sections=SECTIONS, fpga_json: str | Path
     table = markdown_report(ordered)
     atomic_write(paths[1], table)
     if readme is not None:
-        replace_marked(readme, table)
+        replace_between_markers(readme, table, README_MARKERS)
         paths.append(Path(readme))
     return paths

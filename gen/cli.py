@@ -370,9 +370,10 @@ def _cmd_fpga_bench(args) -> int:
     table = paths[1].read_text()
     print(table, end="")
     if args.readme:
-        from .fpga_bench import update_readme
+        from .emit import replace_between_markers
+        from .fpga_bench import README_MARKERS
 
-        update_readme(args.readme, table)
+        replace_between_markers(args.readme, table, README_MARKERS)
         paths.append(Path(args.readme))
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0

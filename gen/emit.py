@@ -98,6 +98,18 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def replace_between_markers(path: str | Path, text: str, markers: tuple[str, str]) -> None:
+    """Replace what lies between the two ``markers`` in the file at ``path`` with ``text``
+    (atomically); ``ValueError`` if the file lacks them."""
+    path = Path(path)
+    content = path.read_text()
+    start, end = markers
+    if start not in content or end not in content:
+        raise ValueError(f"{path} has no {start.strip()} ... {end.strip()} markers")
+    head, rest = content.split(start, 1)
+    atomic_write(path, head + start + text + end + rest.split(end, 1)[1])
+
+
 def write_design(component: wiring.Component, name: str, out_dir: Path,
                  generator: str) -> tuple[Path, Path]:
     """Write ``<name>.v`` and ``<name>.json`` (the manifest) into ``out_dir``.

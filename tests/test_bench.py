@@ -11,10 +11,10 @@ from gen.bench import (
     SECTIONS,
     ecp5_bench,
     markdown_report,
-    replace_marked,
     write_bench,
 )
 from gen.cli import main
+from gen.emit import replace_between_markers
 
 SMALL = {
     "utilization": {"arrays": [(1, 2)], "gemv": [(3, 5)], "gemm": [(2, 4, 3)]},
@@ -92,8 +92,8 @@ def test_bench_report_pieces(tmp_path, capsys):
         write_bench(tmp_path, sections=["speed"])
     path = tmp_path / "README.md"
     path.write_text("no markers\n")
-    with pytest.raises(ValueError, match="no bench markers"):
-        replace_marked(path, "table")
+    with pytest.raises(ValueError, match="no <!-- bench:start --> ... <!-- bench:end --> marker"):
+        replace_between_markers(path, "table", README_MARKERS)
     assert markdown_report({}) == ""
     assert main(["bench", "--fpga-json", str(tmp_path / "none.json")]) == 2
     assert "none.json does not exist" in capsys.readouterr().err

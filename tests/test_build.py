@@ -277,7 +277,8 @@ def test_core_alone_synthesizes_to_the_cells_it_has_in_the_harness(tmp_path):
 
 
 def test_fpga_bench_table_and_readme_markers(tmp_path):
-    from gen.fpga_bench import README_MARKERS, markdown_table, update_readme
+    from gen.emit import replace_between_markers
+    from gen.fpga_bench import README_MARKERS, markdown_table
 
     base = {"label": "MAC baseline", "kind": "mac-array", "rows": 8, "cols": 8, "luts": 1000,
             "luts_per_mac": 15.625, "ffs": 3000, "dsps_per_mac": 1.0, "fmax_mhz": None,
@@ -294,8 +295,8 @@ def test_fpga_bench_table_and_readme_markers(tmp_path):
     assert "| PE array | 4x4 int8 | not built: place and route failed |" in table
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{README_MARKERS[0]}old\n{README_MARKERS[1]}\nrest\n")
-    update_readme(readme, table)
+    replace_between_markers(readme, table, README_MARKERS)
     assert readme.read_text() == f"intro\n{README_MARKERS[0]}{table}{README_MARKERS[1]}\nrest\n"
     readme.write_text("no markers\n")
-    with pytest.raises(ValueError, match="no fpga-bench markers"):
-        update_readme(readme, table)
+    with pytest.raises(ValueError, match="no <!-- fpga-bench:start --> .* markers"):
+        replace_between_markers(readme, table, README_MARKERS)
