@@ -9,7 +9,8 @@ at any cycle, and counts the words accepted in and out of each channel pair:
 - no word from nowhere, none duplicated: the words out never exceed the words owed for the
   words accepted in (an input word owes :attr:`Contract.outputs` output words);
 - no word lost, no deadlock: once the block has had ``drain`` cycles with its output ready
-  and no new input, every owed word of a finished group (:attr:`Contract.ends`) is out;
+  and no word accepted in, every owed word of a finished group (:attr:`Contract.ends`) is
+  out;
 - reset: after a reset the counters restart from zero, so a word accepted before the reset
   must not come out after it, and nothing comes out before a word goes in.
 
@@ -85,10 +86,10 @@ class Contract:
         every word owed so far must come out without further input (``run`` counts the words
         accepted since the previous group ended). ``None``: every word ends a group.
     drain : callable or None
-        ``(component) -> int``: cycles with output ready and no input after which a finished
-        group must be out (the block's latency plus the time to empty its buffers). ``None``
-        where the outputs also wait on something outside the pair (an AXI slave): then only
-        "no word out that was not owed" is checked.
+        ``(component) -> int``: after this many cycles with output ready and no input, a
+        finished group must be out (the block's latency plus the time to empty its
+        buffers). ``None`` where the outputs also wait on something outside the pair (an
+        AXI slave): then only "no word out that was not owed" is checked.
     counts : callable, optional
         ``(output payload) -> Value``: whether an output word counts (default: every word);
         a block emitting a run of words per input word counts the run's ``last`` word.
@@ -191,7 +192,7 @@ class ContractHarness(Elaboratable):
                     Assert(stable, f"output {channel.name} holds its payload until ready"),
                 ]
         # Quiet cycles: every counted output ready, no word accepted on any input.
-        quiet = Signal(range(self.drain + 2))
+        quiet = Signal(range(self.drain + 2))  # consecutive quiet cycles before this one
         idle = Const(1)
         for channel in self.inputs:
             idle &= ~(channel.valid & channel.ready)
@@ -243,7 +244,7 @@ class ContractHarness(Elaboratable):
         m.d.comb += Assert(sent + fire_out <= Mux(fire_in, owed_next, owed),
                            f"{out.name}: no word out that {into.name} did not owe")
         if contract.drain is not None:
-            with m.If(quiet > contract.drain(self.dut)):
+            with m.If(quiet >= contract.drain(self.dut)):
                 m.d.comb += Assert(sent >= due, f"{out.name}: every word owed for a finished "
                                    f"group of {into.name} is out after a drain")
         m.d.comb += Cover(sent == self.cover_words)

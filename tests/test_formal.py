@@ -37,7 +37,17 @@ def _proof_name(request) -> str:
                                   for name, target in FORMAL_TARGETS.items()])
 def test_stream_contract(name, request, measure):
     """Input contract assumed, output contract, word counts and reset behaviour proven."""
-    harness, depth = FORMAL_TARGETS[name].make()
+    _prove_target(name, request, measure, extra_depth=0)
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=DEEP) for name in FORMAL_TARGETS])
+def test_stream_contract_deep(name, request, measure):
+    """The same proofs, 8 cycles deeper: more words in before the drain."""
+    _prove_target(name, request, measure, extra_depth=8)
+
+
+def _prove_target(name, request, measure, extra_depth):
+    harness, depth = FORMAL_TARGETS[name].make(extra_depth)
     result = prove(harness, _proof_name(request), depth=depth)
     assert result.covered  # words did flow: the assumptions leave real behaviour
     measure(f"{name}: stream contract proven to depth {depth} in {result.seconds:.1f} s")
@@ -85,7 +95,8 @@ def test_mutant_fails_with_counterexample(bug, failed, request):
     dut = MutantPipeline(PE(PEConfig(in_width=3, ops=("add",))), bug)
     harness = ContractHarness(dut, stream_pairs(dut, Contract()))
     with pytest.raises(ProofError) as error:
-        prove(harness, _proof_name(request), depth=harness.drain + 6)
+        # Deep enough for a word to be lost at the output and the drain to show it.
+        prove(harness, _proof_name(request), depth=harness.drain + 8)
     message = str(error.value)
     assert re.search(failed, message), message
     trace = re.search(r"counterexample trace: (\S+\.vcd)", message)
@@ -97,7 +108,7 @@ def test_unmutated_pipeline_proves(request):
     """The mutants' baseline: the same core in the real StreamPipeline passes."""
     dut = StreamPipeline(PE(PEConfig(in_width=3, ops=("add",))))
     harness = ContractHarness(dut, stream_pairs(dut, Contract()))
-    assert prove(harness, _proof_name(request), depth=harness.drain + 6).covered
+    assert prove(harness, _proof_name(request), depth=harness.drain + 8).covered
 
 
 class DirectSum(wiring.Component):
