@@ -36,16 +36,21 @@ class Allowed:
     top_inputs : bool
         Whether the entry also covers the top module's own input ports (an input the design
         ignores is worth knowing about, so by default it does not).
+    source : str
+        Regular expression the warned Verilog line must match (``""``: any line).
     """
 
     code: str
     reason: str
     pattern: str = ""
     top_inputs: bool = True
+    source: str = ""
 
     def covers(self, warning: LintWarning) -> bool:
         """Whether this entry allows ``warning``."""
         if warning.code != self.code or not re.search(self.pattern, warning.message):
+            return False
+        if not re.search(self.source, warning.source):
             return False
         return self.top_inputs or not warning.top_input
 
@@ -71,6 +76,13 @@ LINT_ALLOWLIST: tuple[Allowed, ...] = (
     Allowed("UNUSEDSIGNAL", "AXI4-Lite slaves ignore AxPROT and the byte offset of word-"
             "aligned addresses (the AXI4-Lite rule for a slave without protection checks)",
             pattern=r"'\w*__(awprot|arprot)'|'\w*__(awaddr|araddr)'\[1:0\]"),
+    Allowed("ASCRANGE", "Amaranth declares a zero-width signal (the address of a one-word "
+            "memory, a counter over range(1)) as [-1:0]; nothing reads or drives it",
+            pattern=r"\[-1:0\]"),
+    Allowed("CMPCONST", "at the smallest sizes (one row, one entry) a generic bound check "
+            "such as remaining <= 1 on a 1-bit counter folds to a constant; only ordering "
+            "comparisons are covered (an == that can never hold may be a width bug)",
+            source=r"[<>]=? \d+'h[0-9a-f]+;\s*$"),
     Allowed("UNUSEDSIGNAL", "an AXI4 master that issues every transaction with one ID gets "
             "its responses in order and need not read BID/RID (the DMA)",
             pattern=r"'\w*__(bid|rid)'"),
@@ -89,6 +101,7 @@ class LintWarning:
     line: int
     message: str
     top_input: bool = False
+    source: str = ""  # the Verilog line
 
     def __str__(self) -> str:
         return f"line {self.line}: %Warning-{self.code}: {self.message}"
@@ -140,13 +153,15 @@ def lint_verilog(text: str, top: str, work_dir: Path | None = None) -> LintRepor
     if result.returncode != 0 and "%Warning" not in result.stderr:
         raise RuntimeError(f"verilator failed on {source}:\n{result.stderr[-2000:]}")
     inputs, (top_first, top_last) = _top_inputs(text, top)
+    lines = text.splitlines()
     report = LintReport(top, source)
     for code, _file, line, message in _WARNING.findall(result.stderr):
         signal = _SIGNAL.search(message)
         line = int(line)
         top_input = (signal is not None and signal.group(1) in inputs
                      and top_first <= line <= top_last)
-        warning = LintWarning(code, line, message, top_input)
+        warning = LintWarning(code, line, message, top_input,
+                              lines[line - 1] if 0 < line <= len(lines) else "")
         entry = next((a for a in LINT_ALLOWLIST if a.covers(warning)), None)
         if entry is None:
             report.findings.append(warning)
