@@ -188,7 +188,8 @@ def _waves_hint(sim_build: SimBuild, test_dir: Path) -> str:
 
 def run_stream_test(component, name: str, inputs: dict, expected: dict,
                     sources=None, *, valid_prob: float = 1.0, ready_prob: float = 1.0,
-                    seed: int = 0, waves: bool | None = None) -> BenchResult:
+                    seed: int = 0, waves: bool | None = None, stalls: str = "random",
+                    report: dict | None = None) -> BenchResult:
     """Drive ``inputs`` into the emitted Verilog's ``i`` stream under Verilator and check
     every word of its ``o`` stream against ``expected``, with random stalls on both sides.
 
@@ -209,12 +210,19 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         Seed of the stall pattern and of cocotb.
     waves : bool, optional
         Record an FST file; defaults to the ``ACCELGEN_WAVES`` environment variable.
+    stalls : str
+        ``random``: each cycle stalls with the probabilities above; ``bursty``: stalls come
+        in runs of several cycles (``sim.stream.BurstyStreamBench``).
+    report : dict, optional
+        Filled with the testbench's whole report (with ``bursty``, the stall runs it saw).
 
     Returns
     -------
     BenchResult
         Transfer cycles of every input and output, as measured in the simulation.
     """
+    if stalls not in ("random", "bursty"):
+        raise ValueError(f"stalls must be one of random, bursty, got {stalls!r}")
     if waves is None:
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
     in_codec, out_codec = stream_codecs(component)
@@ -229,11 +237,14 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         "valid_prob": valid_prob,
         "ready_prob": ready_prob,
         "seed": seed,
+        "stalls": stalls,
         "report": str(test_dir / "report.json"),
     }
-    report = run_cocotb_spec(sim_build, "sim.stream_tb", spec, env_var="ACCELGEN_STREAM_SPEC",
+    result = run_cocotb_spec(sim_build, "sim.stream_tb", spec, env_var="ACCELGEN_STREAM_SPEC",
                              test_dir=test_dir, seed=seed)
-    return BenchResult(cycles=report["cycles"], in_cycles=report["in_cycles"],
-                       out_cycles=report["out_cycles"],
-                       out_words=[int(w, 16) for w in report["out_words"]])
+    if report is not None:
+        report.update(result)
+    return BenchResult(cycles=result["cycles"], in_cycles=result["in_cycles"],
+                       out_cycles=result["out_cycles"],
+                       out_words=[int(w, 16) for w in result["out_words"]])
 
