@@ -24,7 +24,7 @@ from .payload import stream_codecs
 from .stream import BenchResult
 
 __all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "fst_supported",
-           "wave_file_name", "build", "new_test_dir", "run_cocotb_spec",
+           "wave_file_name", "build", "build_verilog", "new_test_dir", "run_cocotb_spec",
            "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
@@ -94,9 +94,14 @@ def build(component, name: str, *, waves: bool = False) -> SimBuild:
     With ``waves``, the simulation records FST (VCD where FST cannot be built, see
     :func:`fst_supported`).
     """
+    return build_verilog(verilog_text(component, name), name, waves=waves)
+
+
+def build_verilog(text: str, name: str, *, waves: bool = False) -> SimBuild:
+    """Compile Verilog ``text`` whose top module is ``name`` with Verilator (cached by the
+    hash of the text and the flags); see :func:`build`."""
     from cocotb_tools.runner import get_runner
 
-    text = verilog_text(component, name)
     flags = VERILATOR_WARNING_FLAGS + (["--trace-fst"] if waves and fst_supported() else [])
     digest = hashlib.sha256((text + " ".join(flags)).encode()).hexdigest()[:16]
     build_dir = build_root() / f"{name}-{digest}{'-waves' if waves else ''}"
@@ -116,15 +121,29 @@ def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
                extra_env: dict[str, str] | None = None, test_dir: Path | None = None) -> Path:
     """Run the cocotb tests of ``test_module`` on a build; return the test directory.
 
+    A failed run without waves is run once more, with the same seed and inputs, on a build
+    that records them, so the error always names a wave file to open (set
+    ``ACCELGEN_WAVES_ON_FAILURE=0`` to skip that rerun).
+
     Raises
     ------
     SimulationError
         If a test failed or the simulator exited abnormally.
     """
+    test_dir = Path(test_dir or new_test_dir(sim_build.name))
+    failure = _run_once(sim_build, test_module, seed, extra_env, test_dir)
+    if failure is None:
+        return test_dir
+    raise SimulationError(f"{failure}; log: {test_dir / 'sim.log'}"
+                          f"{_waves_hint(sim_build, test_module, seed, extra_env, test_dir)}")
+
+
+def _run_once(sim_build: SimBuild, test_module: str, seed: int,
+              extra_env: dict[str, str] | None, test_dir: Path) -> str | None:
+    """Run the tests once; return why they failed, or None."""
     from cocotb_tools.runner import get_results, get_runner
 
     verilator_env()
-    test_dir = Path(test_dir or new_test_dir(sim_build.name))
     results = test_dir / "results.xml"
     runner = get_runner("verilator")
     # Outside pytest's view the runner returns instead of calling sys.exit on failure.
@@ -137,15 +156,28 @@ def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
                     log_file=test_dir / "sim.log")
         tests, failed = get_results(results)
     except (SystemExit, RuntimeError) as error:
-        raise SimulationError(f"simulation of {sim_build.name} did not finish ({error}); "
-                              f"log: {test_dir / 'sim.log'}") from None
+        return f"simulation of {sim_build.name} did not finish ({error})"
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
     if tests == 0 or failed:
-        raise SimulationError(f"{failed} of {tests} cocotb tests failed on {sim_build.name}; "
-                              f"log: {test_dir / 'sim.log'}{_waves_hint(sim_build, test_dir)}")
-    return test_dir
+        return f"{failed} of {tests} cocotb tests failed on {sim_build.name}"
+    return None
+
+
+def _waves_hint(sim_build: SimBuild, test_module: str, seed: int,
+                extra_env: dict[str, str] | None, test_dir: Path) -> str:
+    if sim_build.waves:
+        return f"; waves: {test_dir / wave_file_name(sim_build)}"
+    if os.environ.get("ACCELGEN_WAVES_ON_FAILURE", "1") == "0":
+        return "; rerun with waves=True (ACCELGEN_WAVES=1) to record waves"
+    traced = build_verilog(sim_build.verilog.read_text(), sim_build.name, waves=True)
+    rerun_dir = new_test_dir(f"{sim_build.name}-waves")
+    again = _run_once(traced, test_module, seed, extra_env, rerun_dir)
+    waves = rerun_dir / wave_file_name(traced)
+    if again is None:
+        return f"; a rerun with waves passed (nondeterministic?): {waves}"
+    return f"; waves (rerun, same seed): {waves}"
 
 
 def _runs_dir() -> Path:
@@ -178,12 +210,6 @@ def run_cocotb_spec(sim_build: SimBuild, test_module: str, spec: dict, *, env_va
                   if report is not None and report.exists() else None)
         raise SimulationError(f"{detail or 'no report'}\n{error}") from None
     return json.loads(report.read_text()) if report is not None and report.exists() else None
-
-
-def _waves_hint(sim_build: SimBuild, test_dir: Path) -> str:
-    if sim_build.waves:
-        return f"; waves: {test_dir / wave_file_name(sim_build)}"
-    return "; rerun with waves=True (ACCELGEN_WAVES=1) to record waves"
 
 
 def run_stream_test(component, name: str, inputs: dict, expected: dict,
