@@ -278,8 +278,9 @@ class ProofResult:
 
 def formal_root() -> Path:
     """Directory of all formal runs (``$ACCELGEN_BUILD_DIR/formal``, default build/formal)."""
-    default = Path(__file__).resolve().parent.parent / "build"
-    return Path(os.environ.get("ACCELGEN_BUILD_DIR", default)) / "formal"
+    from .runner import output_root
+
+    return output_root() / "formal"
 
 
 @functools.cache

