@@ -97,13 +97,8 @@ def test_broken_parameter_deep(name, data):
     _fuzz_illegal(name, data)
 
 
-def test_golden_never_imports_hardware():
-    """Why a rejected set never reaches hardware: config classes are in golden, and golden
-    does not import hw (checked in a fresh interpreter)."""
-    import subprocess
-    import sys
-
-    code = ("import sys, golden.params, gen.registry as r\n"
-            "mods = [c.config_class.__module__ for c in r.GENERATORS.values()]\n"
-            "assert all(m.startswith('golden.') for m in mods), mods\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
+def test_every_config_class_lives_in_golden():
+    """Why a rejected set never reaches hardware: each generator's config class is in golden
+    (which never imports hw: test_structure.py), and a component validates its config before
+    it builds anything."""
+    assert all(g.config_class.__module__.startswith("golden.") for g in GENERATORS.values())
