@@ -140,7 +140,7 @@ class ContractHarness(Elaboratable):
         ``(m, dut)``: connects some of the block's inputs itself (a loopback, say); those
         must be listed in ``driven``. Every other input port is free.
     driven : tuple of str
-        Flattened port names (``rx``, ``axi__r__valid``) that ``drive`` connects.
+        Flattened port names (``rx``, ``axi__rvalid``) that ``drive`` connects.
     cover_words : int
         Words each pair must be able to move in cover mode.
     resets : bool
