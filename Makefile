@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: demo test test-slow reports lint clean fpga-bench
+.PHONY: demo test test-slow reports lint clean fpga-bench verify
 
 # (Re)install when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -22,6 +22,12 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m slow
+
+# Formal proofs, lint matrix, configuration fuzzing and coverage, with the long runs
+# (deeper proofs, many more fuzzed configurations) that `make test` leaves out.
+verify: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) tests/test_formal.py tests/test_lint.py \
+		tests/test_fuzz.py tests/test_coverage.py
 
 reports: $(STAMP)
 	$(BIN)/accelgen accuracy -o build/accuracy

@@ -105,6 +105,25 @@ def _cmd_emit(args) -> int:
     return 0
 
 
+def _cmd_lint(args) -> int:
+    from .lint import lint_design
+
+    generator = get_generator(args.generator)
+    config = _config_from_args(generator, args)
+    report = lint_design(generator.build(config), generator.module_name,
+                         Path(args.output) if args.output else None)
+    allowed = ", ".join(f"{code} {n}" for code, n in report.allowed.most_common())
+    print(f"{generator.name}: verilator --lint-only -Wall on {report.verilog}: "
+          f"{len(report.findings)} findings, {sum(report.allowed.values())} allowlisted"
+          f"{f' ({allowed})' if allowed else ''}")
+    if args.explain:
+        for entry, count in report.allowed_by.most_common():
+            print(f"  allowed {entry.code} ({count}): {entry.reason}")
+    for finding in report.findings:
+        print(f"  {finding}")
+    return 0 if report.clean else 1
+
+
 def _cmd_demo(args) -> int:
     from .demo import run_gemv
     from .emit import atomic_write, write_design
@@ -493,6 +512,21 @@ def build_parser() -> argparse.ArgumentParser:
                          "core file (<name>.core) for FuseSoC/edalize flows")
         _add_config_flags(sub, generator.config_class)
         sub.set_defaults(run=_cmd_emit)
+
+    lint = commands.add_parser("lint", help="lint a generator's Verilog with verilator "
+                               "--lint-only -Wall; warnings outside the documented allowlist "
+                               "(gen/lint.py) are findings and exit 1")
+    lint_designs = lint.add_subparsers(dest="generator", required=True, metavar="GENERATOR",
+                                       parser_class=_Parser)
+    for generator in GENERATORS.values():
+        sub = lint_designs.add_parser(generator.name, help=generator.summary)
+        sub.add_argument("--config", help=f"TOML file with a [{generator.module_name}] table")
+        sub.add_argument("-o", "--output", help="directory for the linted Verilog "
+                         "[default: a temporary directory]")
+        sub.add_argument("--explain", action="store_true", help="print why each allowlisted "
+                         "warning that occurred is harmless")
+        _add_config_flags(sub, generator.config_class)
+        sub.set_defaults(run=_cmd_lint)
 
     for name, run, default, help_text in REPORTS:
         report = commands.add_parser(name, help=help_text)

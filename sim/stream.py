@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .scoreboard import Scoreboard
 
-__all__ = ["StreamBench", "BenchResult", "run_cocotb_bench"]
+__all__ = ["StreamBench", "BurstyStreamBench", "BenchResult", "run_cocotb_bench"]
 
 
 @dataclass
@@ -78,11 +78,20 @@ class StreamBench:
             return True
         return self._done_at is not None and self.result.cycles >= self._done_at
 
+    def offer(self) -> bool:
+        """Whether to offer the next input word this cycle (its valid then holds until it is
+        taken); subclasses change the stall pattern here."""
+        return self.valid_prob >= 1 or self.rng.random() < self.valid_prob
+
+    def take(self) -> bool:
+        """Whether to raise the output's ready this cycle."""
+        return self.ready_prob >= 1 or self.rng.random() < self.ready_prob
+
     def drive(self) -> tuple[bool, int, bool]:
         """Return ``(in_valid, in_payload, out_ready)`` for this cycle."""
         if not self._valid and self._next < len(self.inputs):
-            self._valid = self.valid_prob >= 1 or self.rng.random() < self.valid_prob
-        self._ready = self.ready_prob >= 1 or self.rng.random() < self.ready_prob
+            self._valid = self.offer()
+        self._ready = self.take()
         payload = self.inputs[self._next] if self._valid else 0
         return self._valid, payload, self._ready
 
@@ -109,6 +118,61 @@ class StreamBench:
         """Raise unless every expected output arrived; return the result."""
         self.scoreboard.check_complete(self.result.cycles)
         return self.result
+
+
+class BurstyStreamBench(StreamBench):
+    """A :class:`StreamBench` whose stalls come in runs of several cycles (a gap before an
+    input word, ready held low), with run lengths drawn from :attr:`RUNS`. It records the
+    stall runs the block actually saw: input gaps while words were pending, and runs of
+    cycles in which an output word was valid but not taken.
+
+    Attributes
+    ----------
+    valid_gaps, ready_stalls : list of int
+        Lengths of the completed runs.
+    """
+
+    RUNS = (1, 2, 3, 5, 9, 17)
+
+    def __init__(self, *args, gap_prob: float = 0.3, stall_prob: float = 0.2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gap_prob, self.stall_prob = gap_prob, stall_prob
+        self._gap_left = self._stall_left = 0
+        self._gap = self._stall = 0
+        self.valid_gaps: list[int] = []
+        self.ready_stalls: list[int] = []
+
+    def offer(self) -> bool:
+        if self._gap_left == 0 and self.rng.random() < self.gap_prob:
+            self._gap_left = self.rng.choice(self.RUNS)
+        if self._gap_left:
+            self._gap_left -= 1
+            self._gap += 1
+            return False
+        if self._gap:
+            self.valid_gaps.append(self._gap)
+            self._gap = 0
+        return True
+
+    def take(self) -> bool:
+        if self._stall_left == 0 and self.rng.random() < self.stall_prob:
+            self._stall_left = self.rng.choice(self.RUNS)
+        if self._stall_left:
+            self._stall_left -= 1
+            return False
+        return True
+
+    def sample(self, in_ready: bool, out_valid: bool, out_payload) -> None:
+        if out_valid and not self._ready:
+            self._stall += 1
+        elif self._stall:
+            self.ready_stalls.append(self._stall)
+            self._stall = 0
+        super().sample(in_ready, out_valid, out_payload)
+
+    def stall_runs(self) -> dict[str, list[int]]:
+        """The recorded runs (for a report)."""
+        return {"valid_gaps": list(self.valid_gaps), "ready_stalls": list(self.ready_stalls)}
 
 
 async def run_cocotb_bench(dut, bench: StreamBench, *, in_prefix: str = "i",

@@ -15,7 +15,7 @@ from cocotb.triggers import ClockCycles
 
 from sim.payload import PayloadCodec
 from sim.scoreboard import MismatchError, Scoreboard
-from sim.stream import StreamBench, run_cocotb_bench
+from sim.stream import BurstyStreamBench, StreamBench, run_cocotb_bench
 
 
 @cocotb.test()
@@ -25,7 +25,8 @@ async def stream_matches_golden(dut):
         spec = json.load(f)
     scoreboard = Scoreboard([int(w, 16) for w in spec["expected"]],
                             PayloadCodec.from_json(spec["out_codec"]), spec["sources"])
-    bench = StreamBench([int(w, 16) for w in spec["inputs"]], scoreboard,
+    bench_class = BurstyStreamBench if spec.get("stalls") == "bursty" else StreamBench
+    bench = bench_class([int(w, 16) for w in spec["inputs"]], scoreboard,
                         valid_prob=spec["valid_prob"], ready_prob=spec["ready_prob"],
                         seed=spec["seed"])
     Clock(dut.clk, 10, unit="ns").start()
@@ -42,6 +43,8 @@ async def stream_matches_golden(dut):
         raise
     finally:
         report = {**bench.result.to_json(), "error": error}
+        if isinstance(bench, BurstyStreamBench):
+            report["stall_runs"] = bench.stall_runs()
         with open(spec["report"], "w") as f:
             json.dump(report, f)
         dut._log.info("cycles: %d, inputs: %d, outputs: %d", bench.result.cycles,

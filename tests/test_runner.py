@@ -49,7 +49,31 @@ def test_verilator_level_reports_mismatch_and_names_the_wave_file():
         assert b"$var" in content and b"o__payload" in content
 
 
-def test_verilator_level_reports_lost_words():
+def test_verilator_level_reports_lost_words(monkeypatch):
+    monkeypatch.setenv("ACCELGEN_WAVES_ON_FAILURE", "0")  # no traced rerun needed here
     dut, inputs, expected = tree_case()
     with pytest.raises(SimulationError, match="received 50 of 51 expected outputs"):
+        run_stream_test(dut, "tree3", inputs, {"value": np.append(expected["value"], 7)})
+
+
+def test_failing_run_without_waves_names_the_wave_file_of_a_rerun(monkeypatch):
+    """Waves off (the default): the failure is rerun with the same seed on a traced build,
+    and the error names that run's wave file (FST where lz4.h is installed, else VCD)."""
+    monkeypatch.delenv("ACCELGEN_WAVES", raising=False)
+    dut, inputs, expected = tree_case()
+    expected["value"][12] += 1
+    with pytest.raises(SimulationError) as error:
+        run_stream_test(dut, "tree3", inputs, expected, valid_prob=0.7, ready_prob=0.7, seed=4)
+    message = str(error.value)
+    assert "output #12" in message
+    wave_file = message.split("waves (rerun, same seed): ")[1].strip()
+    assert wave_file.endswith("dump.fst" if fst_supported() else "dump.vcd")
+    with open(wave_file, "rb") as f:
+        assert len(f.read()) > 100
+
+
+def test_rerun_with_waves_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("ACCELGEN_WAVES_ON_FAILURE", "0")
+    dut, inputs, expected = tree_case()
+    with pytest.raises(SimulationError, match=r"rerun with waves=True"):
         run_stream_test(dut, "tree3", inputs, {"value": np.append(expected["value"], 7)})

@@ -74,6 +74,19 @@ def test_amaranth_sim_bit_exact_with_stalls(banks, rng):
                     ready_prob=0.5, seed=9)
 
 
+@pytest.mark.parametrize("max_len", [1, 4, 7])
+def test_amaranth_sim_short_max_len(max_len, rng):
+    """Below max_len 8 the reciprocal is narrower than exp(0) (found by tests/test_fuzz.py:
+    the normalizing multiplier once truncated exp(0) to the reciprocal's width)."""
+    config = SoftmaxConfig(max_len=max_len)
+    fmt = config.input_format
+    x = rng.integers(fmt.min_int, fmt.max_int + 1, 5 * max_len)
+    last = (rng.random(len(x)) < 0.3).astype(np.int64)
+    last[-1] = 1
+    simulate_stream(Softmax(config), {"x": x, "last": last}, softmax(config, x, last),
+                    valid_prob=0.7, ready_prob=0.6)
+
+
 def test_verilator_bit_exact_with_stalls_and_throughput(rng, measure):
     config = SoftmaxConfig()  # max_len 1024
     lengths = [1, 3, 1024, 700, 1030, 64, 1, 2, 300]

@@ -195,7 +195,9 @@ def mixed_stream(config, rng):
     """Several blocks in one stream: empty, one entry, full, dense, malformed (out of order,
     duplicate, too many, outside the block), a word with no entry, queries inside a block,
     random ones."""
-    space, nnz = config.coord_limit, config.max_nnz
+    # A block holds at most one entry per coordinate, however large max_nnz is.
+    space = config.coord_limit
+    nnz = min(config.max_nnz, space)
     parts = []
 
     def block(coords, values=None, queries=None):

@@ -184,7 +184,10 @@ class Softmax(wiring.Component):
         m.d.comb += [exp_out.en.eq(advance),
                      exp_out.i[0].eq(Mux(offset < lowest, lowest, offset))]
         carried = delay(m, stage1, self.exp_latency, en=advance, name="pass2")
-        scale = PEConfig(in_width=cfg.recip_width, signed=False, ops=("mul",))
+        # Both operands must fit: the reciprocal, and exp(0) = 2**exp_frac (wider than the
+        # reciprocal when max_len < 8).
+        scale = PEConfig(in_width=max(cfg.recip_width, cfg.exp_frac + 1), signed=False,
+                         ops=("mul",))
         product = add_pe(m, "normalize", scale, en=advance, op=PEOp.MUL, a=exp_out.o[0],
                          b=carried.recip)
         carried = delay(m, carried, PE.latency, en=advance, name="pass2_mul")
