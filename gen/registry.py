@@ -60,7 +60,7 @@ class Generator:
     config_class : type
         Its :class:`~golden.params.BlockConfig` subclass.
     build : callable
-        Makes the component (with stream ports ``i`` and ``o``) from a config.
+        Makes the component from a config (a stream block has stream ports ``i`` and ``o``).
     summary : str
         One line for ``accelgen list``.
     extra_files : callable, optional

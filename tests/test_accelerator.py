@@ -446,6 +446,9 @@ def test_accelerator_run_rejects_bad_requests(rng):
         Accelerator().run(prog, x[:, :15])
     with pytest.raises(ValueError, match="compiled for"):
         Accelerator(rows=8).run(prog, x)
+    with pytest.raises(ValueError, match="options csr_stall, stall apply to the verilator "
+                                         "backend only"):
+        Accelerator().run(prog, x, stall=0.5, csr_stall=0.1)
 
 
 # --- cycle model ---------------------------------------------------------------------------------

@@ -104,22 +104,23 @@ def test_top_rejects_configs_it_cannot_build(params, message):
         AcceleratorTop(**params)
 
 
-def run_top(config, dram, programs, *, host_config=None):
-    """Run ``programs`` (``(words, prog_len)``) one after another on one top in the Amaranth
-    simulator: the host (sim.accelerator_host over AxiLiteSimMaster, expecting
-    ``host_config``, by default ``config``) checks the identity, loads each program and polls
-    the status; an AxiSimRam holds ``dram``. Returns the DRAM after all runs and
-    ``(status, cycles)`` per program."""
+def simulate_top(config, dram, body, *, host_config=None, rng=None):
+    """Run ``await body(host)`` against one top in the Amaranth simulator and return its
+    result and the DRAM afterwards. The host (sim.accelerator_host over AxiLiteSimMaster,
+    expecting ``host_config``, by default ``config``) has random wait states on the AXI4-Lite
+    channels when ``rng`` is given; an AxiSimRam holds ``dram``."""
     top = AcceleratorTop(config)
     memory = bytearray(np.asarray(dram).astype("<i2").tobytes())
     ram = AxiSimRam(top.axi, memory)
-    results = []
+    result = []
 
     async def bench(ctx):
-        host = amaranth_host(host_config or config, AxiLiteSimMaster(ctx, top.axil))
-        for words, prog_len in programs:
-            results.append(await host.run(words, prog_len=prog_len, ext_lines=len(dram),
-                                          poll_cycles=8, max_cycles=20_000))
+        if rng is None:
+            master = AxiLiteSimMaster(ctx, top.axil)
+        else:
+            master = AxiLiteSimMaster(ctx, top.axil, wait=lambda: int(rng.integers(0, 3)),
+                                      ready=lambda: rng.random() < 0.7)
+        result.append(await body(amaranth_host(host_config or config, master)))
 
     sim = Simulator(top)
     sim.add_clock(1e-8)
@@ -128,7 +129,7 @@ def run_top(config, dram, programs, *, host_config=None):
     sim.add_testbench(ram.serve_writes, background=True)
     sim.run()
     after = np.frombuffer(bytes(memory), dtype="<i2").astype(np.int64)
-    return after.reshape(-1, config.line), results
+    return result[0], after.reshape(-1, config.line)
 
 
 def test_amaranth_sim_runs_programs_through_the_registers(rng, measure):
@@ -138,8 +139,13 @@ def test_amaranth_sim_runs_programs_through_the_registers(rng, measure):
     expected, stats = run_golden(config, words, dram)
     error_program = [pack(Opcode.NL, lines=1), pack(Opcode.DMA_STORE, line=0, ext=len(dram),
                                                     lines=1), HALT]
-    after, results = run_top(config, dram, [(words, len(words)), (error_program, 3),
-                                            (words, 4)])
+
+    async def body(host):
+        kwargs = dict(ext_lines=len(dram), poll_cycles=8, max_cycles=20_000)
+        return [await host.run(words, **kwargs), await host.run(error_program, **kwargs),
+                await host.run(words, prog_len=4, **kwargs)]
+
+    results, after = simulate_top(config, dram, body, rng=rng)
     assert np.array_equal(after, expected)  # the later runs stored nothing
     (status, cycles), (error, _), (cut, _) = results
     assert status == MachineStatus(done=True, pc=len(words) - 1)
@@ -152,11 +158,38 @@ def test_amaranth_sim_runs_programs_through_the_registers(rng, measure):
     assert abs(cycles - model) <= dmas  # the sim RAM's latency is the model's +-1 cycle
 
 
+def test_amaranth_sim_program_writes_while_busy_are_dropped(rng):
+    config = TINY
+    dram = int16(rng, (config.depth // 2 + 16, config.line), -3000, 3000)
+    words = dma_program(rng, config, len(dram))
+    once, _ = run_golden(config, words, dram)
+    twice, _ = run_golden(config, words, once)
+
+    async def body(host):
+        await host.load_program(words)
+        runs = []
+        for _ in range(2):
+            await host.start(len(words), len(dram))
+            await host.load_program([0, 0])  # zeros are illegal words, if they were stored
+            _, busy = await host.status()
+            runs.append((busy, await host.wait_stopped(poll_cycles=8, max_cycles=20_000)))
+        return runs
+
+    runs, after = simulate_top(config, dram, body)
+    done = MachineStatus(done=True, pc=len(words) - 1)
+    assert runs == [(True, done), (True, done)]  # still busy after the writes; not stored
+    assert np.array_equal(after, twice)
+
+
 def test_amaranth_sim_host_refuses_other_hardware():
     other = AcceleratorConfig(rows=2, cols=4, depth=32, max_program=32, softmax_max_len=64)
+
+    async def body(host):
+        await host.check_identity()
+
     with pytest.raises(HostProtocolError, match="register design reads .* the hardware is not "
                                                 "built from this config"):
-        run_top(TINY, np.zeros((1, TINY.line)), [([HALT], 1)], host_config=other)
+        simulate_top(TINY, np.zeros((1, TINY.line)), body, host_config=other)
 
 
 def test_emit_accelerator_writes_verilog_manifest_and_register_map(tmp_path, capsys):
