@@ -9,14 +9,16 @@ Example::
     result.output, result.cycles.table()
 
 ``backend="golden"`` runs the bit-exact NumPy machine; ``backend="verilator"`` runs the RTL
-(:class:`hw.accelerator.AcceleratorCore`, emitted as Verilog, under Verilator with a
-cocotbext-axi RAM as DRAM: :func:`run_verilator`), reproduces the golden outputs bit for bit and
-reports the measured cycles in :attr:`RunResult.measured_cycles`.
+(:class:`hw.accelerator_top.AcceleratorTop`, emitted as Verilog, under Verilator: the host
+loads the program and polls the status through the AXI4-Lite registers, a cocotbext-axi RAM
+is the DRAM: :func:`run_verilator`), reproduces the golden outputs bit for bit and reports the
+cycles the core counted in :attr:`RunResult.measured_cycles`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -77,10 +79,38 @@ class HardwareRun:
     cycles: int
 
 
+def _hardware_config(config: AcceleratorConfig) -> AcceleratorConfig:
+    """``config`` with its model-only parameters at their defaults: configs that describe the
+    same hardware map to one key."""
+    from golden.accelerator_top import MODEL_PARAMETERS
+
+    defaults = AcceleratorConfig()
+    return replace(config, **{name: getattr(defaults, name) for name in MODEL_PARAMETERS})
+
+
+@functools.cache
+def _simulation_build(config: AcceleratorConfig, waves: bool):
+    """The Verilator build of the top for ``config`` (``sim.runner.build`` caches it on disk by
+    the Verilog's hash; this saves converting the design again for every run)."""
+    from golden.accelerator_top import GENERATOR
+    from hw.accelerator_top import AcceleratorTop
+    from sim.runner import build
+
+    return build(AcceleratorTop(config), GENERATOR, waves=waves)
+
+
 def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | None = None,
-                  stall: float = 0.0, seed: int = 0, max_cycles: int = 1_000_000,
+                  stall: float = 0.0, csr_stall: float = 0.0, seed: int = 0,
+                  max_cycles: int = 1_000_000, poll_cycles: int = 64,
                   waves: bool = False) -> HardwareRun:
     """Run a program on the RTL under Verilator (the cocotb testbench ``sim/accelerator_tb.py``).
+
+    The emitted design is :class:`hw.accelerator_top.AcceleratorTop` (Verilog module
+    ``accelerator``, what ``accelgen emit accelerator`` writes). The testbench is the host: it
+    checks the identity registers, loads the program and starts it through the AXI4-Lite
+    register port (cocotbext-axi ``AxiLiteMaster``), polls ``status`` every ``poll_cycles``
+    and reads the core's cycle counter; the DRAM is a cocotbext-axi ``AxiRam`` on the AXI4
+    port, watched by ``sim.axi.AxiProtocolChecker``.
 
     Parameters
     ----------
@@ -88,34 +118,38 @@ def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | Non
         The program; ``prog_len`` words of it may run (default all).
     dram : array_like of int, shape ``(lines, L)``
         External memory (int16 values), placed at AXI address 0.
-    stall : float
-        Wait-state probability of every AXI channel of the DRAM model.
+    stall, csr_stall : float
+        Wait-state probability of every channel of the DRAM / of the register port.
 
     Raises
     ------
     sim.runner.SimulationError
-        If the testbench fails (a timeout or an AXI protocol error).
+        If the testbench fails (a timeout, a register answering an error, a wrong identity
+        register or an AXI protocol error).
     """
-    from hw.accelerator import AcceleratorCore
-    from sim.runner import build, new_test_dir, run_cocotb_spec
+    from golden.accelerator_top import GENERATOR
+    from sim.runner import new_test_dir, run_cocotb_spec
 
     words = [int(w) for w in words]
     if len(words) > config.max_program:
         raise ValueError(f"the program has {len(words)} words, more than max_program="
                          f"{config.max_program}")
     dram = np.asarray(dram, dtype=np.int64).reshape(-1, config.line)
-    sim_build = build(AcceleratorCore(config), "accelerator", waves=waves)
-    test_dir = new_test_dir("accelerator")
+    sim_build = _simulation_build(_hardware_config(config), waves)
+    test_dir = new_test_dir(GENERATOR)
     (test_dir / "dram_in.bin").write_bytes(dram.astype("<i2").tobytes())
     spec = {
+        "config": config.to_dict(),
         "words": [hex(w) for w in words],
         "prog_len": len(words) if prog_len is None else prog_len,
         "ext_lines": len(dram),
         "dram_in": str(test_dir / "dram_in.bin"),
         "dram_out": str(test_dir / "dram_out.bin"),
         "stall": stall,
+        "csr_stall": csr_stall,
         "seed": seed,
         "max_cycles": max_cycles,
+        "poll_cycles": poll_cycles,
         "report": str(test_dir / "report.json"),
     }
     report = run_cocotb_spec(sim_build, "sim.accelerator_tb", spec,
@@ -141,24 +175,30 @@ class Accelerator:
     def __init__(self, config: AcceleratorConfig | None = None, **params):
         self.config = AcceleratorConfig.coerce(config, **params)
 
-    def run(self, program: Program, inputs, backend: str = "golden") -> RunResult:
+    def run(self, program: Program, inputs, backend: str = "golden",
+            **verilator_options) -> RunResult:
         """Run ``program`` on ``inputs`` (float, ``(seq_len, d_model)``).
 
         ``backend``: ``"golden"`` (the NumPy machine) or ``"verilator"`` (the RTL, bit for bit
         the same outputs; its measured cycles in :attr:`RunResult.measured_cycles`, the
         model's in :attr:`RunResult.cycles`). The first verilator run of a config builds the
         design (minutes for the default 4 x 8; cached by design hash afterwards).
+        ``verilator_options`` go to :func:`run_verilator` (``stall``, ``csr_stall``, ``seed``,
+        ``poll_cycles``, ``waves``, ``max_cycles``).
 
         Raises
         ------
         ValueError
-            Unknown backend, a program compiled for another config, or an input of the wrong
-            shape.
+            Unknown backend, a program compiled for another config, an input of the wrong
+            shape, or verilator options for the golden backend.
         RuntimeError
             If the machine stops with an error status (never for a compiled program).
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if verilator_options and backend != "verilator":
+            raise ValueError(f"options {', '.join(sorted(verilator_options))} apply to the "
+                             f"verilator backend only")
         if not isinstance(program, Program):
             raise TypeError(f"program must be a Program (from gen.compiler), got {program!r:.60}")
         if program.config != self.config:
@@ -173,7 +213,8 @@ class Accelerator:
         if backend == "golden":
             dram, stats = run_golden(self.config, program.words, program.dram(x_q))
         else:
-            hw = run_verilator(self.config, program.words, program.dram(x_q))
+            hw = run_verilator(self.config, program.words, program.dram(x_q),
+                               **verilator_options)
             dram, measured = hw.dram, hw.cycles
             # A compiled program is straight-line: it executed every word up to its pc.
             trace = [(pc, unpack(program.words[pc])) for pc in range(hw.status.pc + 1)]

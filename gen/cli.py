@@ -168,7 +168,7 @@ def _demo_layers(backend: str, out: Path, seed: int) -> bool:
 
     config = AcceleratorConfig(dma_latency=SIMULATED_DMA_LATENCY)
     print(f"\nAccelerator {config.rows}x{config.cols} PE array, {config.depth}-line scratchpad, "
-          f"exp/GELU/SiLU/softmax units, AXI DMA; on {backend}"
+          f"exp/GELU/SiLU/softmax units, AXI4 DMA, AXI4-Lite registers; on {backend}"
           f"{' (the RTL build takes minutes the first time)' if backend == 'verilator' else ''}:")
     runs = []
     for layer in ("mamba", "attention"):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from amaranth.lib import wiring
 
+from golden.accelerator import AcceleratorConfig
 from golden.memory.addrgen import AddrGenConfig
 from golden.memory.csr import CSRConfig, write_regmap_files
 from golden.memory.dma import DMAConfig
@@ -26,6 +27,7 @@ from golden.reduction_tree import ReductionTreeConfig
 from golden.sparse.search_tree import SearchTreeConfig
 from golden.sparse.sparse_decoder import SparseDecoderConfig
 from golden.sparse.sparse_search import SparseSearchConfig
+from hw.accelerator_top import AcceleratorTop
 from hw.memory.addrgen import AddrGen
 from hw.memory.csr import CSRBlock
 from hw.memory.dma import DMA
@@ -58,7 +60,7 @@ class Generator:
     config_class : type
         Its :class:`~golden.params.BlockConfig` subclass.
     build : callable
-        Makes the component (with stream ports ``i`` and ``o``) from a config.
+        Makes the component from a config (a stream block has stream ports ``i`` and ``o``).
     summary : str
         One line for ``accelgen list``.
     extra_files : callable, optional
@@ -98,6 +100,11 @@ def get_generator(name: str) -> Generator:
         raise ValueError(f"unknown generator {name!r}; known: {', '.join(GENERATORS)}") from None
 
 
+def _regmap_files(component, out_dir) -> list:
+    """A component's register map as JSON, C header and Python module."""
+    return list(write_regmap_files(component.regmap, out_dir).values())
+
+
 register("pe-array", PEArrayConfig, PEArray,
          "reconfigurable PE array, per-row reduction trees (linear) or bypass (element-wise)")
 register("reduction-tree", ReductionTreeConfig, lambda c: StreamPipeline(ReductionTree(c)),
@@ -122,8 +129,7 @@ register("addrgen", AddrGenConfig, AddrGen,
          "tiled address generator: up to 4 nested loops, one address per cycle, bounds checked")
 register("csr", CSRConfig, CSRBlock,
          "control/status registers from a register-map description, AXI4-Lite slave",
-         extra_files=lambda component, out_dir: list(
-             write_regmap_files(component.regmap, out_dir).values()))
+         extra_files=_regmap_files)
 register("dma", DMAConfig, DMA,
          "AXI4 DMA master: tiles between external memory and a local scratchpad, INCR bursts")
 register("input-share", PEArrayConfig, InputShare,
@@ -132,3 +138,6 @@ register("scratchpad", ScratchpadConfig, Scratchpad,
          "banked scratchpad: N banks, low-order or XOR interleaving, ports stall on conflicts")
 register("pingpong", PingPongConfig, PingPong,
          "ping-pong buffer: fill one half while the other drains, swap by handshake")
+register("accelerator", AcceleratorConfig, AcceleratorTop,
+         "the whole accelerator: sequencer, scratchpad, PE array, nonlinear units, AXI4 DMA, "
+         "behind AXI4-Lite control/status registers", extra_files=_regmap_files)

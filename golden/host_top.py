@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .memory.csr import Field, Register, RegisterMap
@@ -56,18 +57,22 @@ class HostTopConfig(BlockConfig):
                        range=(1, 65536))
 
 
-def design_id(generator: str, config: BlockConfig) -> int:
+def design_id(generator: str, config: BlockConfig, exclude: Iterable[str] = ()) -> int:
     """A 32-bit fingerprint of a design (CRC-32 of its generator name and parameters), read
-    back from the ``design`` register so a host knows the bitstream matches its config."""
-    text = json.dumps({"generator": generator, "parameters": config.to_dict()}, sort_keys=True)
+    back from the ``design`` register so a host knows the bitstream matches its config.
+    Parameters named in ``exclude`` (ones the hardware does not depend on) are left out."""
+    parameters = {k: v for k, v in config.to_dict().items() if k not in set(exclude)}
+    text = json.dumps({"generator": generator, "parameters": parameters}, sort_keys=True)
     return zlib.crc32(text.encode())
 
 
-def parameter_registers(config: BlockConfig) -> dict[str, int]:
+def parameter_registers(config: BlockConfig, exclude: Iterable[str] = ()) -> dict[str, int]:
     """The design's integer and boolean parameters, by register name (``p_<field>``), as the
-    read-only registers that report them."""
+    read-only registers that report them (except those named in ``exclude``)."""
     values = {}
     for name, value in config.to_dict().items():
+        if name in set(exclude):
+            continue
         if isinstance(value, bool) or (isinstance(value, int) and 0 <= value < 2**32):
             values[f"p_{name}"] = int(value)
     return values

@@ -1,5 +1,5 @@
-"""The Amaranth simulator (the fast unit-test level): running a stream bench on a component, and
-an AXI4-Lite master that checks the slave's handshake rules."""
+"""The Amaranth simulator (the fast unit-test level): running a stream bench on a component, an
+AXI4-Lite master that checks the slave's handshake rules, and an AXI4 memory slave."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .payload import stream_codecs
 from .scoreboard import Scoreboard
 from .stream import BenchResult, StreamBench
 
-__all__ = ["AxiLiteSimMaster", "run_amaranth_bench", "simulate_stream"]
+__all__ = ["AxiLiteSimMaster", "AxiSimRam", "run_amaranth_bench", "simulate_stream"]
 
 
 def simulate_stream(component, inputs: dict, expected: dict, sources=None, *,
@@ -161,3 +161,90 @@ class AxiLiteSimMaster:
                 assert held is None, "response valid dropped before ready"
             await ctx.tick()
             cycle += 1
+
+
+class AxiSimRam:
+    """An AXI4 memory slave for Amaranth simulator testbenches (the Verilator tests use
+    cocotbext-axi's ``AxiRam``, with wait states and a protocol checker).
+
+    INCR bursts of full-width beats, one burst at a time per direction, no wait states, OKAY
+    responses; write strobes select bytes. Run :meth:`serve_writes` and :meth:`serve_reads` as
+    background testbenches (``sim.add_testbench(ram.serve_reads, background=True)``).
+
+    Parameters
+    ----------
+    bus : the master's AXI4 interface (``awvalid``, ``awaddr``, ... ``rlast``, as
+        ``hw.memory.dma.axi4_signature`` names them)
+    memory : bytearray
+        The memory, byte address 0 first; accesses outside it raise ``IndexError``.
+    """
+
+    def __init__(self, bus, memory: bytearray):
+        self.bus, self.memory = bus, memory
+        self.beat_bytes = len(bus.wdata) // 8
+
+    @staticmethod
+    async def _handshake(ctx, valid, *payload) -> list[int]:
+        """With our ready high: wait for ``valid``, return the payload, pass the edge.
+        (Plain ticks, not ``tick().until()``: a background testbench is closed mid-wait.)"""
+        while not ctx.get(valid):
+            await ctx.tick()
+        values = [ctx.get(p) for p in payload]
+        await ctx.tick()
+        return values
+
+    async def _accept_burst(self, ctx, channel: str) -> tuple[int, int, int]:
+        """Take one AW or AR beat (``channel``: ``"aw"`` or ``"ar"``); return its address,
+        its beat count and its ID."""
+        bus = self.bus
+        ready = getattr(bus, f"{channel}ready")
+        ctx.set(ready, 1)
+        address, length, size, burst, ident = await self._handshake(
+            ctx, getattr(bus, f"{channel}valid"),
+            *(getattr(bus, f"{channel}{name}") for name in ("addr", "len", "size", "burst", "id")))
+        ctx.set(ready, 0)
+        beats = length + 1
+        if burst != 1 or 1 << size != self.beat_bytes:
+            raise AssertionError(f"{channel} burst type {burst} size {size}: this RAM serves "
+                                 f"full-width INCR bursts only")
+        if address + beats * self.beat_bytes > len(self.memory):
+            raise IndexError(f"{channel} burst at {address:#x} of {beats} beats is outside "
+                             f"the {len(self.memory)}-byte memory")
+        return address, beats, ident
+
+    async def serve_writes(self, ctx) -> None:
+        """Answer write bursts (a background testbench)."""
+        bus, nbytes = self.bus, self.beat_bytes
+        while True:
+            address, beats, ident = await self._accept_burst(ctx, "aw")
+            ctx.set(bus.wready, 1)
+            for beat in range(beats):
+                data, strb, last = await self._handshake(ctx, bus.wvalid, bus.wdata,
+                                                         bus.wstrb, bus.wlast)
+                if bool(last) != (beat == beats - 1):
+                    raise AssertionError(f"wlast={last} on beat {beat + 1} of {beats}")
+                base = address + beat * nbytes
+                for lane in range(nbytes):
+                    if strb >> lane & 1:
+                        self.memory[base + lane] = (data >> (8 * lane)) & 0xFF
+            ctx.set(bus.wready, 0)
+            ctx.set(bus.bid, ident)
+            ctx.set(bus.bresp, 0)
+            ctx.set(bus.bvalid, 1)
+            await self._handshake(ctx, bus.bready)
+            ctx.set(bus.bvalid, 0)
+
+    async def serve_reads(self, ctx) -> None:
+        """Answer read bursts (a background testbench)."""
+        bus, nbytes = self.bus, self.beat_bytes
+        while True:
+            address, beats, ident = await self._accept_burst(ctx, "ar")
+            ctx.set(bus.rid, ident)
+            ctx.set(bus.rresp, 0)
+            for beat in range(beats):
+                base = address + beat * nbytes
+                ctx.set(bus.rdata, int.from_bytes(self.memory[base:base + nbytes], "little"))
+                ctx.set(bus.rlast, beat == beats - 1)
+                ctx.set(bus.rvalid, 1)
+                await self._handshake(ctx, bus.rready)
+            ctx.set(bus.rvalid, 0)

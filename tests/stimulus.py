@@ -1,7 +1,9 @@
-"""Random stimulus for the PE and the PE array, weighted toward corner values."""
+"""Random stimulus for the PE and the PE array, weighted toward corner values, and random
+programs for the accelerator."""
 
 import numpy as np
 
+from golden.accelerator import Opcode, OperandMode, pack
 from golden.pe import Op
 
 
@@ -34,3 +36,73 @@ def array_transactions(config, rng, n, *, ops=None, modes=(0, 1), last_prob=0.3)
         "b": np.where(is_shift, shift_amounts(config, rng, shape), b),
         "c": operands(config, rng, shape),
     }
+
+
+# --- accelerator programs ------------------------------------------------------------------------
+
+#: Hardware parameters of the small accelerator the default suite builds under Verilator (once:
+#: about 1.5 minutes), big enough for the small Mamba block and attention head of
+#: tests/test_accelerator.py (the default 4 x 8 takes about 7 minutes to build).
+SMALL_ACCELERATOR = {"rows": 2, "cols": 4, "depth": 512, "max_program": 256}
+
+
+def int16(rng, shape, lo=-(1 << 15), hi=1 << 15):
+    """Uniform random int16 values (or in ``lo .. hi - 1``)."""
+    return rng.integers(lo, hi, shape)
+
+
+def random_instruction(rng, config, kind=None):
+    """A legal random GEMV, EW, NL or SOFTMAX instruction of ``config`` (``kind``: a number in
+    [0, 1) choosing the opcode, default random)."""
+    r, c, line, depth = config.rows, config.cols, config.line, config.depth
+    kind = rng.random() if kind is None else kind
+    if kind < 0.15:
+        lines = int(rng.integers(1, 5))
+        return pack(Opcode.NL, unit=int(rng.integers(0, 3)), lines=lines,
+                    src=int(rng.integers(0, depth - lines)),
+                    dst=int(rng.integers(0, depth - lines)))
+    if kind < 0.25:
+        n = int(rng.integers(1, min(3 * line, config.softmax_max_len + 1)))
+        last = (n - 1) // line
+        return pack(Opcode.SOFTMAX, n=n, src=int(rng.integers(0, depth - last)),
+                    dst=int(rng.integers(0, depth - last)))
+    if kind < 0.55:
+        m, k = int(rng.integers(1, 3 * r + 1)), int(rng.integers(1, 3 * c + 1))
+        rb, kc = -(-m // r), -(-k // c)
+        column = rng.random() < 0.5
+        fields = dict(w=int(rng.integers(0, depth - rb * kc + 1)),
+                      x=int(rng.integers(0, depth - (kc * c - 1) // line)),
+                      m=m, k=k, shift=int(rng.integers(0, 20)))
+        if column:
+            stride = int(rng.integers(0, 4))
+            fields.update(ylayout=1, ycol=int(rng.integers(0, c)), ystride=stride,
+                          y=int(rng.integers(0, depth - (rb - 1) * stride)))
+        else:
+            fields.update(y=int(rng.integers(0, depth - (m - 1) // line)))
+        return pack(Opcode.GEMV, **fields)
+    op = Op(int(rng.choice(list(config.pe_array_config.op_codes))))
+    tcols = int(rng.integers(1, 4))
+    lines = tcols * int(rng.integers(1, 4))
+    fields = dict(op=int(op), lines=lines, tcols=tcols, dst=int(rng.integers(0, depth - lines)),
+                  shift=0 if op in (Op.MAX, Op.MIN) else int(rng.integers(0, 18)))
+    for name in ("a", "b", "c"):
+        mode = OperandMode(int(rng.integers(0, 3)))
+        last = {OperandMode.LINE: lines - 1, OperandMode.COL: (tcols - 1) // r,
+                OperandMode.ROW: (lines // tcols - 1) // c}[mode]
+        fields[name] = int(rng.integers(0, depth - last))
+        fields[f"{name}mode"] = int(mode)
+    return pack(Opcode.EW, **fields)
+
+
+def dma_program(rng, config, ext_lines):
+    """Load random DRAM lines, run random instructions on them, store lines back."""
+    depth = config.depth
+    words = [pack(Opcode.DMA_LOAD, line=0, ext=int(rng.integers(0, ext_lines - depth // 2)),
+                  lines=depth // 2),
+             pack(Opcode.DMA_LOAD, line=depth // 2, ext=0, lines=depth // 2)]
+    words += [random_instruction(rng, config) for _ in range(4)]
+    for _ in range(3):
+        lines = int(rng.integers(1, depth // 2))
+        words.append(pack(Opcode.DMA_STORE, line=int(rng.integers(0, depth - lines)),
+                          ext=int(rng.integers(0, ext_lines - lines)), lines=lines))
+    return words + [pack(Opcode.HALT)]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from stimulus import SMALL_ACCELERATOR, dma_program, int16, random_instruction
 
 from gen.accelerator import Accelerator
 from gen.compiler import (
@@ -16,6 +17,7 @@ from gen.compiler import (
     random_attention_weights,
     random_mamba_weights,
 )
+from gen.demo import SIMULATED_DMA_LATENCY
 from golden.accelerator import (
     FIELDS,
     INSTRUCTION_BITS,
@@ -53,10 +55,6 @@ R, C, L = CONFIG.rows, CONFIG.cols, CONFIG.line
 
 def ins(opcode, **fields) -> Instruction:
     return unpack(pack(opcode, **fields))
-
-
-def int16(rng, shape, lo=-(1 << 15), hi=1 << 15):
-    return rng.integers(lo, hi, shape)
 
 
 def machine_with_random_spad(rng, config=CONFIG) -> Machine:
@@ -448,6 +446,9 @@ def test_accelerator_run_rejects_bad_requests(rng):
         Accelerator().run(prog, x[:, :15])
     with pytest.raises(ValueError, match="compiled for"):
         Accelerator(rows=8).run(prog, x)
+    with pytest.raises(ValueError, match="options csr_stall, stall apply to the verilator "
+                                         "backend only"):
+        Accelerator().run(prog, x, stall=0.5, csr_stall=0.1)
 
 
 # --- cycle model ---------------------------------------------------------------------------------
@@ -580,49 +581,6 @@ def run_core(config, programs, spad, *, ext_lines=0):
 HW = AcceleratorConfig(rows=2, cols=4, depth=32, max_program=32)
 
 
-def _random_instruction(rng, config, kind=None):
-    """A legal random GEMV, EW, NL or SOFTMAX instruction of ``config`` (``kind``: a number in
-    [0, 1) choosing the opcode, default random)."""
-    r, c, line, depth = config.rows, config.cols, config.line, config.depth
-    kind = rng.random() if kind is None else kind
-    if kind < 0.15:
-        lines = int(rng.integers(1, 5))
-        return pack(Opcode.NL, unit=int(rng.integers(0, 3)), lines=lines,
-                    src=int(rng.integers(0, depth - lines)),
-                    dst=int(rng.integers(0, depth - lines)))
-    if kind < 0.25:
-        n = int(rng.integers(1, min(3 * line, config.softmax_max_len + 1)))
-        last = (n - 1) // line
-        return pack(Opcode.SOFTMAX, n=n, src=int(rng.integers(0, depth - last)),
-                    dst=int(rng.integers(0, depth - last)))
-    if kind < 0.55:
-        m, k = int(rng.integers(1, 3 * r + 1)), int(rng.integers(1, 3 * c + 1))
-        rb, kc = -(-m // r), -(-k // c)
-        column = rng.random() < 0.5
-        fields = dict(w=int(rng.integers(0, depth - rb * kc + 1)),
-                      x=int(rng.integers(0, depth - (kc * c - 1) // line)),
-                      m=m, k=k, shift=int(rng.integers(0, 20)))
-        if column:
-            stride = int(rng.integers(0, 4))
-            fields.update(ylayout=1, ycol=int(rng.integers(0, c)), ystride=stride,
-                          y=int(rng.integers(0, depth - (rb - 1) * stride)))
-        else:
-            fields.update(y=int(rng.integers(0, depth - (m - 1) // line)))
-        return pack(Opcode.GEMV, **fields)
-    op = Op(int(rng.choice(list(CONFIG.pe_array_config.op_codes))))
-    tcols = int(rng.integers(1, 4))
-    lines = tcols * int(rng.integers(1, 4))
-    fields = dict(op=int(op), lines=lines, tcols=tcols, dst=int(rng.integers(0, depth - lines)),
-                  shift=0 if op in (Op.MAX, Op.MIN) else int(rng.integers(0, 18)))
-    for name in ("a", "b", "c"):
-        mode = OperandMode(int(rng.integers(0, 3)))
-        last = {OperandMode.LINE: lines - 1, OperandMode.COL: (tcols - 1) // r,
-                OperandMode.ROW: (lines // tcols - 1) // c}[mode]
-        fields[name] = int(rng.integers(0, depth - last))
-        fields[f"{name}mode"] = int(mode)
-    return pack(Opcode.EW, **fields)
-
-
 def _check_core(config, programs, spad, **kwargs):
     """Run ``programs`` on the core and on the golden machine; compare the scratchpads, the
     status and (for programs that halt) the cycles with the cycle model."""
@@ -648,7 +606,7 @@ def _check_core(config, programs, spad, **kwargs):
 def test_core_runs_random_programs(config, rng, measure):
     spad = int16(rng, (config.depth, config.line), -3000, 3000)
     kinds = [0.1, 0.2, 0.4, 0.8] + [None] * 12  # one of each opcode, then random ones
-    words = [_random_instruction(rng, config, kind) for kind in rng.permutation(kinds)] + [HALT]
+    words = [random_instruction(rng, config, kind) for kind in rng.permutation(kinds)] + [HALT]
     [(stats, cycles)] = _check_core(config, [words], spad)
     assert stats.status.done
     assert {i.opcode for _, i in stats.trace} >= {Opcode.GEMV, Opcode.EW, Opcode.NL,
@@ -721,33 +679,24 @@ def test_core_waits_issue_cycles(rng):
 
 # DMA latency of the RTL with a wait-free cocotbext-axi AxiRam: 5 cycles from the DMA
 # instruction's start (after issue) to its first R beat, 6 to a store's B response.
-HW_DMA_LATENCY = 5
-
-
-def _dma_program(rng, config, ext_lines):
-    """Load random DRAM lines, run random instructions on them, store lines back."""
-    depth = config.depth
-    words = [pack(Opcode.DMA_LOAD, line=0, ext=int(rng.integers(0, ext_lines - depth // 2)),
-                  lines=depth // 2),
-             pack(Opcode.DMA_LOAD, line=depth // 2, ext=0, lines=depth // 2)]
-    words += [_random_instruction(rng, config) for _ in range(4)]
-    for _ in range(3):
-        lines = int(rng.integers(1, depth // 2))
-        words.append(pack(Opcode.DMA_STORE, line=int(rng.integers(0, depth - lines)),
-                          ext=int(rng.integers(0, ext_lines - lines)), lines=lines))
-    return words + [HALT]
+HW_DMA_LATENCY = SIMULATED_DMA_LATENCY
+# The accelerator of the default suite's Verilator runs: one build (about 1.5 minutes) that
+# holds the small layers below; tests/test_cli.py emits and builds the same hardware.
+SMALL = AcceleratorConfig(**SMALL_ACCELERATOR, dma_latency=HW_DMA_LATENCY)
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.4])
-def test_core_runs_dma_programs_under_verilator(stall, rng, measure):
+def test_top_runs_dma_programs_under_verilator(stall, rng, measure):
+    # The host loads and starts the program through the AXI4-Lite registers (with wait states
+    # on that port too when stall > 0) and reads the core's cycle counter there.
     from gen.accelerator import run_verilator
 
-    config = AcceleratorConfig(rows=2, cols=4, depth=32, max_program=32,
-                               dma_latency=HW_DMA_LATENCY)
-    dram = int16(rng, (48, config.line), -3000, 3000)
-    words = _dma_program(rng, config, len(dram))
+    config = SMALL
+    dram = int16(rng, (config.depth // 2 + 48, config.line), -3000, 3000)
+    words = dma_program(rng, config, len(dram))
     expected, stats = run_golden(config, words, dram)
-    hw = run_verilator(config, words, dram, stall=stall, seed=int(rng.integers(1 << 16)))
+    hw = run_verilator(config, words, dram, stall=stall, csr_stall=stall,
+                       seed=int(rng.integers(1 << 16)))
     assert hw.status == MachineStatus(done=True, pc=len(words) - 1)
     assert np.array_equal(hw.dram, expected)
     model = program_cycles(config, [i for _, i in stats.trace]).cycles
@@ -756,35 +705,73 @@ def test_core_runs_dma_programs_under_verilator(stall, rng, measure):
         assert 0 <= hw.cycles - model <= 3 and abs(hw.cycles - model) <= 0.05 * model
     # An error: a DMA past the DRAM stops with EXT_RANGE and its pc, nothing stored.
     words = [pack(Opcode.DMA_LOAD, line=0, ext=0, lines=4),
-             pack(Opcode.DMA_STORE, line=0, ext=46, lines=3), HALT]
+             pack(Opcode.DMA_STORE, line=0, ext=len(dram) - 2, lines=3), HALT]
     hw = run_verilator(config, words, dram, stall=stall)
     assert (hw.status.error, hw.status.pc) == (ErrorCode.EXT_RANGE, 1)
     assert np.array_equal(hw.dram, dram)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["mamba", "attention"])
-def test_verilator_backend_matches_the_golden_backend(kind, rng, measure):
-    # Builds the default 4 x 8 accelerator under Verilator: minutes the first time, cached.
-    config = AcceleratorConfig(dma_latency=HW_DMA_LATENCY)
+def _compiled_layer(kind, dims, config, rng):
+    """A random layer of ``dims`` compiled for ``config`` (calibrated on its own input)."""
+    x = rng.normal(0, 1, (dims.seq_len, dims.d_model))
     if kind == "mamba":
-        dims = MambaDims(16, 32, 4, 8)
         weights = random_mamba_weights(dims, rng)
-        prog = compile_mamba_block(dims, quantize_mamba_weights(weights, config=config), config)
-    else:
-        dims = AttentionDims(16, 8, 8, 32)
-        weights = random_attention_weights(dims, rng)
-        prog = compile_attention(dims, quantize_attention_weights(weights, config=config),
-                                 config)
-    x = rng.normal(0, 1, prog.input_shape)
+        layer = quantize_mamba_weights(weights, calibration=x, config=config)
+        return compile_mamba_block(dims, layer, config), x
+    weights = random_attention_weights(dims, rng)
+    layer = quantize_attention_weights(weights, calibration=x, config=config)
+    return compile_attention(dims, layer, config), x
+
+
+def _check_verilator_backend(kind, dims, config, rng, measure, **options):
+    """Run a layer on both backends: the RTL's outputs and trace must equal the golden
+    machine's; returns ``(measured, modelled)`` cycles."""
+    prog, x = _compiled_layer(kind, dims, config, rng)
     acc = Accelerator(config)
-    golden, rtl = acc.run(prog, x), acc.run(prog, x, backend="verilator")
+    golden = acc.run(prog, x)
+    rtl = acc.run(prog, x, backend="verilator", seed=int(rng.integers(1 << 16)), **options)
     assert np.array_equal(rtl.output_q, golden.output_q)
     assert rtl.stats.status == golden.stats.status and rtl.stats.trace == golden.stats.trace
     model = golden.cycles.cycles
-    measure(f"{kind} on the RTL: {rtl.measured_cycles} cycles measured, {model} modelled "
-            f"({rtl.measured_cycles / model - 1:+.2%})")
-    assert abs(rtl.measured_cycles - model) <= 0.05 * model
+    measure(f"{kind} {dims} on the {config.rows}x{config.cols} RTL"
+            f"{' with ' + str(options) if options else ''}: {rtl.measured_cycles} cycles "
+            f"measured, {model} modelled ({rtl.measured_cycles / model - 1:+.2%}), "
+            f"{len(prog.words)} instructions")
+    return rtl.measured_cycles, model
+
+
+@pytest.mark.parametrize("kind,dims", [("mamba", MambaDims(16, 32, 4, 8)),
+                                       ("attention", AttentionDims(16, 8, 8, 32))])
+def test_verilator_backend_runs_small_layers_bit_exact(kind, dims, rng, measure):
+    measured, model = _check_verilator_backend(kind, dims, SMALL, rng, measure)
+    assert abs(measured - model) <= 0.05 * model
+
+
+# The corners of the issue's range (d_model 16..64, d_state 4..16, seq_len 8..32), with
+# d_inner = 2 d_model (Mamba), d_head = d_model / 2 and d_mlp = 2 d_model (attention).
+VERILATOR_SWEEP = (
+    [("mamba", MambaDims(d, 2 * d, n, t)) for d in (16, 64) for n in (4, 16) for t in (8, 32)]
+    + [("attention", AttentionDims(d, d // 2, t, 2 * d)) for d in (16, 64) for t in (8, 32)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,dims", VERILATOR_SWEEP,
+                         ids=[f"{k}-{'-'.join(map(str, vars(d).values()))}"
+                              for k, d in VERILATOR_SWEEP])
+def test_verilator_backend_matches_the_golden_backend(kind, dims, rng, measure):
+    # Builds the default 4 x 8 accelerator under Verilator: minutes the first time, cached.
+    config = AcceleratorConfig(dma_latency=HW_DMA_LATENCY)
+    measured, model = _check_verilator_backend(kind, dims, config, rng, measure)
+    assert abs(measured - model) <= 0.05 * model
+
+
+@pytest.mark.slow
+def test_verilator_backend_with_wait_states_everywhere(rng, measure):
+    # Random wait states on every DRAM and register channel: same outputs, more cycles.
+    config = AcceleratorConfig(dma_latency=HW_DMA_LATENCY)
+    measured, model = _check_verilator_backend("attention", AttentionDims(16, 8, 8, 32),
+                                               config, rng, measure, stall=0.3, csr_stall=0.3)
+    assert measured >= model - 3
 
 
 @pytest.mark.slow
@@ -796,7 +783,7 @@ def test_core_dma_moves_multi_beat_lines(rng, measure):
                                dma_latency=HW_DMA_LATENCY)
     assert config.dma_beats_per_line == 2
     dram = int16(rng, (40, config.line))
-    words = _dma_program(rng, config, len(dram))
+    words = dma_program(rng, config, len(dram))
     expected, stats = run_golden(config, words, dram)
     hw = run_verilator(config, words, dram, stall=0.3, seed=7)
     assert hw.status == MachineStatus(done=True, pc=len(words) - 1)

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from stimulus import SMALL_ACCELERATOR
 
 from gen.cli import main
 from gen.registry import GENERATORS, get_generator
@@ -45,12 +46,19 @@ def test_emit_writes_verilog_and_manifest(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pe_array.json", "pe_array.v"]
 
 
+# Parameters for generators whose defaults take minutes to convert and build (the default
+# accelerator: about 7 minutes); the same small accelerator as tests/test_accelerator.py's.
+SMALL_PARAMETERS = {"accelerator": SMALL_ACCELERATOR}
+
+
 @pytest.mark.parametrize("name", list(GENERATORS))
 def test_every_registered_generator_emits_verilog_that_verilator_builds(name, tmp_path, capsys):
     generator = get_generator(name)
-    status, _, _ = run(capsys, "emit", name, "-o", str(tmp_path))
+    params = SMALL_PARAMETERS.get(name, {})
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in params.items()]
+    status, _, _ = run(capsys, "emit", name, *flags, "-o", str(tmp_path))
     assert status == 0
-    component = generator.build(generator.config_class())
+    component = generator.build(generator.config_class(**params))
     sim_build = build(component, generator.module_name)
     assert (sim_build.build_dir / generator.module_name).exists()
 
