@@ -32,6 +32,7 @@ from hw.pe_array import PEArray
 from .build import BuildError, build_top, toolchain_env
 from .emit import atomic_write, tool_versions
 from .fpga_report import parse_yosys_stat
+from .provenance import source_digest
 
 __all__ = ["DESIGNS", "LANE_OP_SETS", "core_resources", "synthesize_core",
            "place_and_route_core", "bench_design",
@@ -87,15 +88,19 @@ def synthesize_core(core, directory: Path) -> dict[str, int]:
 
 
 def place_and_route_core(core, directory: Path, *, target_mhz: float = TARGET_MHZ,
+                         router: str = "router1",
                          on_stage: Callable[[str], None] | None = None) -> dict:
     """Place and route ``core`` in :class:`~boards.harness.FmaxHarness` on the bench's board:
     the core's own resources (:func:`core_resources`), ``fmax_mhz`` after routing,
-    ``timing_met`` and the build's ``seconds`` and ``directory``. Raises
-    :class:`~gen.build.BuildError` when a tool fails."""
+    ``timing_met`` and the build's ``seconds`` and ``directory``. ``router`` is nextpnr's
+    (``router1`` or ``router2``). Raises :class:`~gen.build.BuildError` when a tool fails."""
+    if router not in ("router1", "router2"):
+        raise ValueError(f"router must be router1 or router2, got {router!r}")
     board = get_board(BOARD)
     result = build_top(board, FmaxHarness(core, board, freq_hz=target_mhz * 1e6), "bench",
                        Path(directory), on_stage=on_stage,
-                       overrides={"script_after_read": keep_core_script("bench")})
+                       overrides={"script_after_read": keep_core_script("bench"),
+                                  "nextpnr_opts": f"--router {router}"})
     return _routed(result.report, result.directory)
 
 
@@ -107,9 +112,12 @@ def _routed(report: dict, directory) -> dict:
 
 
 def bench_design(label: str, rows: int, cols: int, kind: str, params: dict, out_dir: Path, *,
-                 target_mhz: float = TARGET_MHZ,
+                 target_mhz: float = TARGET_MHZ, router: str = "router1",
                  on_stage: Callable[[str], None] | None = None) -> dict:
-    """Place and route one int8 core in the harness; return its row of the table."""
+    """Place and route one int8 core in the harness; return its row of the table.
+
+    A build directory left by an earlier run of the same accelgen source is read instead of
+    rebuilt."""
     suffix = "-".join(f"{k}{'_'.join(v) if isinstance(v, tuple) else v}"
                       for k, v in params.items())
     directory = out_dir / f"{kind}-{rows}x{cols}{'-' + suffix if suffix else ''}"
@@ -120,13 +128,18 @@ def bench_design(label: str, rows: int, cols: int, kind: str, params: dict, out_
 
     row = {"label": label, "kind": kind, "rows": rows, "cols": cols,
            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-           "target_mhz": target_mhz}
-    if (directory / "report.json").exists():  # built by an earlier run: measured already
+           "target_mhz": target_mhz, "router": router}
+    # A build is reused only when accelgen's source (hardware, harness, flow) is the one that
+    # produced it; any change to the code measures it again.
+    stamp, source = directory / "accelgen_source", source_digest()
+    if ((directory / "report.json").exists() and stamp.exists()
+            and stamp.read_text().strip() == source):
         measured = _routed(json.loads((directory / "report.json").read_text()), directory)
     else:
         try:
             measured = place_and_route_core(core(), directory, target_mhz=target_mhz,
-                                            on_stage=on_stage)
+                                            router=router, on_stage=on_stage)
+            atomic_write(stamp, source + "\n")
         except BuildError as error:
             # Recorded, not hidden. When the harness build fails inside Yosys, the core alone
             # may still synthesize, which gives its resources; Fmax stays unknown.
