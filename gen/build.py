@@ -26,7 +26,8 @@ from boards import Board
 from .emit import atomic_write
 from .fpga_report import report_directory
 
-__all__ = ["TOOLS", "BuildError", "BuildResult", "find_tool", "toolchain_env", "build_top"]
+__all__ = ["TOOLS", "BuildError", "BuildResult", "find_tool", "toolchain_env", "tool_options",
+           "build_top"]
 
 # Per family: (environment variable Amaranth's scripts read, YoWASP program, pip package).
 TOOLS = {
@@ -134,6 +135,18 @@ def _replace_dir(source: Path, target: Path) -> None:
     os.replace(source, target)
 
 
+def tool_options(board, overrides: dict | None = None) -> dict:
+    """The options of the board's Amaranth build plan: the board's own, then ``overrides``,
+    then nextpnr's ``--timing-allow-fail`` for boards built to a bitstream, added after the
+    caller's options so that none can turn a missed frequency into a failed build (the report
+    says whether timing was met)."""
+    options = {**board.overrides, **(overrides or {})}
+    if board.bitstream:
+        options["nextpnr_opts"] = " ".join(
+            filter(None, [options.get("nextpnr_opts"), "--timing-allow-fail"]))
+    return options
+
+
 def build_top(board: Board, top, name: str, output: str | Path, *,
               on_stage: Callable[[str], None] | None = None,
               overrides: dict | None = None, metadata: dict | None = None,
@@ -161,12 +174,7 @@ def build_top(board: Board, top, name: str, output: str | Path, *,
     stage = on_stage or (lambda _: None)
     stage("elaborate")
     platform = board.platform()
-    options = dict(board.overrides)
-    if board.bitstream:
-        options["nextpnr_opts"] = " ".join(
-            filter(None, [options.get("nextpnr_opts"), "--timing-allow-fail"]))
-    options.update(overrides or {})
-    plan = platform.prepare(top, name=name, **options)
+    plan = platform.prepare(top, name=name, **tool_options(board, overrides))
 
     work = output.with_name(f".{output.name}.partial")
     if work.exists():

@@ -65,9 +65,11 @@ class PEConfig(BlockConfig):
         The ops built into the hardware (names of :class:`Op`, lower case). An op left out costs
         no logic; the PE returns 0 for it.
     multiplier_stages : int
-        Register stages around the lane's multiplier, 1 or 2 (hardware only: the PE's latency
+        Register stages around the lane's multiplier, 1 to 3 (hardware only: the PE's latency
         is ``2 + multiplier_stages``). 2 also registers the multiplier's inputs, the DSP's
-        input register, for arrays whose DSPs are spread over a large die.
+        input register; 3 registers the product again in the fabric, so that the route out of
+        the DSP column has a cycle of its own: for arrays whose DSPs are spread over a large
+        die.
     shifter : str or None
         How the hardware shifts (results are the same): ``multiplier`` computes ``a << n`` as
         ``a * 2**n`` and ``a >> n`` as ``a * 2**(K-n)`` on the lane's multiplier (a decoder,
@@ -83,8 +85,8 @@ class PEConfig(BlockConfig):
     rounding: str = param("half_up", help="rounding of the shr op", choices=ROUNDING_MODES)
     ops: tuple = param(OP_NAMES, help="ops built into each PE", choices=OP_NAMES)
     multiplier_stages: int = param(1, help="register stages around the multiplier: 2 adds the "
-                                   "DSP input register (for arrays spread over the die)",
-                                   range=(1, 2))
+                                   "DSP input register, 3 also a fabric register after the "
+                                   "DSP (for arrays spread over the die)", range=(1, 3))
     shifter: str | None = param(None, help="shl/shr on the multiplier or in logic (derived: "
                                 "multiplier when it stays within a 16x16 DSP)",
                                 choices=("multiplier", "logic"))

@@ -73,8 +73,9 @@ class PE(wiring.Component):
     registers the product (a DSP with its output register); stage 3 adds ``z`` and saturates,
     with clamps only where the built ops' results can leave the output range (none for int8
     operands into 16 bits without ``shl``). ``multiplier_stages=2`` adds a
-    register in front of the multiplier (the DSP's input register), so that neither the route
-    into a DSP nor the one out of it shares a cycle with logic.
+    register in front of the multiplier (the DSP's input register), so that the route into a
+    DSP does not share a cycle with logic; ``multiplier_stages=3`` also registers the product
+    in the fabric, so that the route out of it does not either.
 
     Parameters
     ----------
@@ -203,9 +204,12 @@ class PE(wiring.Component):
                     m.d.sync += assign(last_row)
 
         # Stage 2: the product, in the DSP's output register (after its input register with
-        # multiplier_stages=2); z, the carry and the shr flag wait beside it.
+        # multiplier_stages >= 2, and registered again in the fabric, near the adder, with 3);
+        # z, the carry and the shr flag wait beside it.
         product = registered_product(m, platform, x, y, en=en, name="product",
-                                     input_register=cfg.multiplier_stages == 2)
+                                     input_register=cfg.multiplier_stages >= 2)
+        if cfg.multiplier_stages == 3:
+            product = delay(m, product, 1, en=en, name="product_near")
         z2, carry2, is_shr2 = (delay(m, value, cfg.multiplier_stages, en=en, name=value.name)
                                for value in (z, carry, is_shr))
 

@@ -9,7 +9,7 @@ import pytest
 
 from boards import BOARDS, get_board
 from boards.dfu_suffix import add_dfu_suffix, dfu_suffix
-from gen.build import find_tool
+from gen.build import find_tool, tool_options
 from gen.cli import main
 from gen.config import load_design, parse_value
 from gen.fpga_report import parse_nextpnr_log, parse_yosys_stat
@@ -176,6 +176,14 @@ def test_design_file_and_params():
     assert generator.name == "pe-array" and config.rows == 3 and config.ops == ("mul", "madd")
     assert board == {}
     assert parse_value("4") == 4 and parse_value("half_up") == "half_up"
+
+
+def test_caller_options_keep_a_missed_frequency_a_report_not_a_failure():
+    ecp5, arty = get_board("ulx3s-85f"), get_board("arty-a7-35")
+    options = tool_options(ecp5, {"nextpnr_opts": "--router router2"})
+    assert options["nextpnr_opts"] == "--router router2 --timing-allow-fail"
+    assert tool_options(ecp5)["nextpnr_opts"].endswith("--timing-allow-fail")
+    assert "nextpnr_opts" not in tool_options(arty)  # Vivado's files: no nextpnr
 
 
 def test_every_board_has_a_host_uart_and_a_known_family():
