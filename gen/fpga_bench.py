@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from amaranth.back import verilog
 
