@@ -85,10 +85,12 @@ def core_resources(cells: dict[str, int]) -> dict[str, int]:
 
 
 def synthesize_core(core, directory: Path) -> dict[str, int]:
-    """Yosys ``synth_ecp5`` of the core's Verilog alone (no harness, no place and route): its
-    cell counts. The fallback when the harness build fails inside Yosys."""
+    """Yosys ``synth_ecp5`` of the core's Verilog alone (no harness, no place and route),
+    elaborated for the bench's board as in the harness (the PE's DSP instances): its cell
+    counts. The fallback when the harness build fails inside Yosys."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "core.v").write_text(verilog.convert(core, name=CORE_NAME))
+    platform = get_board(BOARD).platform()
+    (directory / "core.v").write_text(verilog.convert(core, name=CORE_NAME, platform=platform))
     env = toolchain_env("ecp5")
     log = directory / "synth.log"
     # -q -l as Amaranth's build scripts run it: YoWASP Yosys's ABC step can end the process

@@ -60,7 +60,11 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
     if dsp_family(platform) == "ecp5" and _fits(x) and _fits(y):
         a, b = Signal(signed(DSP_WIDTH)), Signal(signed(DSP_WIDTH))
         p = Signal(2 * DSP_WIDTH)
-        m.d.comb += [a.eq(x), b.eq(y), product.eq(p[:len(product)])]
+        # The product's own bits, sign-extended here: taken from P, the bits above would be
+        # opaque to Yosys, which then saturates each of them (an int8 PE lane with every op:
+        # 253 LUTs, 173 with this).
+        bits = len(x) + len(y) + (0 if x.shape().signed or y.shape().signed else 1)
+        m.d.comb += [a.eq(x), b.eq(y), product.eq(p[:bits].as_signed())]
         registered = "CLK0" if input_register else "NONE"
         ports = {
             **{f"i_A{k}": a[k] for k in range(DSP_WIDTH)},
