@@ -66,10 +66,13 @@ class PEConfig(BlockConfig):
         no logic; the PE returns 0 for it.
     multiplier_stages : int
         Register stages around the lane's multiplier, 1 to 3 (hardware only: the PE's latency
-        is ``2 + multiplier_stages``). 2 also registers the multiplier's inputs, the DSP's
+        is ``2 + multiplier_stages + sum_register``). 2 also registers the multiplier's inputs, the DSP's
         input register; 3 registers the product again in the fabric, so that the route out of
         the DSP column has a cycle of its own: for arrays whose DSPs are spread over a large
         die.
+    sum_register : bool
+        Register the sum ``a * y + z`` before it saturates (hardware only: one more stage), so
+        that the adder and the saturation each have a cycle.
     shifter : str or None
         How the hardware shifts (results are the same): ``multiplier`` computes ``a << n`` as
         ``a * 2**n`` and ``a >> n`` as ``a * 2**(K-n)`` on the lane's multiplier (a decoder,
@@ -87,6 +90,8 @@ class PEConfig(BlockConfig):
     multiplier_stages: int = param(1, help="register stages around the multiplier: 2 adds the "
                                    "DSP input register, 3 also a fabric register after the "
                                    "DSP (for arrays spread over the die)", range=(1, 3))
+    sum_register: bool = param(False, help="register the sum before it saturates (one more "
+                               "stage: the adder and the saturation a cycle each)")
     shifter: str | None = param(None, help="shl/shr on the multiplier or in logic (derived: "
                                 "multiplier when it stays within a 16x16 DSP)",
                                 choices=("multiplier", "logic"))

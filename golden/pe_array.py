@@ -64,7 +64,8 @@ class PEArrayConfig(PEConfig):
     tree_levels_per_stage : int
         Adder levels between pipeline registers in the reduction trees, 1..16.
     **lane parameters
-        ``in_width``, ``signed``, ``out_width``, ``rounding``, ``ops`` of :class:`PEConfig`.
+        ``in_width``, ``signed``, ``out_width``, ``rounding``, ``ops``, ``multiplier_stages``,
+        ``sum_register``, ``shifter`` of :class:`PEConfig`.
     """
 
     rows: int = param(4, help="PE rows (one reduction tree each)", range=(1, 256))
@@ -106,7 +107,8 @@ class PEArrayConfig(PEConfig):
         """Config of each PE lane."""
         return PEConfig(in_width=self.in_width, signed=self.signed, out_width=self.out_width,
                         rounding=self.rounding, ops=self.ops, shifter=self.shifter,
-                        multiplier_stages=self.multiplier_stages)
+                        multiplier_stages=self.multiplier_stages,
+                        sum_register=self.sum_register)
 
 
 def pe_array(config: PEArrayConfig, op, mode, last, a, b, c) -> tuple[dict, np.ndarray]:

@@ -41,8 +41,8 @@ class _Decoded:
 
 
 def pe_latency(config: PEConfig) -> int:
-    """Register stages of a PE with this config: ``2 + multiplier_stages``."""
-    return 2 + config.multiplier_stages
+    """Register stages of a PE with this config: ``2 + multiplier_stages + sum_register``."""
+    return 2 + config.multiplier_stages + int(config.sum_register)
 
 
 class PE(wiring.Component):
@@ -75,7 +75,8 @@ class PE(wiring.Component):
     operands into 16 bits without ``shl``). ``multiplier_stages=2`` adds a
     register in front of the multiplier (the DSP's input register), so that the route into a
     DSP does not share a cycle with logic; ``multiplier_stages=3`` also registers the product
-    in the fabric, so that the route out of it does not either.
+    in the fabric, so that the route out of it does not either; ``sum_register`` registers the
+    sum before it saturates.
 
     Parameters
     ----------
@@ -86,8 +87,8 @@ class PE(wiring.Component):
     ----------
     config : golden.pe.PEConfig
     latency : int
-        Register stages from ``i`` to ``o``: ``2 + multiplier_stages`` (3 by default, the
-        class attribute).
+        Register stages from ``i`` to ``o``: ``2 + multiplier_stages + sum_register`` (3 by
+        default, the class attribute).
 
     Members
     -------
@@ -214,7 +215,7 @@ class PE(wiring.Component):
                                for value in (z, carry, is_shr))
 
         # Stage 3: add, then saturate (only as far as the built ops need) or drop shr's
-        # fraction bits.
+        # fraction bits; with sum_register, the sum is registered in between.
         sums = [row.sum_range for row in table.values() if not row.shifted] or [(0, 0)]
         sum_range = (min(0, *(r[0] for r in sums)), max(0, *(r[1] for r in sums)))
         addend = z2
@@ -223,6 +224,9 @@ class PE(wiring.Component):
             half = 1 << (k - 1)
             addend = Mux(is_shr2, Mux(product[k], half, half - 1), z2)
         total = product + addend + carry2
+        if cfg.sum_register:
+            total = delay(m, total, 1, en=en, name="total")
+            is_shr2 = delay(m, is_shr2, 1, en=en, name="is_shr_sum")
         result = saturate(total, self.result_shape, value_range=sum_range)
         if shifts:
             shifted = saturate(total >> k, self.result_shape, value_range=cfg.operand_range)

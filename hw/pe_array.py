@@ -63,7 +63,7 @@ class PEArray(wiring.Component):
     config : golden.pe_array.PEArrayConfig
     latency : int
         Cycles from an accepted input to its output with no stall:
-        PE (``pe_latency``: ``2 + multiplier_stages``) + reduction tree + 1
+        PE (``pe_latency``: ``2 + multiplier_stages + sum_register``) + reduction tree + 1
         (accumulator/output register).
     input_layout, output_layout : data.StructLayout
         Payload layouts of ``i`` and ``o``.

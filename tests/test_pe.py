@@ -106,7 +106,7 @@ def _verilator_check(config, rng, platform=None):
     a = np.where(corner, rng.choice([lo, hi], n), a)
     expected = pe_op(config, op, a, b, c)
     dut = StreamPipeline(PE(config))
-    assert dut.latency == 2 + config.multiplier_stages
+    assert dut.latency == 2 + config.multiplier_stages + config.sum_register
     result = run_stream_test(dut, "pe", lane_inputs(config, op, a, b, c), {"value": expected},
                              valid_prob=0.7, ready_prob=0.6, seed=11, platform=platform)
     assert len(result.out_words) == n
@@ -122,6 +122,16 @@ def test_verilator_matches_golden_with_stalls(signed, in_width, out_width, shift
     _verilator_check(PEConfig(in_width=in_width, signed=signed, out_width=out_width,
                               rounding="nearest_even", shifter=shifter,
                               multiplier_stages=stages), rng)
+
+
+@pytest.mark.parametrize("signed,shifter", [(True, None), (False, "logic")])
+def test_verilator_sum_register_matches_golden(signed, shifter, rng):
+    """The sum register on the ECP5 netlist (the DSP's registers, then the fabric's)."""
+    from boards import get_board
+
+    _verilator_check(PEConfig(in_width=8, signed=signed, rounding="nearest_even",
+                              shifter=shifter, multiplier_stages=3, sum_register=True), rng,
+                     platform=get_board("ulx3s-85f").platform())
 
 
 @pytest.mark.parametrize("signed,stages", [(True, 1), (True, 2), (False, 2), (True, 3)])

@@ -120,11 +120,12 @@ def test_config_object_or_keywords_but_not_both():
 
 @pytest.mark.parametrize("cols,levels_per_stage,stages,latency", [
     (1, 1, 1, 3 + 1 + 1), (8, 1, 1, 3 + 3 + 1), (9, 2, 1, 3 + 2 + 1), (64, 16, 1, 3 + 1 + 1),
-    (8, 1, 2, 4 + 3 + 1), (8, 1, 3, 5 + 3 + 1),
+    (8, 1, 2, 4 + 3 + 1), (8, 1, 3, 5 + 3 + 1), (8, 1, "3+sum", 6 + 3 + 1),
 ])
 def test_latency_follows_from_parameters(cols, levels_per_stage, stages, latency):
     dut = PEArray(rows=1, cols=cols, in_width=4, tree_levels_per_stage=levels_per_stage,
-                  multiplier_stages=stages)
+                  multiplier_stages=3 if stages == "3+sum" else stages,
+                  sum_register=stages == "3+sum")
     assert dut.latency == latency
     Fragment.get(dut, None)  # it elaborates
 
