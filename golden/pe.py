@@ -66,8 +66,8 @@ class PEConfig(BlockConfig):
         no logic; the PE returns 0 for it.
     multiplier_stages : int
         Register stages around the lane's multiplier, 1 to 3 (hardware only: the PE's latency
-        is ``2 + multiplier_stages + sum_register``). 2 also registers the multiplier's inputs, the DSP's
-        input register; 3 registers the product again in the fabric, so that the route out of
+        is ``2 + multiplier_stages + sum_register``). 2 also registers the multiplier's inputs,
+        the DSP's input register; 3 registers the product again in the fabric, so that the route out of
         the DSP column has a cycle of its own: for arrays whose DSPs are spread over a large
         die.
     sum_register : bool
