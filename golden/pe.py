@@ -67,9 +67,9 @@ class PEConfig(BlockConfig):
     multiplier_stages : int
         Register stages around the lane's multiplier, 1 to 3 (hardware only: the PE's latency
         is ``2 + multiplier_stages + sum_register``). 2 also registers the multiplier's inputs,
-        the DSP's input register; 3 registers the product again in the fabric, so that the route out of
-        the DSP column has a cycle of its own: for arrays whose DSPs are spread over a large
-        die.
+        the DSP's input register; 3 registers the product again in the fabric, so that the
+        route out of the DSP column has a cycle of its own: for arrays whose DSPs are spread
+        over a large die.
     sum_register : bool
         Register the sum ``a * y + z`` before it saturates (hardware only: one more stage), so
         that the adder and the saturation each have a cycle.
