@@ -62,6 +62,9 @@ DESIGNS = [
     # own (multiplier_stages=3). (router2 routes the all-op array in 6 instead of 9 minutes,
     # at 74 instead of 93 MHz.)
     BenchDesign("PE array, 3 multiplier stages", 8, 8, "pe-array", {"multiplier_stages": 3}),
+    # The sum registered too: router1 had not routed it after 25 minutes.
+    BenchDesign("PE array, 3 multiplier stages, sum register", 8, 8, "pe-array",
+                {"multiplier_stages": 3, "sum_register": True}, "router2"),
     BenchDesign("PE array, ops mul+madd, 3 multiplier stages", 8, 8, "pe-array",
                 {"ops": ("mul", "madd"), "multiplier_stages": 3}),
     BenchDesign("PE array, op mul (modes only), 2 multiplier stages", 8, 8, "pe-array",
