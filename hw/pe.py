@@ -46,7 +46,7 @@ def pe_latency(config: PEConfig) -> int:
 
 
 class PE(wiring.Component):
-    """One PE lane: ``o = saturate(op(a, b, c))``, three register stages, one multiplier.
+    """One PE lane: ``o = saturate(op(a, b, c))``, pipelined (3 to 6 stages), one multiplier.
 
     Every op is computed as ``a * y + z (+ 1)`` by the lane's one multiplier and one adder (the
     reuse MARCA builds its nonlinear functions on). The multiplier's first operand is always
