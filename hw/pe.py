@@ -122,6 +122,7 @@ class PE(wiring.Component):
         not_b = ~(i.b if cfg.signed else Cat(i.b, Const(0, 1)).as_signed())
         not_b_range = (-operand[1] - 1, -operand[0] - 1)
         difference = (operand[0] - operand[1], operand[1] - operand[0])
+        products = product_range(operand, operand)
         # max and min share one row (and one case): b is taken when the comparison and the
         # op agree.
         a_le_b = i.a <= i.b
@@ -130,10 +131,9 @@ class PE(wiring.Component):
                   else a_le_b if Op.MAX in built else ~a_le_b)
         pick = _Decoded(~take_b, Mux(take_b, i.b, 0), 0, (0, 1), operand, operand)
         table = {
-            Op.MUL: _Decoded(i.b, 0, 0, operand, zero, product_range(operand, operand)),
+            Op.MUL: _Decoded(i.b, 0, 0, operand, zero, products),
             Op.MADD: _Decoded(i.b, i.c, 0, operand, operand,
-                              (product_range(operand, operand)[0] + operand[0],
-                               product_range(operand, operand)[1] + operand[1])),
+                              (products[0] + operand[0], products[1] + operand[1])),
             Op.ADD: _Decoded(1, i.b, 0, one, operand, (2 * operand[0], 2 * operand[1])),
             Op.SUB: _Decoded(1, not_b, 1, one, not_b_range, difference),
             Op.MAX: pick,
