@@ -26,6 +26,7 @@ from golden.nonlinear.softmax import (
 )
 
 from .emit import atomic_write, tool_versions
+from .figures import pyplot, save_figure
 
 __all__ = ["Curve", "accuracy_report", "write_accuracy_report"]
 
@@ -166,10 +167,7 @@ def accuracy_report() -> tuple[dict, dict[str, list[Curve]]]:
 
 
 def _plot(name: str, curves: list[Curve], path: Path, ylabel: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for curve in curves:
@@ -180,17 +178,11 @@ def _plot(name: str, curves: list[Curve], path: Path, ylabel: str) -> None:
     ax.legend(markerscale=8, fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def _plot_softmax(table: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, kind in zip(axes, ("uniform", "peaked")):
@@ -206,10 +198,7 @@ def _plot_softmax(table: dict, path: Path) -> None:
     axes[0].set_ylabel("max |p - p_float64|")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def write_accuracy_report(out_dir: str | Path) -> list[Path]:

@@ -40,6 +40,7 @@ from hw.pe_array import PEArray
 from sim.backends import SIMULATORS, run_stream
 
 from .emit import atomic_write, replace_between_markers, verilog_text
+from .figures import pyplot, save_figure
 from .provenance import add_caption, caption, caption_png, machine_info, measured_with
 
 __all__ = ["UTILIZATION_ARRAYS", "GEMV_SHAPES", "GEMM_SHAPES", "SPEED_SIZES", "ECP5_SUBSET",
@@ -70,22 +71,8 @@ def _config(rows: int, cols: int) -> PEArrayConfig:
 
 
 def _savefig(fig, path: Path, text: str) -> None:
-    import matplotlib.pyplot as plt
-
     add_caption(fig, text)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    save_figure(fig, path)
 
 
 # --- PE utilization ---------------------------------------------------------------------------
@@ -121,7 +108,7 @@ def utilization_bench(arrays=UTILIZATION_ARRAYS, gemv=GEMV_SHAPES, gemm=GEMM_SHA
 
 
 def _plot_utilization(data: dict, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     rows = data["rows"]
     arrays = list(dict.fromkeys((r["rows"], r["cols"]) for r in rows))
     labels = list(dict.fromkeys(_shape_label(r) for r in rows))
@@ -232,7 +219,7 @@ def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = Non
 
 
 def _plot_speed(data: dict, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     rows = data["rows"]
     pes = [r["pes"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -315,7 +302,7 @@ def ecp5_bench(out_dir: Path, fpga_json: str | Path | None = None, *, designs=No
 
 
 def _plot_ecp5(data: dict, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
     for label in dict.fromkeys(r["label"] for r in data["rows"]):
         mine = [r for r in data["rows"] if r["label"] == label and "luts" in r]
@@ -333,9 +320,7 @@ def _plot_ecp5(data: dict, path: Path) -> None:
         axes[2].axhline(data["target_mhz"], color="grey", linestyle=":")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"ECP5-85F ({data.get('board')}), cores in the Fmax harness", fontsize=10)
-    text = (caption(data) if isinstance(data["machine"], dict) else
-            f"{data['machine']}; {'; '.join(f'{k} {v}' for k, v in data['tools'].items())}")
-    _savefig(fig, path, text)
+    _savefig(fig, path, _section_caption(data))
 
 
 # --- nonlinear accuracy and sparse storage ----------------------------------------------------
@@ -387,11 +372,17 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
-def _measured_line(section: dict) -> str:
+def _section_caption(section: dict) -> str:
+    """What a section was measured with; an fpga-bench JSON from before machines were recorded
+    has a note in place of the machine."""
     machine = section["machine"]
     if not isinstance(machine, dict):
-        return f"*{machine}; " + "; ".join(f"{k} {v}" for k, v in section["tools"].items()) + "*"
-    return f"*{caption(section)}*"
+        return f"{machine}; " + "; ".join(f"{k} {v}" for k, v in section["tools"].items())
+    return caption(section)
+
+
+def _measured_line(section: dict) -> str:
+    return f"*{_section_caption(section)}*"
 
 
 def markdown_report(report: dict) -> str:

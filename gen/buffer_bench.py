@@ -15,6 +15,7 @@ from golden.memory.buffer_management import chain, elementwise_traffic, linear_t
 from golden.memory.scratchpad import ScratchpadConfig, conflict_rate, strided_addresses
 
 from .emit import atomic_write, tool_versions
+from .figures import pyplot, save_figure
 
 __all__ = ["LINEAR_CASES", "CHAIN_LENGTHS", "buffer_report", "write_buffer_report"]
 
@@ -64,10 +65,7 @@ def buffer_report() -> dict:
 
 
 def _plot(data: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     panels = [("input sharing (linear ops)", data["linear"], lambda k: k.replace(", ", "\n")),
@@ -91,10 +89,7 @@ def _plot(data: dict, path: Path) -> None:
         ax.set_ylim(0, max(base) * 1.2)
         ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def conflict_table(banks: int = 4, length: int = 1024) -> dict:

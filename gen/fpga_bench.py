@@ -32,6 +32,7 @@ from hw.pe_array import PEArray
 
 from .build import BuildError, build_top, toolchain_env
 from .emit import atomic_write
+from .figures import pyplot, save_figure
 from .fpga_report import parse_yosys_stat
 from .provenance import measured_with, source_digest
 
@@ -224,10 +225,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for label in dict.fromkeys(r["label"] for r in rows):
@@ -242,16 +240,15 @@ def _plot(rows: list[dict], path: Path) -> None:
     right.set(xscale="log", xlabel="MACs", ylabel="Fmax (MHz)", title="Fmax after routing")
     left.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def write_fpga_bench(out_dir: str | Path, designs=None, *, lane_op_sets=None,
                      on_stage: Callable[[str], None] | None = None) -> list[Path]:
     """Build every design and synthesize the PE lanes, then write ``fpga_bench.json``,
     ``fpga_bench.md`` (both tables) and ``fpga_bench.png`` into ``out_dir``. A design whose
-    build directory already holds a report is not rebuilt (delete ``out_dir/builds`` to
-    measure again)."""
+    build directory holds a report from the same accelgen source is not rebuilt
+    (:func:`bench_design`)."""
     out_dir = Path(out_dir)
     rows = [bench_design(d.label, d.rows, d.cols, d.kind, d.params, out_dir / "builds",
                          router=d.router, on_stage=on_stage)

@@ -144,14 +144,11 @@ def add_caption(fig, text: str) -> None:
 
 def caption_png(path: str | Path, text: str) -> None:
     """Add ``text`` under an existing PNG figure (made by another report), in place."""
-    import matplotlib
+    from .figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.image
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     path = Path(path)
-    image = matplotlib.image.imread(path)
+    image = plt.imread(path)
     height, width = image.shape[:2]
     dpi = 100
     lines = _wrapped(text, width / dpi)
@@ -162,7 +159,4 @@ def caption_png(path: str | Path, text: str) -> None:
     ax.axis("off")
     fig.text(0.005, 4 / (height + strip), "\n".join(lines), fontsize=6, color="0.35",
              ha="left", va="bottom")
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=dpi)

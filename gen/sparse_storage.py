@@ -27,6 +27,7 @@ from golden.sparse.encoding import (
 )
 
 from .emit import atomic_write, tool_versions
+from .figures import pyplot, save_figure
 
 __all__ = ["DENSITIES", "FORMATS", "storage_report", "write_storage_report"]
 
@@ -151,10 +152,7 @@ def storage_report(config: SparseFormatConfig | None = None, densities=DENSITIES
 
 
 def _plot(data: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = data["rows"]
     x = [r["density"] for r in rows]
@@ -187,10 +185,7 @@ def _plot(data: dict, path: Path) -> None:
     ax_mix.legend(fontsize=8)
     ax_mix.grid(True, alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def write_storage_report(out_dir: str | Path, **options) -> list[Path]:

@@ -50,6 +50,7 @@ from golden.params import BlockConfig
 from sim.backends import check_simulator
 
 from .emit import atomic_write, tool_versions
+from .figures import pyplot, save_figure
 from .provenance import source_digest
 from .registry import get_generator
 from .workloads import WORKLOADS, parse_workload, run_workload
@@ -566,10 +567,7 @@ def plot_pareto(records: list, objectives: dict, front: list, path: str | Path, 
                 title: str = "", caption_text: str = "") -> None:
     """Scatter every pair of objectives (every point that has them, the Pareto front in red)
     into a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from .provenance import add_caption
 
@@ -609,7 +607,4 @@ def plot_pareto(records: list, objectives: dict, front: list, path: str | Path, 
     add_caption(fig, caption_text)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
