@@ -8,7 +8,7 @@ The register map and the host protocol (program-load window, start, status polli
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,17 +19,9 @@ from .accelerator import AcceleratorCore
 from .config import configure
 from .memory.csr import CSRBlock, axi_lite_signature
 from .memory.dma import axi4_signature
+from .pipeline import rising_edge
 
 __all__ = ["AcceleratorTop"]
-
-
-def _rising(m: Module, level) -> Signal:
-    """A one-cycle pulse the cycle after ``level`` goes from 0 to 1."""
-    seen = Signal(name=f"{level.name}_seen")
-    pulse = Signal(name=f"{level.name}_rise")
-    m.d.sync += seen.eq(level)
-    m.d.comb += pulse.eq(level & ~seen)
-    return pulse
 
 
 class AcceleratorTop(wiring.Component):
@@ -86,8 +78,8 @@ class AcceleratorTop(wiring.Component):
         for name, value in identity_registers(self.config).items():
             m.d.comb += getattr(csr, name).value.eq(value)
         m.d.comb += [
-            core.start.eq(_rising(m, csr.ctrl.start)),
-            core.prog_we.eq(_rising(m, csr.prog_ctrl.write)),
+            core.start.eq(rising_edge(m, csr.ctrl.start)),
+            core.prog_we.eq(rising_edge(m, csr.prog_ctrl.write)),
             core.prog_addr.eq(csr.prog_addr.value),
             core.prog_data.eq(Cat(getattr(csr, f"prog_data{k}").value
                                   for k in range(PROG_DATA_REGISTERS))),

@@ -10,7 +10,7 @@ The address map, the register map and the run protocol are in ``golden.host_top`
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Module, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,6 +32,7 @@ from .host_bridge import HostBridge
 from .memory.axil_decoder import AXILiteDecoder
 from .memory.csr import CSRBlock
 from .memory.stream_buffer import StreamBuffer
+from .pipeline import rising_edge
 from .uart import UART
 
 __all__ = ["HostTop"]
@@ -125,10 +126,8 @@ class HostTop(wiring.Component):
                      **parameter_registers(self.design.config)}
         for name, value in constants.items():
             m.d.comb += getattr(regs, name).value.eq(value)
-        start_seen = Signal()
-        m.d.sync += start_seen.eq(regs.control.start)
         m.d.comb += [
-            buffers.start.eq(regs.control.start & ~start_seen),  # rising edge
+            buffers.start.eq(rising_edge(m, regs.control.start)),
             buffers.count.eq(regs.count.value),
             buffers.expect.eq(regs.expect.value),
             regs.status.busy.eq(buffers.busy),

@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["StreamPipeline", "core_shapes", "delay"]
+__all__ = ["StreamPipeline", "core_shapes", "delay", "rising_edge"]
 
 
 def delay(m: Module, value, cycles: int, *, en, name: str):
@@ -28,6 +28,16 @@ def delay(m: Module, value, cycles: int, *, en, name: str):
             m.d.sync += register.eq(value)
         value = register
     return value
+
+
+def rising_edge(m: Module, level) -> Signal:
+    """A one-cycle pulse: high in the first cycle ``level`` is 1 after a cycle at 0 (a
+    register bit the host sets, turned into a strobe)."""
+    seen = Signal(name=f"{level.name}_seen")
+    pulse = Signal(name=f"{level.name}_rise")
+    m.d.sync += seen.eq(level)
+    m.d.comb += pulse.eq(level & ~seen)
+    return pulse
 
 
 def core_shapes(core: wiring.Component):
