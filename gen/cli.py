@@ -647,7 +647,12 @@ def _sigterm_as_exception():
         yield
         return
 
+    pid = os.getpid()
+
     def handler(signum, frame):
+        if os.getpid() != pid:  # a forked worker inherited this: die as SIGTERM would have it
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
         raise _Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)

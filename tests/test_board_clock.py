@@ -52,8 +52,9 @@ def test_every_board_top_prepares_with_a_reset_sync_domain(name, multiple):
     board = BOARDS[name]
     if not board.bitstream:  # Vivado's files: the Verilog, where the same submodules show
         verilog = files["top.v"]
-        assert re.search(r"\btop\.power_on_reset\b|power_on_reset", verilog)
-        assert "reset_sync" in verilog and "rst_buffer" in verilog  # the board's button too
+        for submodule in ("power_on_reset", "reset_sync", "rst_buffer"):  # the button too
+            assert f"module \\top.{submodule} (" in verilog
+        assert re.search(r"\\top\.reset_sync\s+reset_sync \([^;]*\.rst\(rst\)", verilog)
         return
     text = files["top.il"]
     top = module(text, "top")
