@@ -96,7 +96,8 @@ def toolchain_env(family: str) -> dict[str, str]:
         if not chosen or not (Path(chosen).exists() or shutil.which(chosen)):
             raise BuildError(f"missing toolchain: {os.environ.get(variable) or program} not found "
                              f"(pip install {package}, or set {variable})")
-        env[variable] = chosen
+        # The build script runs in the work directory: a relative path would not be found.
+        env[variable] = str(Path(chosen).absolute()) if os.sep in chosen else chosen
     return env
 
 
@@ -105,7 +106,7 @@ def _dfu_suffix_wrapper(work: Path) -> str:
     found = shutil.which("dfu-suffix")
     if found:
         return found
-    wrapper = work / "dfu-suffix"
+    wrapper = work.absolute() / "dfu-suffix"  # the flow runs in ``work``: no relative path
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m boards.dfu_suffix "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
@@ -121,7 +122,10 @@ def _first_error(work: Path) -> str:
             for line in path.read_text(errors="replace").splitlines():
                 if re.match(r"^(ERROR|Error|error)\b", line.strip()):
                     return re.sub(r"^(ERROR|Error|error):?\s*", "", line.strip())
-    return "see the log"
+    # No tool said ERROR (e.g. the shell could not run a program): the flow's last words.
+    lines = [line.strip() for line in (work / "build.log").read_text(errors="replace")
+             .splitlines() if line.strip()] if (work / "build.log").exists() else []
+    return lines[-1] if lines else "see the log"
 
 
 def _explain(message: str, device: str) -> str:

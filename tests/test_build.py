@@ -466,3 +466,29 @@ def test_unexpected_exception_is_one_line_unless_debugging(tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match="something"):
         run_cli(*argv)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_flow_programs_are_found_from_the_work_directory(tmp_path, monkeypatch):
+    """The flow runs in the work directory: a relative output (``-o build/oc``) or tool path
+    must not leave the OrangeCrab's dfu-suffix or a tool unfound there (it did: "bitstream
+    failed", the bitstream built but not suffixed)."""
+    monkeypatch.chdir(tmp_path)
+    work = Path("build/.oc.partial")
+    work.mkdir(parents=True)
+    monkeypatch.setattr(gen_build.shutil, "which", lambda name: None)  # no dfu-util installed
+    wrapper = gen_build._dfu_suffix_wrapper(work)
+    assert Path(wrapper).is_absolute()
+    (work / "top.bit").write_bytes(b"\xff" * 64)
+    subprocess.run([wrapper, "-v", "1209", "-p", "5af0", "-a", "top.bit"], cwd=work,
+                   check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (work / "top.bit").read_bytes() == b"\xff" * 64 + dfu_suffix(b"\xff" * 64, 0x1209,
+                                                                         0x5AF0)
+    tool = Path("tools/yosys")
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("YOSYS", "tools/yosys")
+    for variable in ("NEXTPNR_ECP5", "ECPPACK"):
+        monkeypatch.setenv(variable, "/bin/true")
+    env = gen_build.toolchain_env("ecp5")
+    assert env["YOSYS"] == str(tmp_path / "tools/yosys")
+    assert env["ECPPACK"] == "/bin/true"
