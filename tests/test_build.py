@@ -492,3 +492,13 @@ def test_flow_programs_are_found_from_the_work_directory(tmp_path, monkeypatch):
     env = gen_build.toolchain_env("ecp5")
     assert env["YOSYS"] == str(tmp_path / "tools/yosys")
     assert env["ECPPACK"] == "/bin/true"
+
+
+def test_first_error_falls_back_to_the_flows_last_line(tmp_path):
+    (tmp_path / "build.log").write_text("Info: fine\nbuild_top.sh: 12: ./dfu-suffix: not found\n\n")
+    assert gen_build._first_error(tmp_path) == "build_top.sh: 12: ./dfu-suffix: not found"
+    (tmp_path / "top.tim").write_text("Info: x\nERROR: Unable to place cell y\n")
+    assert gen_build._first_error(tmp_path) == "Unable to place cell y"
+    (tmp_path / "build.log").unlink()
+    (tmp_path / "top.tim").unlink()
+    assert gen_build._first_error(tmp_path) == "see the log"
