@@ -8,14 +8,16 @@ clock frequency the UART divisor is computed for.
 from __future__ import annotations
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Module, Signal
 from amaranth.lib import io
+from amaranth.lib.cdc import ResetSynchronizer
 
 from golden.host_top import HostTopConfig
 from hw.host_top import HostTop
 
 from . import Board
 from .pll import add_pll, pll_params
+from .reset import PowerOnReset, power_on_cycles
 
 __all__ = ["clock_frequency", "uart_buffers", "BoardTop", "add_board_clock", "board_design"]
 
@@ -36,14 +38,36 @@ def clock_frequency(board: Board, freq_hz: float | None) -> float:
 
 
 def add_board_clock(m: Module, platform, board: Board, freq_hz: float | None) -> None:
-    """Clock ``m``'s ``sync`` domain from a PLL at ``freq_hz``; with ``None`` (or the board
-    clock's own frequency) leave it to the platform, which clocks ``sync`` from the oscillator."""
+    """Define ``m``'s ``sync`` domain: clocked by the board oscillator, or with ``freq_hz`` (not
+    the oscillator's own frequency) by a PLL from it; reset by a :class:`~boards.reset.PowerOnReset`
+    for :data:`~boards.reset.POWER_ON_RESET_S` after configuration, by the board's reset button
+    if it has one, and, from a PLL, while it is not locked.
+
+    The domain is defined here for every board rather than left to the platform, whose own
+    ``sync`` is reset-less on the ECP5 (``ResetSignal()`` would not resolve there)."""
     base = platform.default_clk_frequency
+    request = Signal()  # reset request: power-on, or the button
     if freq_hz is None or freq_hz == base:
-        return
-    # The PLL takes the clock pin itself: on the iCE40UP5K the only PLL shares its site with
-    # the clock pin, so it must be the pad-fed SB_PLL40_PAD.
-    add_pll(m, board.family, platform.request(platform.default_clk, dir="-"), base, freq_hz)
+        m.domains.sync = ClockDomain("sync")
+        m.submodules.clk_buffer = clk = io.Buffer("i", platform.request(platform.default_clk,
+                                                                        dir="-"))
+        m.d.comb += ClockSignal("sync").eq(clk.i)
+        m.submodules.reset_sync = ResetSynchronizer(request, domain="sync")
+        clock_hz = base
+    else:
+        # The PLL takes the clock pin itself: on the iCE40UP5K the only PLL shares its site
+        # with the clock pin, so it must be the pad-fed SB_PLL40_PAD. The power-on counter
+        # then runs on the PLL's output, the only clock there is.
+        pll = add_pll(m, board.family, platform.request(platform.default_clk, dir="-"), base,
+                      freq_hz, reset=request)
+        clock_hz = pll.f_out_hz
+    m.submodules.power_on_reset = por = PowerOnReset(power_on_cycles(clock_hz))
+    button = Const(0)
+    if platform.default_rst is not None:
+        m.submodules.rst_buffer = rst = io.Buffer("i", platform.request(platform.default_rst,
+                                                                        dir="-"))
+        button = rst.i
+    m.d.comb += request.eq(por.busy | button)
 
 
 def uart_buffers(m: Module, platform) -> tuple[io.Buffer, io.Buffer]:

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -95,7 +96,8 @@ def toolchain_env(family: str) -> dict[str, str]:
         if not chosen or not (Path(chosen).exists() or shutil.which(chosen)):
             raise BuildError(f"missing toolchain: {os.environ.get(variable) or program} not found "
                              f"(pip install {package}, or set {variable})")
-        env[variable] = chosen
+        # The build script runs in the work directory: a relative path would not be found.
+        env[variable] = str(Path(chosen).absolute()) if os.sep in chosen else chosen
     return env
 
 
@@ -104,7 +106,7 @@ def _dfu_suffix_wrapper(work: Path) -> str:
     found = shutil.which("dfu-suffix")
     if found:
         return found
-    wrapper = work / "dfu-suffix"
+    wrapper = work.absolute() / "dfu-suffix"  # the flow runs in ``work``: no relative path
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m boards.dfu_suffix "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
@@ -120,7 +122,10 @@ def _first_error(work: Path) -> str:
             for line in path.read_text(errors="replace").splitlines():
                 if re.match(r"^(ERROR|Error|error)\b", line.strip()):
                     return re.sub(r"^(ERROR|Error|error):?\s*", "", line.strip())
-    return "see the log"
+    # No tool said ERROR (e.g. the shell could not run a program): the flow's last words.
+    lines = [line.strip() for line in (work / "build.log").read_text(errors="replace")
+             .splitlines() if line.strip()] if (work / "build.log").exists() else []
+    return lines[-1] if lines else "see the log"
 
 
 def _explain(message: str, device: str) -> str:
@@ -150,18 +155,24 @@ def tool_options(board, overrides: dict | None = None) -> dict:
 def build_top(board: Board, top, name: str, output: str | Path, *,
               on_stage: Callable[[str], None] | None = None,
               overrides: dict | None = None, metadata: dict | None = None,
-              prepare: Callable[[Path], object] | None = None) -> BuildResult:
+              prepare: Callable[[Path], object] | None = None,
+              run_tools: bool = True) -> BuildResult:
     """Build the Amaranth ``top`` for ``board`` into the directory ``output``.
 
     iCE40 and ECP5: Yosys, nextpnr and the packer run to a bitstream and the logs are parsed
     into ``report.json``; a build whose clocks miss their constraints still completes (the
     report says ``timing_met: false``). Xilinx: the Verilog, constraints and build scripts are
-    written for the vendor tool, which is not run.
+    written for the vendor tool, which is not run. With ``run_tools=False`` no family's tools
+    run: ``output`` gets the sources, constraints and build script, as for Xilinx.
 
     ``on_stage`` is called with each stage's name as it begins (``elaborate``, ``synthesis``,
     ``place and route``, ``bitstream``), for a progress display. ``metadata`` (e.g. the design's
     config) is written to ``build.json`` beside the outputs; ``prepare(directory)`` may write
     more files there (e.g. the register map's C header) before the tools run.
+
+    The work directory ``.<output name>.partial`` beside ``output`` never outlives the call: it
+    becomes ``output`` (success) or ``<output>.failed`` (a tool failed), and is removed on any
+    other way out, an exception or ``KeyboardInterrupt`` included (the tools are stopped first).
 
     Raises
     ------
@@ -170,52 +181,85 @@ def build_top(board: Board, top, name: str, output: str | Path, *,
         first error and the log; nothing is left at ``output``.
     """
     output = Path(output)
-    env = toolchain_env(board.family) if board.bitstream else None
+    run_tools = run_tools and board.bitstream
+    env = toolchain_env(board.family) if run_tools else None
     stage = on_stage or (lambda _: None)
     stage("elaborate")
     platform = board.platform()
     plan = platform.prepare(top, name=name, **tool_options(board, overrides))
 
     work = output.with_name(f".{output.name}.partial")
-    if work.exists():
-        shutil.rmtree(work)
-    plan.extract(work)
-    if metadata is not None:
-        atomic_write(work / "build.json", json.dumps(metadata, indent=2) + "\n")
-    if prepare is not None:
-        prepare(work)
-    if not board.bitstream:
+    try:
+        if work.exists():
+            shutil.rmtree(work)
+        plan.extract(work)
+        if metadata is not None:
+            atomic_write(work / "build.json", json.dumps(metadata, indent=2) + "\n")
+        if prepare is not None:
+            prepare(work)
+        if not run_tools:
+            _replace_dir(work, output)
+            return BuildResult(output, None, None, 0.0)
+        if "dfu-suffix" in getattr(platform, "required_tools", ()):
+            env["DFU_SUFFIX"] = _dfu_suffix_wrapper(work)
+        returncode, current, seconds = _run_flow(work, plan.script, board.family, name, env,
+                                                 stage)
+        device = f"{platform.device} ({board.name})"
+        bitstream = work / _BITSTREAM[board.family].format(name=name)
+        if returncode != 0 or not bitstream.exists():
+            failed = output.with_name(f"{output.name}.failed")
+            _replace_dir(work, failed)
+            raise BuildError(f"{current} failed: {_explain(_first_error(failed), device)} "
+                             f"(logs: {failed})")
+        report = report_directory(work, board.family)
+        report.update(board=board.name, device=platform.device, seconds=round(seconds, 1))
+        atomic_write(work / "report.json", json.dumps(report, indent=2) + "\n")
         _replace_dir(work, output)
-        return BuildResult(output, None, None, 0.0)
+        return BuildResult(output, output / bitstream.name, report, seconds)
+    finally:
+        # Interrupted (Ctrl-C, or SIGTERM turned into an exception by the caller) or failed
+        # in Python: no half-written work directory stays behind.
+        shutil.rmtree(work, ignore_errors=True)
 
-    if "dfu-suffix" in getattr(platform, "required_tools", ()):
-        env["DFU_SUFFIX"] = _dfu_suffix_wrapper(work)
+
+def _run_flow(work: Path, script: str, family: str, name: str, env: dict,
+              stage: Callable[[str], None]) -> tuple[int, str, float]:
+    """Run the build script in ``work``, reporting stages as their files appear; return its
+    exit status, the last stage reached and the wall time. The script runs in a process group
+    of its own, stopped (the tools with it) if this is interrupted, so no tool outlives it."""
     started = time.monotonic()
-    stages = _STAGES[board.family]
+    stages = _STAGES[family]
     current = None
     with open(work / "build.log", "w") as log:
-        process = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=work, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        while True:
-            status = process.poll()
-            reached = [s for s, marker in stages
-                       if marker is None or (work / marker.format(name=name)).exists()][-1]
-            if reached != current:
-                current = reached
-                stage(current)
-            if status is not None:
-                break
-            time.sleep(0.2)
-    seconds = time.monotonic() - started
-    device = f"{platform.device} ({board.name})"
-    bitstream = work / _BITSTREAM[board.family].format(name=name)
-    if process.returncode != 0 or not bitstream.exists():
-        failed = output.with_name(f"{output.name}.failed")
-        _replace_dir(work, failed)
-        raise BuildError(f"{current} failed: {_explain(_first_error(failed), device)} "
-                         f"(logs: {failed})")
-    report = report_directory(work, board.family)
-    report.update(board=board.name, device=platform.device, seconds=round(seconds, 1))
-    atomic_write(work / "report.json", json.dumps(report, indent=2) + "\n")
-    _replace_dir(work, output)
-    return BuildResult(output, output / bitstream.name, report, seconds)
+        process = subprocess.Popen(["sh", f"{script}.sh"], cwd=work, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while True:
+                status = process.poll()
+                reached = [s for s, marker in stages
+                           if marker is None or (work / marker.format(name=name)).exists()][-1]
+                if reached != current:
+                    current = reached
+                    stage(current)
+                if status is not None:
+                    break
+                time.sleep(0.2)
+        finally:
+            if process.poll() is None:
+                _stop_group(process)
+    return process.returncode, current, time.monotonic() - started
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Stop the process group of ``process``: SIGTERM, then SIGKILL to whatever is left of the
+    group once the script has ended (or after 5 s), so that no tool outlives the build."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:  # nothing of the group is left
+            break
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    process.wait()

@@ -7,11 +7,14 @@ parameter is declared once, in ``golden``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import textwrap
+import threading
 import time
 import typing
 from pathlib import Path
@@ -330,11 +333,13 @@ def _cmd_build(args) -> int:
             progress.update(task, description=f"{board.name}: {generator.name}: {stage}")
 
         result = build_top(board, top, name, output, on_stage=on_stage, metadata=metadata,
-                           prepare=lambda work: write_regmap_files(top.host.regmap, work))
+                           prepare=lambda work: write_regmap_files(top.host.regmap, work),
+                           run_tools=not args.elaborate_only)
         progress.update(task, description=f"{board.name}: {generator.name}: done")
     if result.report is None:
-        print(f"wrote {result.directory}: Verilog, constraints and build scripts for the vendor "
-              f"tool (run build_{name}.sh); host description in build.json")
+        tool = "the vendor tool" if not board.bitstream else "the toolchain"
+        print(f"wrote {result.directory}: sources, constraints and build scripts for {tool} "
+              f"(run build_{name}.sh there); host description in build.json")
         return 0
     _print_report(result.report, f"{board.name} ({result.report['device']}), {name}")
     print(f"bitstream: {result.bitstream} ({result.seconds:.0f} s); report: "
@@ -552,6 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--name", help="top-level name [default: the generator's]")
     build.add_argument("-o", "--output", help="build directory "
                        "[default: build/boards/<board>-<name>]")
+    build.add_argument("--elaborate-only", action="store_true", help="stop after elaboration: "
+                       "write the sources, constraints, build script and build.json without "
+                       "running (or needing) the toolchain")
     build.set_defaults(run=_cmd_build)
 
     report = commands.add_parser("report", help="resources and Fmax from the Yosys and nextpnr "
@@ -623,17 +631,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the command was, like KeyboardInterrupt for SIGINT."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_exception():
+    """Turn SIGTERM (``timeout``, a CI runner, ``kill``) into :class:`_Terminated` while the
+    command runs, so its ``finally`` clauses clean up as they do on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    pid = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != pid:  # a forked worker inherited this: die as SIGTERM would have it
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``accelgen`` command; returns the exit status."""
+    """Entry point of the ``accelgen`` command; returns the exit status.
+
+    Errors are one line on stderr: bad input and failed builds exit 2, an interrupt 130 (Ctrl-C)
+    or 143 (SIGTERM), and any other exception, a bug, 2 with its type and message; set
+    ``ACCELGEN_DEBUG=1`` for the traceback instead.
+    """
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with _sigterm_as_exception():
+            return args.run(args)
     except (ValueError, TypeError) as error:
-        print(f"accelgen: error: {error}", file=sys.stderr)
+        if os.environ.get("ACCELGEN_DEBUG"):
+            raise
+        print(f"accelgen: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`accelgen list | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        print("accelgen: interrupted", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print("accelgen: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except Exception as error:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("ACCELGEN_DEBUG"):
+            raise
+        print(f"accelgen: error: internal error: {type(error).__name__}: {_one_line(error)} "
+              f"(set ACCELGEN_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,13 +3,22 @@ YoWASP toolchain, parsed reports, vendor files for Xilinx, and one-line errors t
 nothing half-written."""
 
 import json
+import os
+import re
+import shlex
+import signal
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
+import gen.build as gen_build
+import gen.cli as gen_cli
 from boards import BOARDS, get_board
 from boards.dfu_suffix import add_dfu_suffix, dfu_suffix
-from gen.build import find_tool, tool_options
+from gen.build import TOOLS, find_tool, tool_options
 from gen.cli import main
 from gen.config import load_design, parse_value
 from gen.fpga_report import parse_nextpnr_log, parse_yosys_stat
@@ -308,3 +317,188 @@ def test_fpga_bench_table_and_readme_markers(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="no <!-- fpga-bench:start --> .* markers"):
         replace_between_markers(readme, table, README_MARKERS)
+
+
+# --- the README's build lines, interrupts and unexpected errors (no toolchain run) ------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_build_section():
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index("## FPGA boards"):readme.index("\n## ", readme.index(
+        "## FPGA boards") + 1)]
+
+
+def readme_build_lines():
+    """The ``accelgen build`` command lines of the README's FPGA section, as argument lists."""
+    blocks = re.findall(r"```sh\n(.*?)```", readme_build_section(), re.S)
+    lines = [shlex.split(line, comments=True) for block in blocks
+             for line in block.splitlines() if line.startswith("accelgen build ")]
+    return [line[1:] for line in lines]
+
+
+README_BUILDS = readme_build_lines()
+
+
+def test_readme_has_the_build_lines_of_every_board_and_the_issue():
+    boards = {line[line.index("--board") + 1] for line in README_BUILDS}
+    assert boards == set(BOARDS)
+    # issue 15: the ECP5 boards at their own clock, as a new user types them
+    assert ["build", "--design", "pe-array", "--board", "ulx3s-85f", "-o", "build/ulx"] \
+        in README_BUILDS
+    assert ["build", "--design", "pe-array", "--param", "rows=2", "--param", "cols=2",
+            "--board", "orangecrab", "-o", "build/oc"] in README_BUILDS
+
+
+@pytest.mark.parametrize("argv", README_BUILDS, ids=[" ".join(a[1:]) for a in README_BUILDS])
+def test_readme_build_lines_elaborate(argv, tmp_path, monkeypatch, capsys):
+    """Each README line as written, in a directory holding the README's design.toml, through
+    elaboration and ``platform.prepare`` to the build files (``--elaborate-only``: no tools)."""
+    toml = re.search(r"```toml\n(.*?)```", readme_build_section(), re.S).group(1)
+    (tmp_path / "design.toml").write_text(toml)
+    monkeypatch.chdir(tmp_path)
+    args = argv if "--elaborate-only" in argv else [*argv, "--elaborate-only"]
+    assert run_cli(*args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    directory = Path(re.search(r"wrote (\S+):", out).group(1))
+    info = json.loads((directory / "build.json").read_text())
+    assert info["board"] == argv[argv.index("--board") + 1]
+    if "--freq" in argv:
+        assert info["freq_mhz"] == pytest.approx(float(argv[argv.index("--freq") + 1]),
+                                                 rel=0.01)
+    assert any(p.name.startswith("build_") and p.suffix == ".sh" for p in directory.iterdir())
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def fake_toolchain(monkeypatch, family="ice40"):
+    """Every tool of ``family`` set to a program that exists (the flow itself is patched)."""
+    for variable, _, _ in TOOLS[family]:
+        monkeypatch.setenv(variable, "/bin/true")
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, gen_cli._Terminated],
+                         ids=["ctrl-c", "sigterm"])
+def test_interrupted_build_leaves_nothing_and_exits_nonzero(interrupt, tmp_path, monkeypatch,
+                                                            capsys):
+    """An interrupt while the tools run (here raised by a patched flow, after the work
+    directory has been written) removes the work directory; the exit status says so."""
+    fake_toolchain(monkeypatch)
+    seen = []
+
+    def flow(work, *args):
+        seen.append(sorted(p.name for p in work.iterdir()))
+        raise interrupt()
+
+    monkeypatch.setattr(gen_build, "_run_flow", flow)
+    output = tmp_path / "out"
+    status = run_cli("build", "--design", "pe-array", "--param", "rows=1", "--param", "cols=1",
+                     "--board", "icebreaker", "-o", output)
+    assert status == (130 if interrupt is KeyboardInterrupt else 143)
+    assert "build.json" in seen[0] and "pe_array.il" in seen[0]  # it was interrupted mid-way
+    assert list(tmp_path.iterdir()) == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("accelgen: ")
+
+
+def test_sigterm_stops_the_tools_and_removes_the_work_directory(tmp_path):
+    """The real thing: ``accelgen build`` in its own process, its "Yosys" a script that
+    records its pid and sleeps; SIGTERM once the tool runs. The tool is stopped with the
+    build, nothing is left beside the output, and the exit status is 143."""
+    pid_file = tmp_path / "tool.pid"
+    fake = tmp_path / "yosys"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 120\n")
+    fake.chmod(0o755)
+    builds = tmp_path / "builds"
+    builds.mkdir()
+    env = {**os.environ, "YOSYS": str(fake), "NEXTPNR_ICE40": "/bin/true",
+           "ICEPACK": "/bin/true"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gen.cli", "build", "--design", "pe-array", "--param", "rows=1",
+         "--param", "cols=1", "--board", "icebreaker", "-o", str(builds / "out")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the fake tool never started"
+            time.sleep(0.1)
+        assert [p.name for p in builds.iterdir()] == [".out.partial"]
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143 and err.strip().endswith("accelgen: terminated")
+    assert list(builds.iterdir()) == []
+    tool = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{tool}").exists() and "Z" not in _proc_state(tool):
+        assert time.monotonic() < deadline, "the tool outlived the build"
+        time.sleep(0.1)
+
+
+def _proc_state(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_unexpected_exception_is_one_line_unless_debugging(tmp_path, monkeypatch, capsys):
+    """A bug (here a RuntimeError from the step that writes the register map into the work
+    directory) is one line and exit 2, the work directory removed; ACCELGEN_DEBUG=1 raises."""
+    import golden.memory.csr
+
+    def broken(regmap, directory):
+        assert (directory / "build.json").exists()
+        raise RuntimeError("something\nbroke")
+
+    monkeypatch.setattr(golden.memory.csr, "write_regmap_files", broken)
+    argv = ["build", "--design", "pe-array", "--param", "rows=1", "--param", "cols=1",
+            "--board", "ulx3s-85f", "--elaborate-only", "-o", tmp_path / "out"]
+    assert run_cli(*argv) == 2
+    err = capsys.readouterr().err
+    assert err == ("accelgen: error: internal error: RuntimeError: something broke "
+                   "(set ACCELGEN_DEBUG=1 for the traceback)\n")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("ACCELGEN_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="something"):
+        run_cli(*argv)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_flow_programs_are_found_from_the_work_directory(tmp_path, monkeypatch):
+    """The flow runs in the work directory: a relative output (``-o build/oc``) or tool path
+    must not leave the OrangeCrab's dfu-suffix or a tool unfound there (it did: "bitstream
+    failed", the bitstream built but not suffixed)."""
+    monkeypatch.chdir(tmp_path)
+    work = Path("build/.oc.partial")
+    work.mkdir(parents=True)
+    monkeypatch.setattr(gen_build.shutil, "which", lambda name: None)  # no dfu-util installed
+    wrapper = gen_build._dfu_suffix_wrapper(work)
+    assert Path(wrapper).is_absolute()
+    (work / "top.bit").write_bytes(b"\xff" * 64)
+    subprocess.run([wrapper, "-v", "1209", "-p", "5af0", "-a", "top.bit"], cwd=work,
+                   check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (work / "top.bit").read_bytes() == b"\xff" * 64 + dfu_suffix(b"\xff" * 64, 0x1209,
+                                                                         0x5AF0)
+    tool = Path("tools/yosys")
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("YOSYS", "tools/yosys")
+    for variable in ("NEXTPNR_ECP5", "ECPPACK"):
+        monkeypatch.setenv(variable, "/bin/true")
+    env = gen_build.toolchain_env("ecp5")
+    assert env["YOSYS"] == str(tmp_path / "tools/yosys")
+    assert env["ECPPACK"] == "/bin/true"
+
+
+def test_first_error_falls_back_to_the_flows_last_line(tmp_path):
+    (tmp_path / "build.log").write_text("Info: fine\nbuild_top.sh: 12: ./dfu-suffix: not found\n\n")
+    assert gen_build._first_error(tmp_path) == "build_top.sh: 12: ./dfu-suffix: not found"
+    (tmp_path / "top.tim").write_text("Info: x\nERROR: Unable to place cell y\n")
+    assert gen_build._first_error(tmp_path) == "Unable to place cell y"
+    (tmp_path / "build.log").unlink()
+    (tmp_path / "top.tim").unlink()
+    assert gen_build._first_error(tmp_path) == "see the log"
