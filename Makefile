@@ -47,7 +47,7 @@ bench: $(STAMP)
 
 # A larger design-space sweep on a local Dask cluster (all cores); resumes from its cache.
 sweep-example: $(STAMP)
-	$(BIN)/accelgen sweep gen/sweeps/pe_array.toml -o build/sweep/pe_array
+	$(BIN)/accelgen sweep gen/measure/sweeps/pe_array.toml -o build/sweep/pe_array
 
 lint: $(STAMP)
 	$(BIN)/ruff check hw gen sim golden boards tests

@@ -25,7 +25,7 @@ from pathlib import Path
 from boards import Board
 
 from .emit import atomic_write
-from .fpga_report import report_directory
+from .measure.fpga_report import report_directory
 
 __all__ = ["TOOLS", "BuildError", "BuildResult", "find_tool", "toolchain_env", "tool_options",
            "build_top"]
@@ -63,7 +63,7 @@ class BuildResult:
     bitstream : Path or None
         The bitstream, for families accelgen builds to the end.
     report : dict or None
-        Resources and timing (see :func:`gen.fpga_report.build_report`), also written to
+        Resources and timing (see :func:`gen.measure.fpga_report.build_report`), also written to
         ``report.json``.
     seconds : float
         Wall time of the toolchain run.

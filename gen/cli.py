@@ -203,7 +203,7 @@ def _yes_no(flag: bool | None) -> str:
 
 
 def _cmd_accuracy(args) -> int:
-    from .accuracy import write_accuracy_report
+    from .measure.accuracy import write_accuracy_report
 
     paths = write_accuracy_report(args.output)
     data = json.loads(paths[0].read_text())
@@ -221,7 +221,7 @@ def _cmd_accuracy(args) -> int:
 
 
 def _cmd_sparse_bench(args) -> int:
-    from .sparse_storage import write_storage_report
+    from .measure.sparse_storage import write_storage_report
 
     paths = write_storage_report(args.output)
     report = json.loads(paths[0].read_text())
@@ -230,7 +230,7 @@ def _cmd_sparse_bench(args) -> int:
     for row in report["rows"]:
         print(f"{row['density']:>8.3f} " + " ".join(
             f"{row['bits_per_element'][f]:>22.3f}" for f in formats))
-    from .sparse_throughput import write_throughput_report
+    from .measure.sparse_throughput import write_throughput_report
 
     path = write_throughput_report(args.output)
     for unit, rates in json.loads(path.read_text())["queries_per_cycle"].items():
@@ -241,7 +241,7 @@ def _cmd_sparse_bench(args) -> int:
 
 
 def _cmd_buffer_bench(args) -> int:
-    from .buffer_bench import write_buffer_report
+    from .measure.buffer_bench import write_buffer_report
 
     paths = write_buffer_report(args.output)
     report = json.loads(paths[0].read_text())
@@ -256,7 +256,7 @@ def _cmd_buffer_bench(args) -> int:
 
 
 def _cmd_area(args) -> int:
-    from .area import write_area_report
+    from .measure.area import write_area_report
 
     path = write_area_report(args.output)
     report = json.loads(path.read_text())
@@ -352,7 +352,7 @@ def _cmd_build(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .fpga_report import report_directory
+    from .measure.fpga_report import report_directory
 
     reports = {}
     for directory in args.directories:
@@ -386,7 +386,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_fpga_bench(args) -> int:
-    from .fpga_bench import write_fpga_bench
+    from .measure.fpga_bench import write_fpga_bench
 
     def on_stage(stage: str) -> None:
         print(f"  {stage}", flush=True)
@@ -396,7 +396,7 @@ def _cmd_fpga_bench(args) -> int:
     print(table, end="")
     if args.readme:
         from .emit import replace_between_markers
-        from .fpga_bench import README_MARKERS
+        from .measure.fpga_bench import README_MARKERS
 
         replace_between_markers(args.readme, table, README_MARKERS)
         paths.append(Path(args.readme))
@@ -416,7 +416,7 @@ def _cmd_sweep(args) -> int:
     )
     from rich.table import Table
 
-    from .sweep import load_sweep, run_sweep
+    from .measure.sweep import load_sweep, run_sweep
 
     spec = load_sweep(args.file)
     output = Path(args.output or f"build/sweep/{Path(args.file).stem}")
@@ -460,7 +460,7 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .bench import DEFAULT_FPGA_JSON, SECTIONS, write_bench
+    from .measure.bench import DEFAULT_FPGA_JSON, SECTIONS, write_bench
 
     started = time.monotonic()
 
@@ -578,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "response [default: 2]")
     run.set_defaults(run=_cmd_run)
 
-    from .bench import DEFAULT_FPGA_JSON, ECP5_SUBSET, SECTIONS
+    from .measure.bench import DEFAULT_FPGA_JSON, ECP5_SUBSET, SECTIONS
 
     bench = commands.add_parser("bench", help="benchmarks: PE utilization (Verilator), "
                                 "simulation speed (Verilator, Amaranth), ECP5 resources and "

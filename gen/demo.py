@@ -135,7 +135,7 @@ def run_layer(layer: str, config=None, *, backend: str = "verilator", seed: int 
     from golden.accelerator import AcceleratorConfig
 
     from . import compiler
-    from .accelerator import Accelerator
+    from .runtime import Accelerator
 
     config = config or AcceleratorConfig(dma_latency=SIMULATED_DMA_LATENCY)
     rng = np.random.default_rng(seed)

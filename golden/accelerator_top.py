@@ -4,7 +4,7 @@
 The top is the accelerator core behind a control/status register block: an AXI4-Lite slave
 (32-bit data, 12-bit addresses: a 4 KiB window) for the host, and the core's AXI4 master to
 DRAM passed through. A host (software on a SoC, or the verilator backend of
-``gen.accelerator``) runs a program like this:
+``gen.runtime``) runs a program like this:
 
 1. Check ``id`` (:data:`~golden.host_top.MAGIC`) and ``design`` (:func:`design_fingerprint`:
    the CRC-32 of the config's hardware parameters) against the config it compiled for.

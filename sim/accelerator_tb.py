@@ -1,7 +1,7 @@
 """cocotb test of the accelerator top (``hw.accelerator_top``) running a program against DRAM,
 driven like software on a SoC drives it: through its AXI4-Lite registers.
 
-``gen.accelerator.run_verilator`` writes a JSON spec and points ``ACCELGEN_ACCEL_SPEC`` at it:
+``gen.runtime.run_verilator`` writes a JSON spec and points ``ACCELGEN_ACCEL_SPEC`` at it:
 
 - ``config``: the ``AcceleratorConfig`` (its register map and identity registers);
 - ``words``: the program (hex strings), ``prog_len``: words the sequencer may run;

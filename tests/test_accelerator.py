@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from stimulus import SMALL_ACCELERATOR, dma_program, int16, random_instruction
 
-from gen.accelerator import Accelerator
 from gen.compiler import (
     AttentionDims,
     MambaDims,
@@ -18,6 +17,7 @@ from gen.compiler import (
     random_mamba_weights,
 )
 from gen.demo import SIMULATED_DMA_LATENCY
+from gen.runtime import Accelerator
 from golden.accelerator import (
     FIELDS,
     INSTRUCTION_BITS,
@@ -338,7 +338,7 @@ def _errors(reference, out, ref):
     return float(err.max()), float(err.max()) / rms
 
 
-# Bounds stated in gen/compiler.py: calibrated random layers with unit-variance inputs.
+# Bounds stated in gen/compiler/: calibrated random layers with unit-variance inputs.
 MAX_ABS, MAX_REL = 0.01, 0.03
 
 
@@ -689,7 +689,7 @@ SMALL = AcceleratorConfig(**SMALL_ACCELERATOR, dma_latency=HW_DMA_LATENCY)
 def test_top_runs_dma_programs_under_verilator(stall, rng, measure):
     # The host loads and starts the program through the AXI4-Lite registers (with wait states
     # on that port too when stall > 0) and reads the core's cycle counter there.
-    from gen.accelerator import run_verilator
+    from gen.runtime import run_verilator
 
     config = SMALL
     dram = int16(rng, (config.depth // 2 + 48, config.line), -3000, 3000)
@@ -777,7 +777,7 @@ def test_verilator_backend_with_wait_states_everywhere(rng, measure):
 @pytest.mark.slow
 def test_core_dma_moves_multi_beat_lines(rng, measure):
     # 8 x 8: a line is 1024 bits, two beats of the 512-bit bus. Builds 64-lane units (minutes).
-    from gen.accelerator import run_verilator
+    from gen.runtime import run_verilator
 
     config = AcceleratorConfig(rows=8, cols=8, depth=16, max_program=16, softmax_max_len=16,
                                dma_latency=HW_DMA_LATENCY)

@@ -1,6 +1,6 @@
-"""gen.area: PE lanes and extras are told apart exactly in the synthesized design."""
+"""gen.measure.area: PE lanes and extras are told apart exactly in the synthesized design."""
 
-from gen.area import unit_area
+from gen.measure.area import unit_area
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.softmax import SoftmaxConfig
 from hw.nonlinear.exp import Exp

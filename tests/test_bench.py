@@ -6,15 +6,15 @@ import math
 
 import pytest
 
-from gen.bench import (
+from gen.cli import main
+from gen.emit import replace_between_markers
+from gen.measure.bench import (
     README_MARKERS,
     SECTIONS,
     ecp5_bench,
     markdown_report,
     write_bench,
 )
-from gen.cli import main
-from gen.emit import replace_between_markers
 
 SMALL = {
     "utilization": {"arrays": [(1, 2)], "gemv": [(3, 5)], "gemm": [(2, 4, 3)]},

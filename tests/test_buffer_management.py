@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from gen.buffer_bench import CHAIN_LENGTHS, LINEAR_CASES, write_buffer_report
+from gen.measure.buffer_bench import CHAIN_LENGTHS, LINEAR_CASES, write_buffer_report
 from golden.memory.buffer_management import (
     ARITY,
     MAMBA_CHAIN,

@@ -21,7 +21,7 @@ from boards.dfu_suffix import add_dfu_suffix, dfu_suffix
 from gen.build import TOOLS, find_tool, tool_options
 from gen.cli import main
 from gen.config import load_design, parse_value
-from gen.fpga_report import parse_nextpnr_log, parse_yosys_stat
+from gen.measure.fpga_report import parse_nextpnr_log, parse_yosys_stat
 from sim.runner import verilator_env
 
 DESIGN = """
@@ -282,7 +282,7 @@ def test_emit_fusesoc_core_runs_in_fusesoc_lint_flow(tmp_path, capsys):
 def test_core_alone_synthesizes_to_the_cells_it_has_in_the_harness(tmp_path):
     """The fallback for a harness build Yosys cannot finish (the 8x8 MAC array) counts the same
     cells as the harness build does for a core both can build."""
-    from gen.fpga_bench import bench_design, core_resources, synthesize_core
+    from gen.measure.fpga_bench import bench_design, core_resources, synthesize_core
     from hw.mac_array import MACArray
 
     in_harness = bench_design("MAC baseline", 2, 2, "mac-array", {}, tmp_path / "builds")
@@ -295,7 +295,7 @@ def test_core_alone_synthesizes_to_the_cells_it_has_in_the_harness(tmp_path):
 
 def test_fpga_bench_table_and_readme_markers(tmp_path):
     from gen.emit import replace_between_markers
-    from gen.fpga_bench import README_MARKERS, markdown_table
+    from gen.measure.fpga_bench import README_MARKERS, markdown_table
 
     base = {"label": "MAC baseline", "kind": "mac-array", "rows": 8, "cols": 8, "luts": 1000,
             "luts_per_mac": 15.625, "ffs": 3000, "dsps_per_mac": 1.0, "fmax_mhz": None,

@@ -1,11 +1,11 @@
-"""gen.sparse_storage: the storage benchmark's figures follow the accounting, hybrid (size)
+"""gen.measure.sparse_storage: the storage benchmark's figures follow the accounting, hybrid (size)
 is never worse than the best single format plus its tags, and the files are written."""
 
 import json
 
 import pytest
 
-from gen.sparse_storage import DENSITIES, FORMATS, storage_report, write_storage_report
+from gen.measure.sparse_storage import DENSITIES, FORMATS, storage_report, write_storage_report
 from golden.sparse.encoding import SparseFormatConfig
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from gen.cli import main
 from gen.demo import run_gemm
-from gen.sweep import (
+from gen.measure.sweep import (
     evaluate_point,
     load_sweep,
     pareto_front,
@@ -24,7 +24,7 @@ from gen.sweep import (
     run_sweep,
     sweep_tools,
 )
-from gen.workloads import parse_workload, run_workload
+from gen.measure.workloads import parse_workload, run_workload
 from golden.nonlinear.exp import ExpConfig, exp, exp_reference
 from golden.pe_array import PEArrayConfig
 
@@ -160,7 +160,7 @@ def test_cli_rejects_a_bad_sweep_file_in_one_line(text, message, tmp_path, capsy
 
 
 def test_example_sweep_files_are_valid():
-    paths = sorted((ROOT / "gen" / "sweeps").glob("*.toml"))
+    paths = sorted((ROOT / "gen" / "measure" / "sweeps").glob("*.toml"))
     assert [p.name for p in paths] == ["exp.toml", "pe_array.toml"]
     for path in paths:
         spec = load_sweep(path)

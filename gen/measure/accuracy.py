@@ -25,7 +25,7 @@ from golden.nonlinear.softmax import (
     softmax_reference,
 )
 
-from .emit import atomic_write, tool_versions
+from ..emit import atomic_write, tool_versions
 from .figures import pyplot, save_figure
 
 __all__ = ["Curve", "accuracy_report", "write_accuracy_report"]

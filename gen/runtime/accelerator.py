@@ -33,7 +33,7 @@ from golden.accelerator import (
 from golden.accelerator_cycles import CycleReport, program_cycles
 from golden.fixed_point import dequantize, quantize
 
-from .compiler import Program
+from ..compiler import Program
 
 __all__ = ["BACKENDS", "Accelerator", "RunResult", "HardwareRun", "run_verilator"]
 

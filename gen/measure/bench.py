@@ -14,8 +14,9 @@ The benchmark collects; the measurements are the project's own:
   is reported as ``startup_seconds``).
 - **ECP5 resources and Fmax**: the rows of an ``accelgen fpga-bench`` results JSON (the board
   flow's report of each build) when one is given, otherwise the PE array at 2x2 and 4x4 placed
-  and routed here (:func:`gen.fpga_bench.write_fpga_bench`, a few minutes).
-- **Nonlinear accuracy** (:mod:`gen.accuracy`) and **sparse storage** (:mod:`gen.sparse_storage`).
+  and routed here (:func:`gen.measure.fpga_bench.write_fpga_bench`, a few minutes).
+- **Nonlinear accuracy** (:mod:`gen.measure.accuracy`) and **sparse storage**
+  (:mod:`gen.measure.sparse_storage`).
 
 Every section records the machine and tool versions it was measured with, and every figure
 carries them in its caption.
@@ -39,7 +40,7 @@ from golden.pe_array import PEArrayConfig, gemm_schedule, pe_array
 from hw.pe_array import PEArray
 from sim.backends import SIMULATORS, run_stream
 
-from .emit import atomic_write, replace_between_markers, verilog_text
+from ..emit import atomic_write, replace_between_markers, verilog_text
 from .figures import pyplot, save_figure
 from .provenance import add_caption, caption, caption_png, machine_info, measured_with
 
@@ -81,7 +82,7 @@ def _savefig(fig, path: Path, text: str) -> None:
 def utilization_bench(arrays=UTILIZATION_ARRAYS, gemv=GEMV_SHAPES, gemm=GEMM_SHAPES, *,
                       on_step: Callable[[str], None] | None = None) -> dict:
     """GEMV and GEMM on each PE array in Verilator, no stalls: measured utilization per shape."""
-    from .demo import run_gemm
+    from ..demo import run_gemm
 
     rows = []
     for r, c in arrays:
@@ -327,8 +328,9 @@ def _plot_ecp5(data: dict, path: Path) -> None:
 
 
 def accuracy_bench(out_dir: Path) -> dict:
-    """The nonlinear units' accuracy report (:func:`gen.accuracy.write_accuracy_report`) into
-    ``out_dir/accuracy``, its figures captioned; returns its summary."""
+    """The nonlinear units' accuracy report
+    (:func:`gen.measure.accuracy.write_accuracy_report`) into ``out_dir/accuracy``,
+    its figures captioned; returns its summary."""
     from .accuracy import write_accuracy_report
 
     info = measured_with([])
@@ -345,8 +347,9 @@ def accuracy_bench(out_dir: Path) -> dict:
 
 
 def sparse_bench(out_dir: Path) -> dict:
-    """The sparse encodings' storage report (:func:`gen.sparse_storage.write_storage_report`)
-    into ``out_dir/sparse``, its figure captioned; returns its summary."""
+    """The sparse encodings' storage report
+    (:func:`gen.measure.sparse_storage.write_storage_report`) into ``out_dir/sparse``,
+    its figure captioned; returns its summary."""
     from .sparse_storage import write_storage_report
 
     info = measured_with([])

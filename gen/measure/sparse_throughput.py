@@ -31,7 +31,7 @@ from sim.payload import stream_codecs
 from sim.scoreboard import Scoreboard
 from sim.stream import StreamBench
 
-from .emit import atomic_write, tool_versions
+from ..emit import atomic_write, tool_versions
 
 __all__ = ["throughput_report", "write_throughput_report"]
 

@@ -17,7 +17,7 @@ A sweep file names the generator, the values of its parameters and the workload:
     cols = {start = 2, stop = 8, step = 2}   # one value (ops = [["mul"], ["mul", "madd"]]
     in_width = 8                  # sweeps two)
 
-    [workload]                    # see gen.workloads
+    [workload]                    # see gen.measure.workloads
     kind = "gemm"
     shapes = [[30, 50], [16, 64, 4]]
 
@@ -49,10 +49,10 @@ from typing import Any
 from golden.params import BlockConfig
 from sim.backends import check_simulator
 
-from .emit import atomic_write, tool_versions
+from ..emit import atomic_write, tool_versions
+from ..registry import get_generator
 from .figures import pyplot, save_figure
 from .provenance import source_digest
-from .registry import get_generator
 from .workloads import WORKLOADS, parse_workload, run_workload
 
 __all__ = ["STAGES", "SweepSpec", "SweepResult", "load_sweep", "parse_sweep", "point_key",
@@ -90,7 +90,7 @@ class SweepSpec:
     values : dict
         Parameter name -> the values it takes (one value: fixed), in file order.
     workload : dict or None
-        The parsed workload (:func:`gen.workloads.parse_workload`).
+        The parsed workload (:func:`gen.measure.workloads.parse_workload`).
     stages : tuple of str
         The optional stages (:data:`STAGES`) to run.
     simulator : str
@@ -272,7 +272,7 @@ def parse_sweep(document: dict, source: str = "sweep file") -> SweepSpec:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep TOML file (:func:`parse_sweep`)."""
-    from .config import read_toml
+    from ..config import read_toml
 
     return parse_sweep(read_toml(path, "sweep"), f"sweep file {path}")
 
@@ -298,7 +298,7 @@ def sweep_tools(spec: SweepSpec) -> dict:
 
 def point_key(spec: SweepSpec, config: BlockConfig, tools: dict) -> str:
     """The cache key of one point: a hash of everything its result depends on, accelgen's own
-    source included (:func:`gen.provenance.source_digest`)."""
+    source included (:func:`gen.measure.provenance.source_digest`)."""
     identity = {"generator": spec.generator, "config": config.to_dict(),
                 "workload": spec.workload, "stages": list(spec.stages),
                 "simulator": spec.simulator if "simulate" in spec.stages else None,
@@ -339,7 +339,7 @@ def evaluate_point(task: dict) -> dict:
     ``metrics``, or ``"error"`` with the ``stage`` that failed, the ``error`` and the
     ``traceback``.
     """
-    from .emit import verilog_text
+    from ..emit import verilog_text
 
     generator = get_generator(task["generator"])
     started = time.perf_counter()

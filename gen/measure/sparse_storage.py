@@ -26,7 +26,7 @@ from golden.sparse.encoding import (
     encoding_storage_bits,
 )
 
-from .emit import atomic_write, tool_versions
+from ..emit import atomic_write, tool_versions
 from .figures import pyplot, save_figure
 
 __all__ = ["DENSITIES", "FORMATS", "storage_report", "write_storage_report"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from golden.memory.buffer_management import chain, elementwise_traffic, linear_traffic
 from golden.memory.scratchpad import ScratchpadConfig, conflict_rate, strided_addresses
 
-from .emit import atomic_write, tool_versions
+from ..emit import atomic_write, tool_versions
 from .figures import pyplot, save_figure
 
 __all__ = ["LINEAR_CASES", "CHAIN_LENGTHS", "buffer_report", "write_buffer_report"]

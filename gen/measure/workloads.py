@@ -85,7 +85,7 @@ def _check_gemm(settings: dict) -> dict:
 
 
 def _run_gemm(generator, config, settings: dict, simulator: str) -> dict:
-    from .demo import run_gemm
+    from ..demo import run_gemm
 
     runs = [run_gemm(config, m, k, n, seed=settings["seed"], simulator=simulator,
                      valid_prob=settings["valid_prob"], ready_prob=settings["ready_prob"])

@@ -11,8 +11,8 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from .build import find_tool
-from .emit import tool_versions
+from ..build import find_tool
+from ..emit import tool_versions
 
 __all__ = ["SOURCE_PACKAGES", "source_digest", "TOOL_PROGRAMS", "machine_info",
            "program_versions", "measured_with", "caption", "add_caption", "caption_png"]
@@ -35,7 +35,7 @@ def source_digest(packages=SOURCE_PACKAGES) -> str:
     cached under it are recomputed after any change to the code that produced them."""
     import hashlib
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]   # the checkout: gen/measure/provenance.py
     digest = hashlib.sha256()
     for package in packages:
         for path in sorted((root / package).rglob("*")):

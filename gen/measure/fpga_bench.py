@@ -30,8 +30,8 @@ from hw.mac_array import MACArray
 from hw.pe import PE
 from hw.pe_array import PEArray
 
-from .build import BuildError, build_top, toolchain_env
-from .emit import atomic_write
+from ..build import BuildError, build_top, toolchain_env
+from ..emit import atomic_write
 from .figures import pyplot, save_figure
 from .fpga_report import parse_yosys_stat
 from .provenance import measured_with, source_digest

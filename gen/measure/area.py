@@ -30,7 +30,7 @@ from hw.nonlinear.softmax import Softmax
 from hw.pe import PE
 from hw.pipeline import StreamPipeline
 
-from .emit import atomic_write, tool_versions
+from ..emit import atomic_write, tool_versions
 
 __all__ = ["UNITS", "yosys_cells", "unit_area", "write_area_report"]
 
