@@ -11,7 +11,8 @@ driven like software on a SoC drives it: through its AXI4-Lite registers.
 - ``stall``: wait-state probability of every AXI4 channel of the DRAM; ``csr_stall``: of
   every AXI4-Lite channel of the register port; ``seed``; ``max_cycles``; ``poll_cycles``:
   cycles between status polls;
-- ``report``: where to write ``{status: [done, error, code, pc], cycles, failure}``.
+- ``report``: where to write ``{status: [done, error, code, pc], cycles, failure,
+  sim_cycles}`` (``sim_cycles``: clock cycles simulated in all).
 
 The host (:class:`sim.accelerator_host.AcceleratorHost` on a cocotbext-axi ``AxiLiteMaster``)
 checks the identity registers, loads the program through the program-load window, starts,
@@ -28,6 +29,7 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
+from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from golden.accelerator import AcceleratorConfig
@@ -54,7 +56,7 @@ async def accelerator_program(dut):
     cycles and DRAM."""
     spec = json.loads(Path(os.environ["ACCELGEN_ACCEL_SPEC"]).read_text())
     config = AcceleratorConfig.from_dict(spec["config"])
-    report = {"status": None, "cycles": None, "failure": None}
+    report = {"status": None, "cycles": None, "failure": None, "sim_cycles": None}
     Clock(dut.clk, 10, unit="ns").start()
     dut.rst.value = 1
     image = Path(spec["dram_in"]).read_bytes()
@@ -80,6 +82,7 @@ async def accelerator_program(dut):
         report["failure"] = str(error)
         raise
     finally:
+        report["sim_cycles"] = int(get_sim_time(unit="ns")) // 10  # the 10 ns clock's cycles
         if checker.errors and not report["failure"]:
             report["failure"] = checker.errors[0]
         Path(spec["report"]).write_text(json.dumps(report))

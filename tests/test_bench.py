@@ -11,15 +11,18 @@ from gen.emit import replace_between_markers
 from gen.measure.bench import (
     README_MARKERS,
     SECTIONS,
+    accelerator_speed_bench,
     ecp5_bench,
     markdown_report,
     write_bench,
 )
+from gen.measure.provenance import measured_with
 
 SMALL = {
     "utilization": {"arrays": [(1, 2)], "gemv": [(3, 5)], "gemm": [(2, 4, 3)]},
     "simulation_speed": {"sizes": [(1, 2)],
-                         "transactions": {"verilator": 300, "amaranth": 300}},
+                         "transactions": {"verilator": 300, "amaranth": 300},
+                         "accelerator": {}},  # test_accelerator_speed_rows below
     "ecp5": {"designs": [("PE array", 1, 1, "pe-array", {})]},
 }
 
@@ -53,6 +56,7 @@ def test_bench_small_sizes(tmp_path):
         speed["verilator"]["short_run"]["cycles"]
     assert speed["verilator_build_seconds"] > 0 and speed["verilog_lines"] > 100
     assert speed["amaranth"]["end_to_end_cycles_per_second"] > 0
+    assert report["simulation_speed"]["accelerator"] == []
 
     # ECP5: built here (no fpga-bench JSON given); the Yosys version comes from the build log.
     ecp5 = report["ecp5"]
@@ -100,3 +104,22 @@ def test_bench_report_pieces(tmp_path, capsys):
     assert main(["bench", "--only", "sparse_storage", "-o", str(tmp_path / "b")]) == 0
     printed = capsys.readouterr().out
     assert "**Sparse storage**" in printed and "bench.json" in printed
+
+
+def test_accelerator_speed_rows():
+    # The accelerator on both DRAM models (the default suite's small accelerator, whose builds
+    # the other tests share): the same core cycles, bit-exact, and the native harness
+    # simulating faster than cocotb; the rows in the simulation-speed table.
+    rows = accelerator_speed_bench({"rows": 2, "cols": 4, "depth": 512, "max_program": 256},
+                                   {"d_model": 16, "d_inner": 32, "d_state": 4, "seq_len": 8},
+                                   repeats=2)
+    fast, checked = rows
+    assert (fast["dram_model"], checked["dram_model"]) == ("fast", "checked")
+    assert fast["core_cycles"] == checked["core_cycles"] and fast["bit_exact"]
+    assert checked["sim_cycles"] > checked["core_cycles"] and fast["sim_cycles"] > 0
+    assert checked["bit_exact"] and fast["cycles_per_second"] > checked["cycles_per_second"]
+    assert fast["build_cpu_seconds"] > 0 and fast["cycles_per_cpu_second"] > 0
+    assert len(fast["all_runs_seconds"]) == 2 and checked["cpu_seconds"] is None
+    table = markdown_report({"simulation_speed": {"rows": [], "accelerator": rows,
+                                                  **measured_with(["verilator"])}})
+    assert "| 2x4 top | Mamba block" in table and "| fast |" in table and "| checked |" in table

@@ -45,6 +45,7 @@ from .figures import pyplot, save_figure
 from .provenance import add_caption, caption, caption_png, machine_info, measured_with
 
 __all__ = ["UTILIZATION_ARRAYS", "GEMV_SHAPES", "GEMM_SHAPES", "SPEED_SIZES", "ECP5_SUBSET",
+           "ACCELERATOR_SPEED", "accelerator_speed_bench",
            "SECTIONS", "DEFAULT_FPGA_JSON", "utilization_bench", "simulation_speed_bench",
            "ecp5_bench", "accuracy_bench", "sparse_bench", "markdown_report",
            "write_bench", "README_MARKERS"]
@@ -175,8 +176,11 @@ def _timed_run(config: PEArrayConfig, simulator: str, transactions: int) -> tupl
 
 
 def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = None,
+                           accelerator: dict | None = None,
                            on_step: Callable[[str], None] | None = None) -> dict:
-    """Emission and Verilator build time, and cycles per second on both simulators, per array.
+    """Emission and Verilator build time, and cycles per second on both simulators, per array;
+    and the whole accelerator's rows (:func:`accelerator_speed_bench` with ``accelerator``,
+    default :data:`ACCELERATOR_SPEED`; ``{}`` skips them).
 
     ``transactions`` maps each simulator to the length of its long run (default: 20000 for
     Verilator, 4000 for the slower Amaranth simulator); the short run is 8 transactions.
@@ -211,12 +215,90 @@ def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = Non
                     "startup_seconds": short_seconds - short_cycles / rate if rate > 0 else None,
                     "short_run": {"cycles": short_cycles, "seconds": short_seconds}}
         rows.append(row)
+    accelerator = ACCELERATOR_SPEED if accelerator is None else accelerator
+    accelerator_rows = (accelerator_speed_bench(**accelerator, on_step=on_step)
+                        if accelerator else [])
     return {"method": "GEMV streams without stalls; cycles_per_second = (long - short run "
                       "cycles) / (long - short run wall seconds); startup_seconds = the short "
                       "run's time less its cycles at that rate (Verilog emission to find the "
                       "cached build, simulator start-up); verilator_build_seconds in an empty "
-                      "build directory",
-            "rows": rows, **measured_with(["verilator"])}
+                      "build directory; accelerator rows: the top running a compiled "
+                      "layer, cycles_per_second = clock cycles simulated (program load and "
+                      "status polls included) / wall seconds, cycles_per_cpu_second the same "
+                      "per CPU second of the simulation loop (fast model)",
+            "rows": rows, "accelerator": accelerator_rows, **measured_with(["verilator"])}
+
+
+#: The accelerator rows of the simulation-speed bench: the default 4x8 accelerator running the
+#: issue's Mamba block (d_model 16, d_inner 32, d_state 4, 16 tokens) on both DRAM models.
+ACCELERATOR_SPEED = {"config": {"rows": 4, "cols": 8},
+                     "mamba": {"d_model": 16, "d_inner": 32, "d_state": 4, "seq_len": 16},
+                     "dram_models": ("fast", "checked"), "repeats": 3}
+
+
+def accelerator_speed_bench(config: dict, mamba: dict, dram_models=("fast", "checked"),
+                            repeats: int = 3,
+                            on_step: Callable[[str], None] | None = None) -> list[dict]:
+    """The whole accelerator top under Verilator on each DRAM model, running a compiled Mamba
+    block: clock cycles simulated per wall-clock second and per CPU second, and what its
+    build cost.
+
+    ``fast``: the native harness; its loop's wall and CPU time (``repeats`` runs, the best
+    kept: the machine is shared), the model's build time from its build record. ``checked``:
+    cocotb, one run, wall time of the whole run (start-up included, which is small next to
+    its per-cycle cost), no CPU time.
+    """
+    from golden.accelerator import AcceleratorConfig
+
+    from ..compiler import (
+        MambaDims,
+        compile_mamba_block,
+        quantize_mamba_weights,
+        random_mamba_weights,
+    )
+    from ..runtime import Accelerator
+
+    cfg = AcceleratorConfig(**config)
+    dims = MambaDims(**mamba)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((dims.seq_len, dims.d_model))
+    program = compile_mamba_block(dims, quantize_mamba_weights(
+        random_mamba_weights(dims, rng), calibration=x, config=cfg), cfg)
+    accelerator = Accelerator(cfg)
+    golden = accelerator.run(program, x)
+    rows = []
+    for model in dram_models:
+        if on_step:
+            on_step(f"simulation speed: {cfg.rows}x{cfg.cols} accelerator, {model} DRAM model")
+        started = time.perf_counter()
+        runs = [accelerator.run(program, x, backend="verilator", dram_model=model)
+                for _ in range(repeats if model == "fast" else 1)]
+        first_seconds = time.perf_counter() - started
+        best = min(runs, key=lambda r: r.hardware.sim_seconds)
+        hw = best.hardware
+        row = {"rows": cfg.rows, "cols": cfg.cols,
+               "workload": f"Mamba block d_model {dims.d_model}, d_inner {dims.d_inner}, "
+                           f"d_state {dims.d_state}, {dims.seq_len} tokens",
+               "dram_model": model, "instructions": len(program.words),
+               "core_cycles": best.measured_cycles, "sim_cycles": hw.sim_cycles,
+               "seconds": hw.sim_seconds, "cycles_per_second": hw.cycles_per_second,
+               "cpu_seconds": hw.sim_cpu_seconds,
+               "cycles_per_cpu_second": (hw.sim_cycles / hw.sim_cpu_seconds
+                                         if hw.sim_cpu_seconds else None),
+               "bit_exact": bool(np.array_equal(best.output_q, golden.output_q)),
+               "all_runs_seconds": [r.hardware.sim_seconds for r in runs],
+               "load_average_1min": round(os.getloadavg()[0], 2),
+               "first_call_seconds": first_seconds}
+        if model == "fast":
+            from sim.accelerator_native import native_build
+
+            build = native_build(cfg)
+            record = json.loads((build.build_dir / "build.json").read_text())
+            row.update(build_seconds=record["seconds"], build_cpu_seconds=record["cpu_seconds"],
+                       build_load_average=record.get("load_average"),
+                       build_command=record["command"])
+        rows.append(row)
+    return rows
 
 
 def _plot_speed(data: dict, path: Path) -> None:
@@ -375,6 +457,11 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def _whole(value) -> str:
+    """A figure rounded to a whole number, with thousands separators."""
+    return "-" if value is None else f"{value:,.0f}"
+
+
 def _section_caption(section: dict) -> str:
     """What a section was measured with; an fpga-bench JSON from before machines were recorded
     has a note in place of the machine."""
@@ -420,6 +507,17 @@ def markdown_report(report: dict) -> str:
                        f"{r['emit_seconds']:.2f} | {r['verilator_build_seconds']:.1f} | "
                        f"{_fmt(v['cycles_per_second'])} | {_fmt(v['startup_seconds'], 2)} | "
                        f"{_fmt(a['cycles_per_second'])} | {_fmt(a['startup_seconds'], 2)} |")
+        if data.get("accelerator"):
+            out += ["", "| accelerator | workload | DRAM model | build (s) | build CPU (s) | "
+                    "cycles simulated | cycles/s (wall) | cycles per CPU-second | load |",
+                    "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+            for r in data["accelerator"]:
+                out.append(f"| {r['rows']}x{r['cols']} top | {r['workload']} | "
+                           f"{r['dram_model']} | {_whole(r.get('build_seconds'))} | "
+                           f"{_whole(r.get('build_cpu_seconds'))} | {r['sim_cycles']} | "
+                           f"{_whole(r['cycles_per_second'])} | "
+                           f"{_whole(r['cycles_per_cpu_second'])} | "
+                           f"{_fmt(r['load_average_1min'])} |")
         out += ["", _measured_line(data), ""]
     if (data := report.get("ecp5")):
         out += [f"**ECP5-85F** ({'built by this run' if data['built_by_this_run'] else 'from '}"
