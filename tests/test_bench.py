@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+from stimulus import SMALL_ACCELERATOR
 
 from gen.cli import main
 from gen.emit import replace_between_markers
@@ -114,7 +115,7 @@ def test_accelerator_speed_rows():
     # The accelerator on both DRAM models (the default suite's small accelerator, whose builds
     # the other tests share): the same core cycles, bit-exact, and the native harness
     # simulating faster than cocotb; the rows in the simulation-speed table.
-    rows = accelerator_speed_bench({"rows": 2, "cols": 4, "depth": 512, "max_program": 256},
+    rows = accelerator_speed_bench(SMALL_ACCELERATOR,
                                    {"d_model": 16, "d_inner": 32, "d_state": 4, "seq_len": 8},
                                    repeats=2)
     fast, checked = rows
