@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
+
+from hw.dsp import LUT4_PREFIX
 
 __all__ = ["check_module_name", "verilog_text", "ports", "manifest", "write_design",
            "atomic_write", "tool_versions", "fusesoc_core", "VERILATOR_LINT_FLAGS"]
@@ -35,9 +38,19 @@ def check_module_name(name: str) -> str:
 
 def verilog_text(component: wiring.Component, name: str, platform=None) -> str:
     """Return the Verilog of ``component`` as a module called ``name``, elaborated for
-    ``platform`` (None: the portable netlist users get from ``accelgen emit``)."""
-    return verilog.convert(component, name=check_module_name(name), platform=platform,
+    ``platform`` (None: the portable netlist users get from ``accelgen emit``).
+
+    The modules of :func:`hw.dsp.lut4`'s functions (named ``lut4_*``) are marked
+    ``(* keep_hierarchy *)``, so that synthesis maps each as one 4-input function (Amaranth
+    has no module attributes of its own)."""
+    text = verilog.convert(component, name=check_module_name(name), platform=platform,
                            emit_src=False)
+    return _KEPT_MODULE.sub(r"(* keep_hierarchy = 1 *)\n\1", text)
+
+
+#: The module headers of :func:`hw.dsp.lut4`'s functions in Amaranth's Verilog:
+#: ``module \top.pe.lut4_y0(``.
+_KEPT_MODULE = re.compile(rf"^(module \\\S*\.{re.escape(LUT4_PREFIX)}\S*)", re.M)
 
 
 def ports(component: wiring.Component) -> list[dict]:

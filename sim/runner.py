@@ -105,7 +105,8 @@ def primitive_models(platform) -> list[Path]:
 
 
 #: Behavioural models of vendor primitives, by FPGA family (see each file's header).
-PRIMITIVE_MODELS = {"ecp5": [Path(__file__).resolve().parent / "models" / "MULT18X18D.v"]}
+PRIMITIVE_MODELS = {"ecp5": [Path(__file__).resolve().parent / "models" / name
+                             for name in ("MULT18X18D.v", "LUT4.v", "TRELLIS_FF.v")]}
 
 
 def build(component, name: str, *, waves: bool = False, platform=None) -> SimBuild:
