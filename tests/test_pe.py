@@ -226,6 +226,18 @@ def test_mapped_lane_exhaustive(board, stages, sum_register):
     assert _mapped_lane_check(board, stages, sum_register, words) == 1 << 27
 
 
+@pytest.mark.parametrize("board,stages,sum_register", [(None, 1, False),
+                                                       ("ulx3s-85f", 3, True)])
+def test_mapped_lane_verilator_with_stalls(board, stages, sum_register, rng):
+    """The mapped lane's netlists under cocotb with random stalls on both sides (the ECP5
+    one with its LUT4, TRELLIS_FF and MULT18X18D primitives simulated)."""
+    from boards import get_board
+
+    config = PEConfig(multiplier_stages=stages, sum_register=sum_register)
+    assert lane_is_mapped(config)
+    _verilator_check(config, rng, platform=get_board(board).platform() if board else None)
+
+
 def test_mapped_lane_amaranth_with_stalls(rng):
     """The mapped lane's portable description in the Amaranth simulator, random stalls."""
     config = PEConfig()

@@ -66,9 +66,10 @@ DESIGNS = [
     BenchDesign("PE array", 4, 4, "pe-array", {}),
     BenchDesign("MAC baseline", 4, 4, "mac-array", {}),
     # At 8x8 the DSPs spread over the die: the routes into and out of them get cycles of their
-    # own (multiplier_stages=3). (router2 routes the all-op array in 6 instead of 9 minutes,
-    # at 74 instead of 93 MHz.)
-    BenchDesign("PE array, 3 multiplier stages", 8, 8, "pe-array", {"multiplier_stages": 3}),
+    # own (multiplier_stages=3). router2: router1 had not routed the mapped all-op array after
+    # 20 minutes (issue 18), over-used wires stuck near 35 000.
+    BenchDesign("PE array, 3 multiplier stages", 8, 8, "pe-array", {"multiplier_stages": 3},
+                "router2"),
     # The sum registered too: router1 had not routed it after 25 minutes.
     BenchDesign("PE array, 3 multiplier stages, sum register", 8, 8, "pe-array",
                 {"multiplier_stages": 3, "sum_register": True}, "router2"),
