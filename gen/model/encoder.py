@@ -80,7 +80,7 @@ __all__ = ["MODEL_CONFIG", "FoldedLayer", "FoldedModel", "fold", "folded_forward
 #: The accelerator the model runs on: the 8x8 array, a scratchpad that holds one layer's
 #: weights and the activations of 128 tokens, a program memory for the whole encoder.
 MODEL_CONFIG = AcceleratorConfig(rows=8, cols=8, depth=32768, max_program=65536,
-                                 softmax_max_len=512)
+                                 softmax_max_len=512, decoupled=True)
 
 #: Fixed formats of the units (fraction bits).
 LN_FRAC, GELU_IN_FRAC, GELU_OUT_FRAC, SM_IN_FRAC, SM_OUT_FRAC = 10, 10, 10, 9, 15
@@ -340,9 +340,13 @@ def _gemv(b: _Builder, y: int, w: int, x: int, m: int, k: int, shift: int, **col
     b.gemv(y, w, x, m, k, shift, **column)
 
 
-def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | None = None
-                    ) -> EncoderProgram:
+def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | None = None,
+                    *, overlap: bool = True) -> EncoderProgram:
     """Compile the whole encoder for sentences padded to ``lengths`` tokens (multiples of 8).
+
+    ``overlap``: two weight regions, so that (with ``decoupled`` engines) the DMA of the next
+    weights runs while the PE array computes; ``False``: one region, loads not hidden (for
+    batches whose activations leave no room for the second region).
 
     Raises
     ------
@@ -379,7 +383,13 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
     lay0 = qm.layers[0]
     phase_a = wlines(lay0["wkq"]) + wlines(lay0["wv"])
     phase_b = wlines(lay0["wo"]) + wlines(lay0["w1"]) + wlines(lay0["w2"]) + 2 * vl(hid)
-    w_base = b.alloc("weights", max(phase_a, phase_b))
+    # Two weight regions: the attention weights (A) and the output/FFN weights (B). With
+    # decoupled engines the next layer's A loads while B computes and B while A computes.
+    if overlap:
+        a_base = b.alloc("weights_a", phase_a)
+        w_base = b.alloc("weights_b", phase_b)
+    else:
+        a_base = w_base = b.alloc("weights", max(phase_a, phase_b))
     init_start = b.spad_next
     onehot = b.alloc("onehot", 8)              # line r: 1 at element r (ROW masks)
     zero = b.alloc("zero", 1)
@@ -434,7 +444,7 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
     fin_seg = b.segment("final", sum(map(len, fin)), data=np.concatenate(fin))
     y_seg = b.segment("y", n_tok * vl(hid), "rows", (n_tok, hid))
 
-    wkq_at = w_base
+    wkq_at = a_base
     wv_at = wkq_at + wlines(lay0["wkq"])
     wo_at = w_base
     w1_at = wo_at + wlines(lay0["wo"])
@@ -457,8 +467,11 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
         f = {k.split(".", 1)[1]: v for k, v in fr.items() if k.startswith(f"{i}.")}
         f_kq, f_v, f_ctx = fr["act_kq"], fr["act_v"], fr["act_ctx"]
         f_r1, f_r2 = fr["act_r1"], fr["act_r2"]
-        b.phase = "dma"
-        b.dma(Opcode.DMA_LOAD, w_base, sa.ext, sa.lines)
+        if i == 0 or not overlap:
+            b.phase = "dma"
+            b.dma(Opcode.DMA_LOAD, a_base, sa.ext, sa.lines)
+        if i == 0 and overlap:
+            b.dma(Opcode.DMA_LOAD, w_base, sb.ext, sb.lines)
         b.phase = "k_tiles"
         for si, t_pad in enumerate(lengths):  # the MADDs below add into zeroed tiles
             b.ew(Op.MUL, k_tiles[si], k_tiles[si], zero, heads * t_pad, bmode=OperandMode.COL)
@@ -486,7 +499,11 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
                           sh(f["wv"] + LN_FRAC, f_v, "v"), column=t % 8, ystride=nk)
             tok += t_pad
         b.phase = "dma"
-        b.dma(Opcode.DMA_LOAD, w_base, sb.ext, sb.lines)
+        if not overlap:
+            b.dma(Opcode.DMA_LOAD, w_base, sb.ext, sb.lines)
+        elif i + 1 < len(layer_segs):  # overlaps the output/FFN part of this layer
+            nxt = layer_segs[i + 1][0]
+            b.dma(Opcode.DMA_LOAD, a_base, nxt.ext, nxt.lines)
         tok = 0
         for si, t_pad in enumerate(lengths):
             n_t = t_pad // 8
@@ -531,11 +548,13 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
                 b.phase = "layernorm"
                 b.emit(Opcode.LAYERNORM, dst=yt, src=r_buf, n=hid)
             tok += t_pad
+        b.phase = "dma"  # overlaps the next layer's attention part
+        if overlap or i + 1 == len(layer_segs):
+            nxt = layer_segs[i + 1][1] if i + 1 < len(layer_segs) else fin_seg
+            b.dma(Opcode.DMA_LOAD, w_base, nxt.ext, nxt.lines)
     # Projections q, k, v, o (hid x hid each) and the FFN per token, scores and context.
     model_macs = sum(t_pad * (dims.layers * (4 * hid * hid + 2 * hid * ffn + 2 * t_pad * hid))
                      for t_pad in lengths)
-    b.phase = "dma"
-    b.dma(Opcode.DMA_LOAD, w_base, fin_seg.ext, fin_seg.lines)
     b.phase = "affine"
     f_out = fr["act_out"]
     for t in range(n_tok):

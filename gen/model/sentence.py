@@ -68,9 +68,11 @@ class SentenceModel:
                 + w["embeddings.position_embeddings.weight"][:len(ids)]
                 + w["embeddings.token_type_embeddings.weight"][0])
 
-    def compile(self, lengths, config=None) -> EncoderProgram:
-        """The program for sentences padded to ``lengths`` tokens."""
-        return compile_encoder(self.quantized, lengths, config or MODEL_CONFIG)
+    def compile(self, lengths, config=None, *, overlap: bool = True) -> EncoderProgram:
+        """The program for sentences padded to ``lengths`` tokens (``overlap``: see
+        :func:`compile_encoder`)."""
+        return compile_encoder(self.quantized, lengths, config or MODEL_CONFIG,
+                               overlap=overlap)
 
     def reference(self, ids_list) -> np.ndarray:
         """Float64 sentence embeddings (``golden.minilm``), unit norm, one row per sentence."""

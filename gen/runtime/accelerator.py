@@ -404,6 +404,28 @@ def _batches(lengths: list[int], batch_tokens: int | None) -> list[list[int]]:
     return groups
 
 
+def plan_batches(model, lengths, batch_tokens, config) -> list:
+    """``(sentence indices, EncoderProgram)`` per program: consecutive sentences whose padded
+    ``lengths`` fit ``batch_tokens``; a group that overflows the scratchpad is halved, and a
+    sentence that overflows it alone gets one weight region (no DMA overlap)."""
+    planned = []
+    pending = _batches(list(lengths), batch_tokens)
+    while pending:
+        group = pending.pop(0)
+        try:
+            planned.append((group, model.compile([lengths[i] for i in group], config)))
+        except ValueError as error:
+            if "buffer overflow" not in str(error):
+                raise
+            if len(group) == 1:  # one long sentence: one weight region, loads not hidden
+                planned.append((group, model.compile([lengths[group[0]]], config,
+                                                     overlap=False)))
+                continue
+            half = len(group) // 2
+            pending[:0] = [group[:half], group[half:]]
+    return planned
+
+
 def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
                batch_tokens: int | None = 128, **verilator_options) -> ModelRun:
     """Embed ``sentences`` with ``model`` (a :class:`gen.model.sentence.SentenceModel`) on
@@ -431,10 +453,10 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
     cycles = pe_ops = macs = 0
     measured = 0 if backend == "verilator" else None
     phases: dict[str, int] = {}
-    groups = _batches(lengths, batch_tokens)
     wall = 0.0
-    for group in groups:
-        prog = model.compile([lengths[i] for i in group], self.config)
+    planned = plan_batches(model, lengths, batch_tokens, self.config)
+    groups = [g for g, _ in planned]
+    for group, prog in planned:
         dram = prog.dram([embs[i] for i in group], [len(ids[i]) for i in group])
         start = time.perf_counter()
         if backend == "golden":
