@@ -477,7 +477,7 @@ def _targets() -> list[FormalTarget]:
                      dma, depth=12),
         FormalTarget("stream-buffer",
                      lambda: StreamBuffer(StreamBufferConfig(in_width=4, out_width=4, depth=2)),
-                     stream_buffer, depth=12),
+                     stream_buffer, depth=12, induction=4),
         FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16),
         FormalTarget("uart", lambda: UART(uart), uart_loopback,
                      depth=uart.frame_cycles + 12, deep=True),
