@@ -30,8 +30,9 @@ write its outputs unchanged: **there is no format conversion on the nonlinear pa
 compiler picks the formats instead: the instruction producing a unit's input shifts it into the
 unit's input format, and the consumers of a unit's output know its output format (see the
 ``*_config`` properties of :class:`AcceleratorConfig`: exp Q5.10 -> UQ1.14, SiLU and GELU Q5.10
--> Q5.10, softmax Q6.9 -> UQ0.15; the unsigned outputs are one bit narrower than the unit
-defaults so that they fit a signed int16 element).
+-> Q5.10, softmax Q6.9 -> UQ0.15, LayerNorm any int16 format (it is scale invariant) -> Q5.10;
+the unsigned outputs are one bit narrower than the unit defaults so that they fit a signed int16
+element).
 
 Instructions (field layout in :data:`FIELDS`; unlisted bits are reserved and ignored).
 
@@ -58,6 +59,9 @@ EW          ``dst[i] = requantize(PE op(a_i, b_i, c_i), shift)`` for lines ``i <
 NL          ``dst[i] = unit(src[i])`` for lines ``i < lines``, unit exp, gelu or silu.
 SOFTMAX     the ``n`` elements of the dense vector at ``src`` -> their softmax, written as the
             dense vector at ``dst`` (elements past ``n`` are not written).
+LAYERNORM   the ``n`` elements of the dense vector at ``src`` -> ``(x - mean) / std`` in Q5.10
+            (:mod:`golden.nonlinear.layernorm`, no affine, no epsilon), written as the dense
+            vector at ``dst`` like ``SOFTMAX``; ``gamma`` and ``beta`` are ``EW`` ops after it.
 HALT        stop; the status reports done.
 ==========  ====================================================================================
 
@@ -81,6 +85,7 @@ from .fixed_point import ROUNDING_MODES, int_array, saturate, shift_right
 from .memory import dma as dma_model
 from .nonlinear.exp import ExpConfig, exp
 from .nonlinear.gelu import GELUConfig, gelu
+from .nonlinear.layernorm import LayerNormConfig, layernorm
 from .nonlinear.silu import SiLUConfig, silu
 from .nonlinear.softmax import SoftmaxConfig, softmax
 from .params import BlockConfig, param
@@ -157,6 +162,8 @@ class AcceleratorConfig(BlockConfig):
         Rounding of the PE ``SHR`` op and of the requantizer.
     softmax_max_len : int
         Longest softmax vector, 1..4096.
+    layernorm_max_len : int
+        Longest LayerNorm vector, 1..4096.
     issue_cycles : int
         Cycle model: fixed cycles to fetch, decode and start an instruction, 0..64.
     pe_latency : int
@@ -182,6 +189,7 @@ class AcceleratorConfig(BlockConfig):
     rounding: str = param("half_up", help="rounding of the PE shr op and the requantizer",
                           choices=ROUNDING_MODES)
     softmax_max_len: int = param(1024, help="longest softmax vector", range=(1, 4096))
+    layernorm_max_len: int = param(1024, help="longest LayerNorm vector", range=(1, 4096))
     issue_cycles: int = param(2, help="cycle model: fetch/decode/start cycles per instruction",
                               range=(0, 64))
     pe_latency: int = param(3, help="cycle model: register stages of a PE lane "
@@ -242,6 +250,12 @@ class AcceleratorConfig(BlockConfig):
     def softmax_config(self) -> SoftmaxConfig:
         """Softmax unit: Q6.9 in (default), UQ0.15 out (fits int16)."""
         return SoftmaxConfig(out_width=15, out_frac=15, max_len=self.softmax_max_len)
+
+    @property
+    def layernorm_config(self) -> LayerNormConfig:
+        """LayerNorm unit: int16 in, Q5.10 out (defaults); two banks, as one instruction runs
+        at a time."""
+        return LayerNormConfig(max_len=self.layernorm_max_len, banks=2)
 
     @property
     def dma_config(self) -> dma_model.DMAConfig:
@@ -306,7 +320,8 @@ def untile_matrix(config: AcceleratorConfig, lines, m: int, k: int) -> np.ndarra
 
 
 class Opcode(IntEnum):
-    """Instruction opcodes (bits 0..3). 0 and 8..15 are illegal: a zeroed word is an error."""
+    """Instruction opcodes (bits 0..3). 0, 8 and 10..15 are illegal: a zeroed word is an
+    error."""
 
     DMA_LOAD = 1
     DMA_STORE = 2
@@ -315,6 +330,7 @@ class Opcode(IntEnum):
     NL = 5
     SOFTMAX = 6
     HALT = 7
+    LAYERNORM = 9
 
 
 class NLUnit(IntEnum):
@@ -344,7 +360,7 @@ class ErrorCode(IntEnum):
     """Error status codes; ``NONE`` when no error occurred."""
 
     NONE = 0
-    UNKNOWN_OPCODE = 1  # opcode 0 or 8..15
+    UNKNOWN_OPCODE = 1  # opcode 0, 8 or 10..15
     ZERO_LENGTH = 2     # a count field (lines, m, k, tcols, n) is 0
     BAD_FIELD = 3       # undefined PE op / unit / operand mode, lines % tcols, ycol >= C, n > max
     ADDRESS_RANGE = 4   # a scratchpad line at or beyond depth
@@ -367,6 +383,7 @@ FIELDS: dict[Opcode, dict[str, tuple[int, int]]] = {
                 "bmode": (112, 2), "cmode": (114, 2)},
     Opcode.NL: {"unit": (4, 4), "dst": (8, 16), "src": (24, 16), "lines": (72, 16)},
     Opcode.SOFTMAX: {"dst": (8, 16), "src": (24, 16), "n": (72, 16)},
+    Opcode.LAYERNORM: {"dst": (8, 16), "src": (24, 16), "n": (72, 16)},
     Opcode.HALT: {},
 }
 _OPCODE_FIELD = (0, 4)
@@ -481,14 +498,15 @@ def _ranges(config: AcceleratorConfig, ins: Instruction) -> list[tuple[str, int,
     if op == Opcode.NL:
         return [("src", f["src"], f["src"] + f["lines"] - 1),
                 ("dst", f["dst"], f["dst"] + f["lines"] - 1)]
-    if op == Opcode.SOFTMAX:
+    if op in (Opcode.SOFTMAX, Opcode.LAYERNORM):
         last = (f["n"] - 1) // config.line
         return [("src", f["src"], f["src"] + last), ("dst", f["dst"], f["dst"] + last)]
     return []
 
 
 _LENGTHS = {Opcode.DMA_LOAD: ("lines",), Opcode.DMA_STORE: ("lines",), Opcode.GEMV: ("m", "k"),
-            Opcode.EW: ("lines", "tcols"), Opcode.NL: ("lines",), Opcode.SOFTMAX: ("n",)}
+            Opcode.EW: ("lines", "tcols"), Opcode.NL: ("lines",), Opcode.SOFTMAX: ("n",),
+            Opcode.LAYERNORM: ("n",)}
 
 
 def check_instruction(config: AcceleratorConfig, ins: Instruction,
@@ -518,6 +536,8 @@ def check_instruction(config: AcceleratorConfig, ins: Instruction,
         bad = f"GEMV ycol={f['ycol']} must be below cols={config.cols}"
     elif op == Opcode.SOFTMAX and f["n"] > config.softmax_max_len:
         bad = f"SOFTMAX n={f['n']} exceeds softmax_max_len={config.softmax_max_len}"
+    elif op == Opcode.LAYERNORM and f["n"] > config.layernorm_max_len:
+        bad = f"LAYERNORM n={f['n']} exceeds layernorm_max_len={config.layernorm_max_len}"
     if bad:
         return ErrorCode.BAD_FIELD, bad
     for name, _, last in _ranges(config, ins):
@@ -624,7 +644,8 @@ class Machine:
             return error
         handler = {Opcode.DMA_LOAD: self._dma, Opcode.DMA_STORE: self._dma,
                    Opcode.GEMV: self._gemv, Opcode.EW: self._ew, Opcode.NL: self._nl,
-                   Opcode.SOFTMAX: self._softmax}.get(ins.opcode)
+                   Opcode.SOFTMAX: self._softmax,
+                   Opcode.LAYERNORM: self._layernorm}.get(ins.opcode)
         if handler:
             handler(ins)
         return None
@@ -689,6 +710,15 @@ class Machine:
         last[-1] = 1
         p = softmax(cfg.softmax_config, flat_src, last)["p"]
         self.spad.reshape(-1)[ins.dst * line:ins.dst * line + n] = p
+
+    def _layernorm(self, ins: Instruction) -> None:
+        cfg = self.config
+        line, n = cfg.line, ins.n
+        flat_src = self.spad.reshape(-1)[ins.src * line:ins.src * line + n].astype(np.int64)
+        last = np.zeros(n, dtype=np.int64)
+        last[-1] = 1
+        y = layernorm(cfg.layernorm_config, flat_src, last)["y"]
+        self.spad.reshape(-1)[ins.dst * line:ins.dst * line + n] = y
 
     # Programs ------------------------------------------------------------------------------------
 

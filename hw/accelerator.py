@@ -25,7 +25,8 @@ to int16) to the write port, whose per-element enables place ``GEMV`` results (d
 column of a tile matrix). ``NL`` lines go through the selected unit (``lanes = L``) straight to
 the write port. ``SOFTMAX`` feeds the :class:`~hw.nonlinear.softmax.Softmax` one element per
 cycle (selected from the line on port 0) and writes each result, through an output register,
-with a one-element enable.
+with a one-element enable; ``LAYERNORM`` does the same through the
+:class:`~hw.nonlinear.layernorm.LayerNorm`.
 
 DMA: :class:`hw.memory.dma.DMA` runs the AXI4 side (bursts, 4 KiB boundaries, outstanding
 bursts, completion) of a command ``{ext * line_bytes, line * beats, lines * line_bytes}``; the
@@ -63,6 +64,7 @@ from .config import configure
 from .memory.dma import DMA, axi4_signature
 from .nonlinear.exp import Exp
 from .nonlinear.gelu import GELU
+from .nonlinear.layernorm import LayerNorm
 from .nonlinear.silu import SiLU
 from .nonlinear.softmax import Softmax
 from .pe import PEOp, pe_latency
@@ -98,6 +100,7 @@ class AcceleratorCore(wiring.Component):
     units : dict of NLUnit to Exp, GELU or SiLU
         The nonlinear units, ``lanes = L``.
     softmax : Softmax
+    layernorm : LayerNorm
     dma : DMA
     drain : dict of str to int
         Pipeline latency (after the last streaming cycle) per instruction kind.
@@ -141,6 +144,7 @@ class AcceleratorCore(wiring.Component):
         self.units = {NLUnit.EXP: Exp(cfg.exp_config), NLUnit.GELU: GELU(cfg.gelu_config),
                       NLUnit.SILU: SiLU(cfg.silu_config)}
         self.softmax = Softmax(cfg.softmax_config)
+        self.layernorm = LayerNorm(cfg.layernorm_config)
         self.dma = DMA(cfg.dma_config)
         self.drain = {"pe": cfg.read_latency + self.pe_array.latency + 1,
                       **{unit.name: cfg.read_latency + self.units[unit].latency
@@ -186,7 +190,8 @@ class AcceleratorCore(wiring.Component):
         zero = Const(0, 1)
         for op, names in ((Opcode.DMA_LOAD, ("lines",)), (Opcode.DMA_STORE, ("lines",)),
                           (Opcode.GEMV, ("m", "k")), (Opcode.EW, ("lines", "tcols")),
-                          (Opcode.NL, ("lines",)), (Opcode.SOFTMAX, ("n",))):
+                          (Opcode.NL, ("lines",)), (Opcode.SOFTMAX, ("n",)),
+                          (Opcode.LAYERNORM, ("n",))):
             zero = zero | (is_op[op] & Cat(f(op, n) == 0 for n in names).any())
 
         # EW: op, operand modes, lines % tcols.
@@ -203,7 +208,9 @@ class AcceleratorCore(wiring.Component):
         bad_gemv = (f(g, "ylayout") == YLayout.COLUMN) & (f(g, "ycol") >= cfg.cols)
         bad = ((is_op[ew] & bad_ew) | (is_op[Opcode.NL] & (f(Opcode.NL, "unit") > max(NLUnit)))
                | (is_op[g] & bad_gemv)
-               | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len)))
+               | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len))
+               | (is_op[Opcode.LAYERNORM]
+                  & (f(Opcode.LAYERNORM, "n") > cfg.layernorm_max_len)))
 
         # Scratchpad ranges (first + count > depth is last >= depth without a wrap).
         dma_line = beyond(f(Opcode.DMA_LOAD, "line") + f(Opcode.DMA_LOAD, "lines") - 1)
@@ -223,11 +230,11 @@ class AcceleratorCore(wiring.Component):
         nl, sm = Opcode.NL, Opcode.SOFTMAX
         nl_range = (beyond(f(nl, "src") + f(nl, "lines") - 1)
                     | beyond(f(nl, "dst") + f(nl, "lines") - 1))
-        sm_last = (f(sm, "n") - 1) >> l_log
+        sm_last = (f(sm, "n") - 1) >> l_log  # LAYERNORM has SOFTMAX's fields
         sm_range = beyond(f(sm, "src") + sm_last) | beyond(f(sm, "dst") + sm_last)
         out_of_range = ((is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & dma_line
                         | is_op[g] & gemv_range | is_op[ew] & ew_range | is_op[nl] & nl_range
-                        | is_op[sm] & sm_range)
+                        | (is_op[sm] | is_op[Opcode.LAYERNORM]) & sm_range)
         ext = (is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & (
             f(Opcode.DMA_LOAD, "ext") + f(Opcode.DMA_LOAD, "lines") > self.ext_lines)
         return [(ErrorCode.UNKNOWN_OPCODE, ~known), (ErrorCode.ZERO_LENGTH, zero),
@@ -305,8 +312,10 @@ class AcceleratorCore(wiring.Component):
             lsb, width = FIELDS[opcode][name]
             return word[lsb:lsb + width]
 
-        # SOFTMAX: elements fed (sm_in), results written (sm_out).
+        # SOFTMAX and LAYERNORM (vector units): elements fed (sm_in), results written (sm_out).
         m.submodules.softmax = sm = self.softmax
+        m.submodules.layernorm = ln = self.layernorm
+        vec_ln = Signal()  # the vector instruction is LAYERNORM
         sm_in = Signal(16)
         sm_out = Signal(16)
         sm_feed = Signal()
@@ -394,9 +403,10 @@ class AcceleratorCore(wiring.Component):
                                 m.d.sync += drain.eq(self.drain[u.name] - 1)
                     m.d.sync += steps.eq(fld(nl, "lines"))
                     m.next = "STREAM"
-                with m.Elif(opcode == Opcode.SOFTMAX):
-                    m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0)]
-                    m.next = "SOFTMAX"
+                with m.Elif((opcode == Opcode.SOFTMAX) | (opcode == Opcode.LAYERNORM)):
+                    m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0),
+                                 vec_ln.eq(opcode == Opcode.LAYERNORM)]
+                    m.next = "VECTOR"
                 with m.Else():  # DMA_LOAD, DMA_STORE
                     d = Opcode.DMA_LOAD
                     m.d.sync += [
@@ -412,7 +422,7 @@ class AcceleratorCore(wiring.Component):
                 m.d.sync += steps.eq(steps - 1)
                 with m.If(steps == 1):
                     m.next = "DRAIN"
-            with m.State("SOFTMAX"):  # steps: n; feed n elements, then write n results
+            with m.State("VECTOR"):  # steps: n; feed n elements, then write n results
                 m.d.comb += [self.busy.eq(1), sm_feed.eq(1)]
                 with m.If(sm_written & (sm_out == steps - 1)):
                     m.d.sync += pc.eq(pc + 1)
@@ -444,13 +454,14 @@ class AcceleratorCore(wiring.Component):
 
         second = madd & phase  # MADD's second step reads c on port 0
         is_nl = kind == Opcode.NL
-        sm_take = sm.i.valid & sm.i.ready
+        sm_take = (sm.i.valid & sm.i.ready) | (ln.i.valid & ln.i.ready)
         sm_next = sm_in + sm_take
         w_take = self.axi.wvalid & self.axi.wready
         dma_next = dma_count + w_take
         m.d.comb += [
             rd0.addr.eq(Mux(~self.busy, self.host_addr,
-                            Mux(kind == Opcode.SOFTMAX, bases[0] + (sm_next >> l_log),
+                            Mux((kind == Opcode.SOFTMAX) | (kind == Opcode.LAYERNORM),
+                                bases[0] + (sm_next >> l_log),
                                 Mux(is_nl, bases[0] + i,
                                     Mux(second, address(2), address(0)))))),
             # DMA_STORE: the line of the beat the W channel presents next.
@@ -519,18 +530,23 @@ class AcceleratorCore(wiring.Component):
                 for e in range(line):  # exp's unsigned lanes are zero extended
                     m.d.comb += nl_out.word_select(e, ELEM_WIDTH).eq(block.o[e])
 
-        # --- softmax: one element per cycle in, results through an output register -----------
-        m.d.comb += [
-            sm.i.valid.eq(sm_feed & (sm_in < steps) & sm_primed),
-            sm.i.payload.x.eq(rd0.data.word_select(sm_in[:l_log] if l_log else 0, ELEM_WIDTH)),
-            sm.i.payload.last.eq(sm_in == steps - 1),
-            sm.o.ready.eq(1),
-        ]
+        # --- softmax and LayerNorm: one element per cycle in, results through an output
+        # register -------------------------------------------------------------------------
+        feed = sm_feed & (sm_in < steps) & sm_primed
+        element = rd0.data.word_select(sm_in[:l_log] if l_log else 0, ELEM_WIDTH)
+        for unit, selected in ((sm, ~vec_ln), (ln, vec_ln)):
+            m.d.comb += [
+                unit.i.valid.eq(feed & selected),
+                unit.i.payload.x.eq(element),
+                unit.i.payload.last.eq(sm_in == steps - 1),
+                unit.o.ready.eq(1),
+            ]
         sm_p = Signal(ELEM_WIDTH)
         with m.If(sm_take):
             m.d.sync += sm_in.eq(sm_in + 1)
         m.d.sync += sm_primed.eq(sm_feed)  # the first line arrives a cycle after the start
-        m.d.sync += [sm_written.eq(sm.o.valid & sm_feed), sm_p.eq(sm.o.payload.p)]
+        m.d.sync += [sm_written.eq((sm.o.valid | ln.o.valid) & sm_feed),
+                     sm_p.eq(Mux(vec_ln, ln.o.payload.y, sm.o.payload.p))]
         with m.If(sm_written):
             m.d.sync += sm_out.eq(sm_out + 1)
         sm_en = Signal(line)

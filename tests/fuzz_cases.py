@@ -21,6 +21,7 @@ from golden.memory.pingpong import pingpong
 from golden.memory.scratchpad import scratchpad
 from golden.nonlinear.exp import exp
 from golden.nonlinear.gelu import gelu
+from golden.nonlinear.layernorm import layernorm
 from golden.nonlinear.silu import silu
 from golden.nonlinear.softmax import softmax
 from golden.pe import pe_op
@@ -77,6 +78,16 @@ def check_softmax(generator, config, rng):
     last = (rng.random(len(x)) < 0.3).astype(np.int64)
     last[-1] = 1
     return _stream(generator.build(config), {"x": x, "last": last}, softmax(config, x, last))
+
+
+def check_layernorm(generator, config, rng):
+    fmt = config.input_format
+    x = rng.integers(fmt.min_int, fmt.max_int + 1, 3 * config.max_len + 2)
+    x[:2] = fmt.min_int  # a constant vector (variance 0) when max_len <= 2
+    last = (rng.random(len(x)) < 0.3).astype(np.int64)
+    last[-1] = 1
+    return _stream(generator.build(config), {"x": x, "last": last},
+                   layernorm(config, x, last))
 
 
 def check_pe_array(generator, config, rng):
@@ -141,6 +152,7 @@ CHECKS = {
     "gelu": _unary(gelu),
     "silu": _unary(silu),
     "softmax": check_softmax,
+    "layernorm": check_layernorm,
     "pe-array": check_pe_array,
     "input-share": check_input_share,
     "search-tree": check_search_tree,
