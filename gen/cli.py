@@ -188,6 +188,11 @@ def _demo_layers(backend: str, out: Path, seed: int) -> bool:
               f"bit-exact vs golden: {_yes_no(run.bit_exact)}")
         print(f"    error vs float64: max abs {run.max_abs_error:.3g}, max abs / RMS "
               f"{run.rel_error:.2%}")
+        if run.sim_cycles_per_second is not None:
+            cpu = ("" if run.sim_cycles_per_cpu_second is None else
+                   f", {run.sim_cycles_per_cpu_second:,.0f} per CPU-second")
+            print(f"    simulator: Verilator, {run.dram_model} DRAM model: {run.sim_cycles} "
+                  f"cycles simulated at {run.sim_cycles_per_second:,.0f} cycles/s{cpu}")
         phases = ", ".join(f"{name} {p['share']:.0%} ({p['utilization']:.0%})"
                            for name, p in run.phases.items())
         print(textwrap.fill(f"phases, share of cycles (PE utilization): {phases}", width=100,
