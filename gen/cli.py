@@ -418,6 +418,32 @@ def _cmd_fpga_bench(args) -> int:
     return 0
 
 
+def _cmd_fpga_accelerator(args) -> int:
+    from .measure.fpga_accelerator import DEFAULT_CONFIGS, fpga_config, write_fpga_accelerator
+
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(f"timeout must be positive (seconds), got {args.timeout}")
+    if args.cycles_per_sentence is not None and args.cycles_per_sentence <= 0:
+        raise ValueError(f"cycles-per-sentence must be positive, got {args.cycles_per_sentence}")
+    given = {k: getattr(args, k) for k in ("rows", "cols", "nl_lanes", "depth", "max_program")
+             if getattr(args, k) is not None}
+    configs = [{**DEFAULT_CONFIGS[0], **given}] if given else None
+    for params in configs or DEFAULT_CONFIGS:
+        fpga_config(**params)  # bad parameters fail here, before anything is written
+    steps = tuple(args.steps.split(","))
+    unknown = set(steps) - {"estimate", "synthesis", "pnr"}
+    if unknown:
+        raise ValueError(f"steps must be drawn from estimate, synthesis, pnr; got "
+                         f"{', '.join(sorted(unknown))}")
+    paths = write_fpga_accelerator(args.output, configs, steps=steps,
+                                   target_mhz=args.target_mhz, timeout=args.timeout,
+                                   router=args.router,
+                                   cycles_per_sentence=args.cycles_per_sentence)
+    print(paths[0].read_text(), end="")
+    print(f"wrote {paths[0]}")
+    return 0
+
+
 def _cmd_sweep(args) -> int:
     from rich.console import Console
     from rich.progress import (
@@ -504,6 +530,9 @@ REPORTS = [
     ("fpga-bench", _cmd_fpga_bench, "build/fpga", "PE array against a minimal MAC array "
      "on the ECP5-85F: LUTs, FFs, DSPs per MAC and Fmax after place and route (JSON, PNG, "
      "Markdown; about 20 minutes)"),
+    ("fpga-accelerator", _cmd_fpga_accelerator, "build/fpga-accelerator", "the whole "
+     "accelerator on the ECP5-85F: multiplier estimate, LUTs/DSPs/BRAMs after synthesis, "
+     "whether it fits, Fmax after place and route, sentences/s (JSON)"),
     ("buffer-bench", _cmd_buffer_bench, "build/memory", "external-memory traffic with and "
      "without MARCA's buffer management, scratchpad conflict rates (JSON and PNG)"),
 ]
@@ -555,6 +584,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "fpga-bench":
             report.add_argument("--readme", help="also replace the table in this README "
                                 "(between its fpga-bench markers)")
+        if name == "fpga-accelerator":
+            for flag in ("rows", "cols", "nl-lanes", "depth", "max-program"):
+                report.add_argument(f"--{flag}", type=int, help=f"accelerator {flag} "
+                                    "[default: the 8x8 and 4x8 configurations of "
+                                    "gen/measure/fpga_accelerator.py]")
+            report.add_argument("--steps", default="estimate,synthesis,pnr", help="what to "
+                                "run [default: estimate,synthesis,pnr]")
+            report.add_argument("--target-mhz", type=float, default=50.0, help="clock "
+                                "constraint of place and route [default: 50]")
+            report.add_argument("--timeout", type=float, default=None, help="seconds per "
+                                "synthesis and per place and route [default: none]")
+            report.add_argument("--router", default="router1", choices=("router1", "router2"))
+            report.add_argument("--cycles-per-sentence", type=int, default=None, help="cycles "
+                                "of one MiniLM sentence (the cycle model's), for sentences/s")
         report.set_defaults(run=run)
 
     build = commands.add_parser("build", help="build a design with a UART host link for an "

@@ -56,7 +56,8 @@ EW          ``dst[i] = requantize(PE op(a_i, b_i, c_i), shift)`` for lines ``i <
             ``cb*C .. cb*C + C - 1`` broadcast down the rows; ``ROW``: elements
             ``rb*R .. rb*R + R - 1`` of the dense vector at ``base``, element ``r`` across row
             ``r``. ``c`` is read only by ``MADD``. ``lines`` must be a multiple of ``tcols``.
-NL          ``dst[i] = unit(src[i])`` for lines ``i < lines``, unit exp, gelu or silu.
+NL          ``dst[i] = unit(src[i])`` for lines ``i < lines``, unit exp, gelu or silu (the units
+            have ``nl_lanes`` lanes: a line passes through in ``L / nl_lanes`` cycles).
 SOFTMAX     the ``n`` elements of the dense vector at ``src`` -> their softmax, written as the
             dense vector at ``dst`` (elements past ``n`` are not written).
 LAYERNORM   the ``n`` elements of the dense vector at ``src`` -> ``(x - mean) / std`` in Q5.10
@@ -164,6 +165,11 @@ class AcceleratorConfig(BlockConfig):
         Longest softmax vector, 1..4096.
     layernorm_max_len : int
         Longest LayerNorm vector, 1..4096.
+    nl_lanes : int or None
+        Lanes of the exp, GELU and SiLU units, a power of two dividing ``rows * cols``; an NL
+        instruction takes ``rows * cols / nl_lanes`` cycles per line. ``None``: one lane per
+        element of a line. Narrower units save DSPs (each lane is a few multipliers), which is
+        what lets an 8x8 array fit an ECP5-85F.
     issue_cycles : int
         Cycle model: fixed cycles to fetch, decode and start an instruction, 0..64.
     pe_latency : int
@@ -190,6 +196,9 @@ class AcceleratorConfig(BlockConfig):
                           choices=ROUNDING_MODES)
     softmax_max_len: int = param(1024, help="longest softmax vector", range=(1, 4096))
     layernorm_max_len: int = param(1024, help="longest LayerNorm vector", range=(1, 4096))
+    nl_lanes: int | None = param(None, help="lanes of the exp/GELU/SiLU units, a power of two "
+                                 "dividing rows*cols (derived: rows*cols, a line per cycle)",
+                                 range=(1, 256))
     issue_cycles: int = param(2, help="cycle model: fetch/decode/start cycles per instruction",
                               range=(0, 64))
     pe_latency: int = param(3, help="cycle model: register stages of a PE lane "
@@ -207,6 +216,10 @@ class AcceleratorConfig(BlockConfig):
         if self.line > 256:
             raise ValueError(f"rows * cols must be at most 256 elements per line, got "
                              f"{self.rows} * {self.cols} = {self.line}")
+        if self.nl_lanes is not None and (not _power_of_two(self.nl_lanes)
+                                          or self.nl_lanes > self.line):
+            raise ValueError(f"nl_lanes must be a power of two in 1..{self.line} (rows * cols), "
+                             f"got {self.nl_lanes}")
         if self.depth * self.dma_beats_per_line > 65536:
             raise ValueError(f"depth must be at most {65536 // self.dma_beats_per_line} with "
                              f"{self.dma_beats_per_line} DMA beats per line, got {self.depth}")
@@ -223,6 +236,16 @@ class AcceleratorConfig(BlockConfig):
         return self.line * ELEM_WIDTH
 
     @property
+    def nl_unit_lanes(self) -> int:
+        """Lanes of the exp, GELU and SiLU units (resolved ``nl_lanes``)."""
+        return self.line if self.nl_lanes is None else self.nl_lanes
+
+    @property
+    def nl_passes(self) -> int:
+        """Cycles an NL instruction spends on a line: ``L / nl_unit_lanes``."""
+        return self.line // self.nl_unit_lanes
+
+    @property
     def pe_array_config(self) -> PEArrayConfig:
         """The PE array: int16 operands, 32-bit results, every op."""
         return PEArrayConfig(rows=self.rows, cols=self.cols, in_width=ELEM_WIDTH, signed=True,
@@ -232,19 +255,20 @@ class AcceleratorConfig(BlockConfig):
 
     @property
     def exp_config(self) -> ExpConfig:
-        """Exp unit, one lane per element of a line: Q5.10 in, UQ1.14 out (fits int16, fine
-        enough for the decays ``exp(delta * A) <= 1`` of a selective scan)."""
-        return ExpConfig(in_width=16, in_frac=10, out_width=15, out_frac=14, lanes=self.line)
+        """Exp unit, ``nl_unit_lanes`` lanes: Q5.10 in, UQ1.14 out (fits int16, fine enough
+        for the decays ``exp(delta * A) <= 1`` of a selective scan)."""
+        return ExpConfig(in_width=16, in_frac=10, out_width=15, out_frac=14,
+                         lanes=self.nl_unit_lanes)
 
     @property
     def silu_config(self) -> SiLUConfig:
-        """SiLU unit (defaults: Q5.10 in and out), one lane per element of a line."""
-        return SiLUConfig(lanes=self.line)
+        """SiLU unit (defaults: Q5.10 in and out), ``nl_unit_lanes`` lanes."""
+        return SiLUConfig(lanes=self.nl_unit_lanes)
 
     @property
     def gelu_config(self) -> GELUConfig:
-        """GELU unit (defaults: Q5.10 in and out), one lane per element of a line."""
-        return GELUConfig(lanes=self.line)
+        """GELU unit (defaults: Q5.10 in and out), ``nl_unit_lanes`` lanes."""
+        return GELUConfig(lanes=self.nl_unit_lanes)
 
     @property
     def softmax_config(self) -> SoftmaxConfig:

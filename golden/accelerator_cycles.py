@@ -16,8 +16,8 @@ GEMV       ``ceil(m/R) * ceil(k/C)``: one tile per       read + PE array + requa
 EW         ``lines * ceil(operands / 2)``: operands      read + PE array + requantizer
            (2, or 3 for MADD, broadcast ones included)
            share the two read ports
-NL         ``lines``: a line per cycle (one unit lane   read + unit latency
-           per element)
+NL         ``lines * L / nl_lanes``: a line per cycle   read + unit latency
+           with a lane per element, else in passes
 SOFTMAX    ``2 * n``: one element per cycle in, then     read + softmax latency (last input to
            one per cycle out                             first output)
 LAYERNORM  ``2 * n``, as SOFTMAX                         read + LayerNorm latency (last input to
@@ -133,7 +133,8 @@ def instruction_cost(config: AcceleratorConfig, ins: Instruction,
                                f["lines"] * r * c)
     if op == Opcode.NL:
         unit = {NLUnit.EXP: lat.exp, NLUnit.GELU: lat.gelu, NLUnit.SILU: lat.silu}
-        return InstructionCost(lat.issue, f["lines"], lat.read + unit[NLUnit(f["unit"])], 0)
+        return InstructionCost(lat.issue, f["lines"] * config.nl_passes,
+                               lat.read + unit[NLUnit(f["unit"])], 0)
     if op == Opcode.SOFTMAX:
         return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.softmax, 0)
     if op == Opcode.LAYERNORM:

@@ -22,11 +22,12 @@ every row; ``ROW``: a run of ``R`` elements, element ``r`` across row ``r``). ``
 the same stream with ``a`` the tile (``LINE``) and ``b`` the chunk of ``x`` (``COL``), ``MUL`` in
 ``LINEAR`` mode. PE results pass the requantizer register (shift with the PE rounding, saturate
 to int16) to the write port, whose per-element enables place ``GEMV`` results (dense, or one
-column of a tile matrix). ``NL`` lines go through the selected unit (``lanes = L``) straight to
-the write port. ``SOFTMAX`` feeds the :class:`~hw.nonlinear.softmax.Softmax` one element per
-cycle (selected from the line on port 0) and writes each result, through an output register,
-with a one-element enable; ``LAYERNORM`` does the same through the
-:class:`~hw.nonlinear.layernorm.LayerNorm`.
+column of a tile matrix). ``NL`` lines go through the selected unit straight to the write port;
+with ``nl_lanes`` below ``L`` a line is read ``L / nl_lanes`` times, one chunk of ``nl_lanes``
+elements per cycle, and each chunk is written with its elements' enables. ``SOFTMAX`` feeds
+the :class:`~hw.nonlinear.softmax.Softmax` one element per cycle (selected from the line on
+port 0) and writes each result, through an output register, with a one-element enable;
+``LAYERNORM`` does the same through the :class:`~hw.nonlinear.layernorm.LayerNorm`.
 
 DMA: :class:`hw.memory.dma.DMA` runs the AXI4 side (bursts, 4 KiB boundaries, outstanding
 bursts, completion) of a command ``{ext * line_bytes, line * beats, lines * line_bytes}``; the
@@ -98,7 +99,7 @@ class AcceleratorCore(wiring.Component):
         Instructions take their modelled cycles; a program has no single latency.
     pe_array : PEArray
     units : dict of NLUnit to Exp, GELU or SiLU
-        The nonlinear units, ``lanes = L``.
+        The nonlinear units, ``config.nl_unit_lanes`` lanes each.
     softmax : Softmax
     layernorm : LayerNorm
     dma : DMA
@@ -401,7 +402,7 @@ class AcceleratorCore(wiring.Component):
                         for u in NLUnit:
                             with m.Case(u):
                                 m.d.sync += drain.eq(self.drain[u.name] - 1)
-                    m.d.sync += steps.eq(fld(nl, "lines"))
+                    m.d.sync += steps.eq(fld(nl, "lines") << _log2(cfg.nl_passes))
                     m.next = "STREAM"
                 with m.Elif((opcode == Opcode.SOFTMAX) | (opcode == Opcode.LAYERNORM)):
                     m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0),
@@ -462,7 +463,7 @@ class AcceleratorCore(wiring.Component):
             rd0.addr.eq(Mux(~self.busy, self.host_addr,
                             Mux((kind == Opcode.SOFTMAX) | (kind == Opcode.LAYERNORM),
                                 bases[0] + (sm_next >> l_log),
-                                Mux(is_nl, bases[0] + i,
+                                Mux(is_nl, bases[0] + (i >> _log2(cfg.nl_passes)),
                                     Mux(second, address(2), address(0)))))),
             # DMA_STORE: the line of the beat the W channel presents next.
             rd1.addr.eq(Mux(dma_active, bases[0] + (dma_next >> beat_log), address(1))),
@@ -516,10 +517,17 @@ class AcceleratorCore(wiring.Component):
                                           signed(ELEM_WIDTH)))
 
         # --- nonlinear units: free running, a valid bit beside each --------------------------
-        nl_out = Signal(self.line_shape)
+        lanes, passes = cfg.nl_unit_lanes, cfg.nl_passes
+        p_log = _log2(passes)
+        nl_in = rd0.data
+        if passes > 1:  # the chunk of the line read this cycle
+            got_nl_chunk = Signal(p_log)
+            m.d.sync += got_nl_chunk.eq(i[:p_log])
+            nl_in = rd0.data.word_select(got_nl_chunk, lanes * ELEM_WIDTH)
+        nl_out = Signal(lanes * ELEM_WIDTH)
         nl_valid = Signal()
         for u, block in self.units.items():
-            m.d.comb += [block.en.eq(1), block.i.eq(rd0.data)]
+            m.d.comb += [block.en.eq(1), block.i.eq(nl_in)]
             valid = got & is_nl & (unit == u)
             for stage in range(block.latency):
                 nxt = Signal(name=f"{u.name.lower()}_valid{stage + 1}")
@@ -527,7 +535,7 @@ class AcceleratorCore(wiring.Component):
                 valid = nxt
             with m.If(valid):
                 m.d.comb += nl_valid.eq(1)
-                for e in range(line):  # exp's unsigned lanes are zero extended
+                for e in range(lanes):  # exp's unsigned lanes are zero extended
                     m.d.comb += nl_out.word_select(e, ELEM_WIDTH).eq(block.o[e])
 
         # --- softmax and LayerNorm: one element per cycle in, results through an output
@@ -588,8 +596,10 @@ class AcceleratorCore(wiring.Component):
         with m.Elif(sm_written):
             m.d.comb += [wr.en.eq(sm_en), wr.addr.eq(dst + (sm_out >> l_log)),
                          wr.data.eq(Cat([sm_p] * line))]
-        with m.Elif(nl_valid):
-            m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(nl_out)]
+        with m.Elif(nl_valid):  # chunk w_index % passes of line w_index // passes
+            chunk = w_index[:p_log] if passes > 1 else 0
+            m.d.comb += [wr.en.eq(Cat((e // lanes == chunk) for e in range(line))),
+                         wr.addr.eq(dst + (w_index >> p_log)), wr.data.eq(Cat([nl_out] * passes))]
             m.d.sync += w_index.eq(w_index + 1)
         with m.Elif(rq_valid & ~linear):
             m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(rq_bits)]
