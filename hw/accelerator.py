@@ -402,7 +402,10 @@ class AcceleratorCore(wiring.Component):
                         for u in NLUnit:
                             with m.Case(u):
                                 m.d.sync += drain.eq(self.drain[u.name] - 1)
-                    m.d.sync += steps.eq(fld(nl, "lines") << _log2(cfg.nl_passes))
+                    if cfg.nl_passes == 1:
+                        m.d.sync += steps.eq(fld(nl, "lines"))
+                    else:
+                        m.d.sync += steps.eq(fld(nl, "lines") << _log2(cfg.nl_passes))
                     m.next = "STREAM"
                 with m.Elif((opcode == Opcode.SOFTMAX) | (opcode == Opcode.LAYERNORM)):
                     m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0),
@@ -463,7 +466,8 @@ class AcceleratorCore(wiring.Component):
             rd0.addr.eq(Mux(~self.busy, self.host_addr,
                             Mux((kind == Opcode.SOFTMAX) | (kind == Opcode.LAYERNORM),
                                 bases[0] + (sm_next >> l_log),
-                                Mux(is_nl, bases[0] + (i >> _log2(cfg.nl_passes)),
+                                Mux(is_nl, bases[0] + (i >> _log2(cfg.nl_passes)
+                                                       if cfg.nl_passes > 1 else i),
                                     Mux(second, address(2), address(0)))))),
             # DMA_STORE: the line of the beat the W channel presents next.
             rd1.addr.eq(Mux(dma_active, bases[0] + (dma_next >> beat_log), address(1))),
@@ -596,10 +600,14 @@ class AcceleratorCore(wiring.Component):
         with m.Elif(sm_written):
             m.d.comb += [wr.en.eq(sm_en), wr.addr.eq(dst + (sm_out >> l_log)),
                          wr.data.eq(Cat([sm_p] * line))]
-        with m.Elif(nl_valid):  # chunk w_index % passes of line w_index // passes
-            chunk = w_index[:p_log] if passes > 1 else 0
-            m.d.comb += [wr.en.eq(Cat((e // lanes == chunk) for e in range(line))),
-                         wr.addr.eq(dst + (w_index >> p_log)), wr.data.eq(Cat([nl_out] * passes))]
+        with m.Elif(nl_valid):
+            if passes == 1:  # a line per cycle
+                m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(nl_out)]
+            else:  # chunk w_index % passes of line w_index // passes
+                chunk = w_index[:p_log]
+                m.d.comb += [wr.en.eq(Cat((e // lanes == chunk) for e in range(line))),
+                             wr.addr.eq(dst + (w_index >> p_log)),
+                             wr.data.eq(Cat([nl_out] * passes))]
             m.d.sync += w_index.eq(w_index + 1)
         with m.Elif(rq_valid & ~linear):
             m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(rq_bits)]
