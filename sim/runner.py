@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from .stream import BenchResult
 __all__ = ["SimulationError", "SimBuild", "output_root", "build_root", "verilator_env",
            "fst_supported", "wave_file_name", "PRIMITIVE_MODELS", "primitive_models", "build",
            "build_verilog", "new_test_dir",
-           "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS"]
+           "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS",
+           "build_native", "NATIVE_OPT"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
 # Every other warning stays visible.
@@ -143,6 +145,55 @@ def build_verilog(text: str, name: str, *, waves: bool = False, models=()) -> Si
     return SimBuild(name, source, build_dir, waves, models)
 
 
+#: C++ optimization of a native Verilator model: cheap to compile, for the tests (the bench
+#: asks for more).
+NATIVE_OPT = "-O1"
+
+
+def build_native(verilog: str, top: str, harness: str, *, opt: str = NATIVE_OPT,
+                 name: str | None = None) -> Path:
+    """Compile Verilog ``verilog`` (top module ``top``) with a C++ ``harness`` (its ``main``)
+    into a native Verilator executable, cached by the hash of the texts and the flags, and
+    return the executable's path.
+
+    Parameters
+    ----------
+    verilog, harness : str
+        The design's Verilog and the harness's C++ source.
+    top : str
+        The top module.
+    opt : str
+        The C++ compiler's optimization flag for the model and the harness (``-O1``: quick to
+        build; ``-O3`` runs faster and builds several times longer). One make job.
+    name : str, optional
+        Build directory prefix (default ``top``).
+    """
+    flags = ["--cc", "--exe", "--build", "-j", "1", *VERILATOR_WARNING_FLAGS, "--top-module",
+             top, "-MAKEFLAGS", f"OPT_FAST={opt} OPT_SLOW={opt} OPT_GLOBAL={opt}"]
+    digest = hashlib.sha256("\0".join([verilog, harness, " ".join(flags)]).encode()
+                            ).hexdigest()[:16]
+    build_dir = build_root() / "native" / f"{name or top}-{digest}"
+    exe = build_dir / f"{top}_native"
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(build_dir) + ".lock"):
+        if not exe.exists():
+            shutil.rmtree(build_dir, ignore_errors=True)  # a half-finished earlier build
+            build_dir.mkdir()
+            atomic_write(build_dir / f"{top}.v", verilog)
+            atomic_write(build_dir / "harness.cpp", harness)
+            verilator_env()
+            log = build_dir / "build.log"
+            with open(log, "w") as out:
+                done = subprocess.run(["verilator", *flags, "--Mdir", "obj", "-o",
+                                       f"../{exe.name}", "harness.cpp", f"{top}.v"],
+                                      cwd=build_dir, stdout=out, stderr=subprocess.STDOUT)
+            if done.returncode != 0 or not exe.exists():
+                tail = log.read_text().strip().splitlines()[-5:]
+                raise SimulationError(f"native build of {top} failed; log: {log}\n"
+                                      + "\n".join(tail))
+    return exe
+
+
 def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,
                extra_env: dict[str, str] | None = None, test_dir: Path | None = None) -> Path:
     """Run the cocotb tests of ``test_module`` on a build; return the test directory.
@@ -242,7 +293,8 @@ def run_cocotb_spec(sim_build: SimBuild, test_module: str, spec: dict, *, env_va
 def run_stream_test(component, name: str, inputs: dict, expected: dict,
                     sources=None, *, valid_prob: float = 1.0, ready_prob: float = 1.0,
                     seed: int = 0, waves: bool | None = None, stalls: str = "random",
-                    report: dict | None = None, platform=None) -> BenchResult:
+                    report: dict | None = None, platform=None,
+                    sim_build: SimBuild | None = None) -> BenchResult:
     """Drive ``inputs`` into the emitted Verilog's ``i`` stream under Verilator and check
     every word of its ``o`` stream against ``expected``, with random stalls on both sides.
 
@@ -270,6 +322,9 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         Filled with the testbench's whole report (with ``bursty``, the stall runs it saw).
     platform : Platform, optional
         Simulate the netlist elaborated for this platform (see :func:`build`).
+    sim_build : SimBuild, optional
+        Run on this build (e.g. the core inside a wrapper with the same ``i``/``o`` ports)
+        rather than on ``component``'s own Verilog; ``component`` then only gives the codecs.
 
     Returns
     -------
@@ -281,7 +336,8 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
     if waves is None:
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
     in_codec, out_codec = stream_codecs(component)
-    sim_build = build(component, name, waves=waves, platform=platform)
+    if sim_build is None:
+        sim_build = build(component, name, waves=waves, platform=platform)
     test_dir = new_test_dir(name)
     spec = {
         "in_codec": in_codec.to_json(),
