@@ -14,11 +14,12 @@
 
 from __future__ import annotations
 
+import re
+
 from .interface import PayloadField, StreamMap, element_name
 
-__all__ = ["c_header", "sv_package", "verilog_wrapper", "integration_files", "wrapper_name",
-           "package_name",
-           "struct_name", "element_port"]
+__all__ = ["c_header", "sv_package", "verilog_wrapper", "integration_files", "core_ports",
+           "wrapper_name", "package_name", "struct_name", "element_port"]
 
 
 def _ident(text: str) -> str:
@@ -302,11 +303,21 @@ def verilog_wrapper(module: str, streams: list[StreamMap], ports: list[dict]) ->
         f"  {module} core (", ",\n".join(conns), "  );", "endmodule", ""])
 
 
-def integration_files(component, module: str, generator: str, *, headers: bool = False,
-                      wrapper: bool = False) -> dict[str, str]:
-    """The texts ``accelgen emit`` writes beside the Verilog: with ``headers``,
-    ``<module>.h`` and ``<module>_pkg.sv``; with ``wrapper``, ``<module>_wrapper.v``."""
+def core_ports(component, verilog: str) -> list[dict]:
+    """The ports of ``component``'s emitted module ``verilog``: :func:`gen.emit.ports` less
+    ``clk`` and ``rst`` when the design has no clocked logic (Amaranth then leaves them out)."""
     from .emit import ports
+
+    return [p for p in ports(component) if p["name"] not in ("clk", "rst")
+            or re.search(rf"^\s*input {p['name']};", verilog, re.M)]
+
+
+def integration_files(component, module: str, generator: str, *, headers: bool = False,
+                      wrapper: bool = False, verilog: str | None = None) -> dict[str, str]:
+    """The texts ``accelgen emit`` writes beside the Verilog (``verilog``, emitted here if not
+    given): with ``headers``, ``<module>.h`` and ``<module>_pkg.sv``; with ``wrapper``,
+    ``<module>_wrapper.v``."""
+    from .emit import verilog_text
     from .interface import stream_maps
 
     streams = stream_maps(component)
@@ -315,5 +326,8 @@ def integration_files(component, module: str, generator: str, *, headers: bool =
         files[f"{module}.h"] = c_header(module, streams, generator)
         files[f"{package_name(module)}.sv"] = sv_package(module, streams, generator)
     if wrapper:
-        files[f"{wrapper_name(module)}.v"] = verilog_wrapper(module, streams, ports(component))
+        if verilog is None:
+            verilog = verilog_text(component, module)
+        files[f"{wrapper_name(module)}.v"] = verilog_wrapper(module, streams,
+                                                             core_ports(component, verilog))
     return files

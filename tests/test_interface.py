@@ -17,6 +17,7 @@ from gen.cli import main
 from gen.emit import manifest, ports, verilog_text
 from gen.headers import (
     c_header,
+    core_ports,
     element_port,
     package_name,
     struct_name,
@@ -195,13 +196,13 @@ def test_c_headers_of_every_generator_compile_together_as_c_and_cpp(tmp_path):
 
 # --- SystemVerilog package and the named-port wrapper --------------------------------------------
 
-def struct_shim(module: str, streams: list[StreamMap], top: str) -> str:
+def struct_shim(module: str, streams: list[StreamMap], top: str, clocked: bool = True) -> str:
     """A module with the core's flat ports that casts each payload to its package struct and
     wires the struct's members, by name, to the wrapper's element ports. A stream test passes
     on it only if the struct's bit order, the wrapper's and the core's agree."""
     decls = ["  input clk", "  input rst"]
     body = [f"  import {package_name(module)}::*;"]
-    conns = ["    .clk(clk)", "    .rst(rst)"]
+    conns = ["    .clk(clk)", "    .rst(rst)"] if clocked else []
     for s in streams:
         inward = s.direction == "input"
         inp, out = ("input", "output") if inward else ("output", "input")
@@ -231,9 +232,12 @@ def test_stream_test_passes_through_package_structs_and_wrapper(name, rng):
     module = generator.module_name
     streams = stream_maps(case.component)
     top = f"{module}_shim"
-    text = "\n".join([sv_package(module, streams), verilog_text(case.component, module),
-                      verilog_wrapper(module, streams, ports(case.component)),
-                      struct_shim(module, streams, top)])
+    core = verilog_text(case.component, module)
+    core_ports_ = core_ports(case.component, core)
+    text = "\n".join([sv_package(module, streams), core,
+                      verilog_wrapper(module, streams, core_ports_),
+                      struct_shim(module, streams, top,
+                                  clocked=any(p["name"] == "clk" for p in core_ports_))])
     sim_build = build_verilog(text, top)
     result = run_stream_test(case.component, top, case.inputs, case.expected, case.sources,
                              valid_prob=0.7, ready_prob=0.6, seed=3, sim_build=sim_build)

@@ -454,13 +454,14 @@ def markdown_report(report: dict) -> str:
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in data["rows"]:
             v, a, n = r["verilator"], r["amaranth"], r.get("native", {})
+            ratio = r.get("native_vs_cocotb")
             out.append(f"| {r['rows']}x{r['cols']} | {r['verilog_lines']} | "
                        f"{r['emit_seconds']:.2f} | {r['verilator_build_seconds']:.1f} | "
                        f"{_fmt(v['cycles_per_second'])} | {_fmt(v['startup_seconds'], 2)} | "
                        f"{_fmt(a['cycles_per_second'])} | {_fmt(a['startup_seconds'], 2)} | "
                        f"{_fmt(r.get('native_build_seconds'), 2)} | "
                        f"{_fmt(n.get('cycles_per_second'))} | "
-                       f"{_fmt(r.get('native_vs_cocotb'), 2)}{'x' if r.get('native_vs_cocotb') else ''} |")
+                       f"{_fmt(ratio, 2)}{'x' if ratio else ''} |")
         out += ["", _measured_line(data), ""]
     if (data := report.get("ecp5")):
         out += [f"**ECP5-85F** ({'built by this run' if data['built_by_this_run'] else 'from '}"
