@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: demo test test-slow reports lint clean fpga-bench verify
+.PHONY: demo test test-slow reports lint clean fpga-bench verify fetch-model
 
 # (Re)install when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/accelgen demo
+
+# all-MiniLM-L6-v2 into ~/.cache/accelgen/models/minilm (or $$ACCELGEN_CACHE/models/minilm).
+fetch-model: $(STAMP)
+	$(BIN)/accelgen fetch-model minilm
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m "not slow"

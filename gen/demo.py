@@ -123,15 +123,23 @@ class LayerRun:
     cycles_measured: int | None  # counted by the hardware (None for backend="golden")
     utilization: float      # useful PE ops / (rows * cols * modelled cycles)
     phases: dict            # phase -> {"cycles", "share", "utilization"} (modelled)
+    # The simulator's speed (None for backend="golden"): its DRAM model, clock cycles
+    # simulated per wall-clock second and per CPU second (CPU: with dram_model="fast" only).
+    dram_model: str | None = None
+    sim_cycles: int | None = None
+    sim_cycles_per_second: float | None = None
+    sim_cycles_per_cpu_second: float | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def run_layer(layer: str, config=None, *, backend: str = "verilator", seed: int = 1) -> LayerRun:
+def run_layer(layer: str, config=None, *, backend: str = "verilator", seed: int = 1,
+              **verilator_options) -> LayerRun:
     """Compile a random ``mamba`` block (d_model 16, d_inner 32, d_state 4, 8 tokens) or
     ``attention`` head (d_model 16, d_head 8, 8 tokens, d_mlp 32), calibrated on its own input,
-    and run it on ``backend`` and on the golden machine."""
+    and run it on ``backend`` and on the golden machine (``verilator_options``, e.g.
+    ``dram_model``, go to :meth:`gen.runtime.Accelerator.run`)."""
     from golden.accelerator import AcceleratorConfig
 
     from . import compiler
@@ -157,7 +165,9 @@ def run_layer(layer: str, config=None, *, backend: str = "verilator", seed: int 
     program = compile_(dims, quantize(weights, calibration=x, config=config), config)
     accelerator = Accelerator(config)
     golden = accelerator.run(program, x)
-    run = golden if backend == "golden" else accelerator.run(program, x, backend=backend)
+    run = (golden if backend == "golden" else
+           accelerator.run(program, x, backend=backend, **verilator_options))
+    hw = run.hardware
     ref = reference(weights, x)
     error = float(np.max(np.abs(run.output - ref)))
     total = run.cycles.total.cycles
@@ -170,4 +180,8 @@ def run_layer(layer: str, config=None, *, backend: str = "verilator", seed: int 
         utilization=run.cycles.utilization,
         phases={name: {"cycles": p.cycles, "share": p.cycles / total,
                        "utilization": p.utilization}
-                for name, p in run.cycles.phases.items()})
+                for name, p in run.cycles.phases.items()},
+        dram_model=hw and hw.dram_model, sim_cycles=hw and hw.sim_cycles,
+        sim_cycles_per_second=hw and hw.cycles_per_second,
+        sim_cycles_per_cpu_second=(hw.sim_cycles / hw.sim_cpu_seconds
+                                   if hw and hw.sim_cpu_seconds else None))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,10 +31,11 @@ from gen.emit import verilog_text
 from gen.interface import stream_maps
 
 from .payload import PayloadCodec
-from .runner import NATIVE_OPT, SimulationError, build_native, new_test_dir
+from .runner import (NATIVE_MAKE_FLAGS, SimulationError, build_native, new_test_dir,
+                     verilator_mangle)
 from .stream import BenchResult
 
-__all__ = ["MAGIC", "native_harness", "build_stream_harness", "write_stream", "stream_records",
+__all__ = ["MAGIC", "native_harness", "native_make_flags", "build_stream_harness", "write_stream", "stream_records",
            "run_native_stream", "soak_stream", "NativeResult"]
 
 MAGIC = 0x31534741  # "AGS1"
@@ -41,8 +43,7 @@ _TAG_INPUTS, _TAG_EXPECTED, _TAG_SOURCES, _TAG_END = 1, 2, 3, 0
 
 
 def _cpp_port(name: str) -> str:
-    # Verilator escapes a double underscore in a port name.
-    return name.replace("__", "___05F")
+    return verilator_mangle(name)
 
 
 def _set_payload(port: str, width: int, src: str) -> str:
@@ -81,13 +82,28 @@ def native_harness(top: str, streams: list[dict], in_stream: str = "i",
         get_out=_get_payload(_cpp_port(o["payload"]), o["width"], "got"))
 
 
-def build_stream_harness(component, name: str, *, opt: str = NATIVE_OPT) -> tuple[Path, list]:
+def native_make_flags(opt: str | None) -> list[str]:
+    """Make variables for :func:`sim.runner.build_native`: its cheap defaults, or the model's
+    hot code at ``opt`` (``-O2``: faster runs, longer builds)."""
+    if opt is None:
+        return list(NATIVE_MAKE_FLAGS)
+    return [f"OPT_FAST={opt}" if flag.startswith("OPT_FAST=") else flag
+            for flag in NATIVE_MAKE_FLAGS]
+
+
+def build_stream_harness(component, name: str, *, opt: str | None = None
+                         ) -> tuple[Path, list]:
     """Emit ``component`` as module ``name``, generate its harness from the manifest's stream
-    maps and build both natively (cached); return the executable and the stream maps."""
+    maps and build both natively (:func:`sim.runner.build_native`, cached); return the
+    executable and the stream maps. ``opt``: the model's C++ optimization (default: the
+    runner's cheap one)."""
     streams = [s.to_json() for s in stream_maps(component)]
-    exe = build_native(verilog_text(component, name), name, native_harness(name, streams),
-                       opt=opt)
-    return exe, streams
+    with tempfile.TemporaryDirectory() as directory:
+        harness = Path(directory) / "stream_harness.cpp"
+        harness.write_text(native_harness(name, streams))
+        built = build_native(verilog_text(component, name), name, [harness],
+                             make_flags=native_make_flags(opt))
+    return built.executable, streams
 
 
 def _codecs(streams: list[dict], in_stream="i", out_stream="o"):
@@ -169,7 +185,7 @@ def _run(exe: Path, stream: str | Path, test_dir: Path, *, seed: int, valid_prob
 
 def run_native_stream(component, name: str, inputs: dict, expected: dict, sources=None, *,
                       valid_prob: float = 1.0, ready_prob: float = 1.0, seed: int = 0,
-                      opt: str = NATIVE_OPT, trace: bool = True,
+                      opt: str | None = None, trace: bool = True,
                       timeout: int = 100000) -> NativeResult:
     """Like :func:`sim.runner.run_stream_test`, on the native harness: drive ``inputs`` into
     the ``i`` stream, check every ``o`` word against ``expected``, with random stalls.
@@ -203,7 +219,8 @@ def _read_trace(path: Path, out_words: int) -> dict:
 
 
 def soak_stream(component, name: str, chunks: Iterable[tuple], *, valid_prob: float = 0.8,
-                ready_prob: float = 0.8, seed: int = 0, opt: str = NATIVE_OPT) -> NativeResult:
+                ready_prob: float = 0.8, seed: int = 0, opt: str | None = None
+                ) -> NativeResult:
     """A long run: ``chunks`` yields ``(inputs, expected, sources)`` (``sources`` indexing
     the chunk's inputs, or None), generated as the harness consumes them through a pipe, so
     millions of transactions never sit in memory or on disk at once. Each chunk must leave

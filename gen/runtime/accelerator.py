@@ -10,14 +10,22 @@ Example::
 
 ``backend="golden"`` runs the bit-exact NumPy machine; ``backend="verilator"`` runs the RTL
 (:class:`hw.accelerator_top.AcceleratorTop`, emitted as Verilog, under Verilator: the host
-loads the program and polls the status through the AXI4-Lite registers, a cocotbext-axi RAM
-is the DRAM: :func:`run_verilator`), reproduces the golden outputs bit for bit and reports the
-cycles the core counted in :attr:`RunResult.measured_cycles`.
+loads the program and polls the status through the AXI4-Lite registers:
+:func:`run_verilator`), reproduces the golden outputs bit for bit and reports the cycles the
+core counted in :attr:`RunResult.measured_cycles`. Its DRAM model (:data:`DRAM_MODELS`):
+
+- ``"fast"`` (default): a native executable, no Python per cycle: a C++ AXI4 memory and a
+  C++ host (:mod:`sim.accelerator_native`); optional seeded DRAM wait states;
+- ``"checked"``: the cocotb testbench, a cocotbext-axi ``AxiRam`` watched by an AXI4 protocol
+  checker, wait states on the DRAM and on the register port, waves.
+
+With no wait states both give the same outputs and the same cycles.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,15 +39,19 @@ from golden.accelerator import (
     unpack,
 )
 from golden.accelerator_cycles import CycleReport, program_cycles
+from golden.accelerator_top import decode_status
 from golden.fixed_point import dequantize, quantize
 
 from ..compiler import Program
 
-__all__ = ["BACKENDS", "Accelerator", "RunResult", "HardwareRun", "run_verilator"]
+__all__ = ["BACKENDS", "DRAM_MODELS", "Accelerator", "RunResult", "HardwareRun",
+           "run_verilator"]
 
 
 #: Backends :meth:`Accelerator.run` accepts.
 BACKENDS = ("golden", "verilator")
+#: DRAM models of the verilator backend, the first the default.
+DRAM_MODELS = ("fast", "checked")
 
 
 @dataclass
@@ -60,6 +72,8 @@ class RunResult:
         Predicted cycles and PE utilization per phase.
     measured_cycles : int or None
         Cycles the RTL took from start to HALT (``backend="verilator"``), else None.
+    hardware : HardwareRun or None
+        The verilator run (its simulation speed), else None.
     """
 
     output: np.ndarray
@@ -68,15 +82,32 @@ class RunResult:
     stats: RunStats
     cycles: CycleReport
     measured_cycles: int | None = None
+    hardware: HardwareRun | None = None
 
 
 @dataclass
 class HardwareRun:
-    """What :func:`run_verilator` measured: DRAM after the run, the status and the cycles."""
+    """What :func:`run_verilator` measured: DRAM after the run, the status and the cycles
+    the core counted; and the simulator's own figures: ``sim_cycles`` clock cycles simulated
+    in all (reset, program load and status polling included) in ``sim_seconds`` of wall time
+    and ``sim_cpu_seconds`` of CPU time (the simulation loop only with ``dram_model="fast"``;
+    the whole cocotb run, start-up included, with ``"checked"``, where the CPU time is not
+    measured)."""
 
     dram: np.ndarray
     status: MachineStatus
     cycles: int
+    dram_model: str = "checked"
+    sim_cycles: int | None = None
+    sim_seconds: float | None = None
+    sim_cpu_seconds: float | None = None
+
+    @property
+    def cycles_per_second(self) -> float | None:
+        """Simulated cycles per wall-clock second, if measured."""
+        if self.sim_cycles is None or not self.sim_seconds:
+            return None
+        return self.sim_cycles / self.sim_seconds
 
 
 def _hardware_config(config: AcceleratorConfig) -> AcceleratorConfig:
@@ -100,17 +131,22 @@ def _simulation_build(config: AcceleratorConfig, waves: bool):
 
 
 def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | None = None,
-                  stall: float = 0.0, csr_stall: float = 0.0, seed: int = 0,
-                  max_cycles: int = 1_000_000, poll_cycles: int = 64,
+                  dram_model: str = "fast", stall: float = 0.0, csr_stall: float = 0.0,
+                  seed: int = 0, max_cycles: int = 1_000_000, poll_cycles: int = 64,
                   waves: bool = False) -> HardwareRun:
-    """Run a program on the RTL under Verilator (the cocotb testbench ``sim/accelerator_tb.py``).
+    """Run a program on the RTL under Verilator.
 
     The emitted design is :class:`hw.accelerator_top.AcceleratorTop` (Verilog module
-    ``accelerator``, what ``accelgen emit accelerator`` writes). The testbench is the host: it
-    checks the identity registers, loads the program and starts it through the AXI4-Lite
-    register port (cocotbext-axi ``AxiLiteMaster``), polls ``status`` every ``poll_cycles``
-    and reads the core's cycle counter; the DRAM is a cocotbext-axi ``AxiRam`` on the AXI4
-    port, watched by ``sim.axi.AxiProtocolChecker``.
+    ``accelerator``, what ``accelgen emit accelerator`` writes). The host checks the identity
+    registers, loads the program and starts it through the AXI4-Lite register port, polls
+    ``status`` every ``poll_cycles`` and reads the core's cycle counter. The DRAM, by
+    ``dram_model``:
+
+    - ``"fast"``: the native harness of :mod:`sim.accelerator_native` (a C++ AXI4 memory and
+      host; the executable is built once per design and cached);
+    - ``"checked"``: the cocotb testbench ``sim/accelerator_tb.py``: a cocotbext-axi
+      ``AxiRam`` on the AXI4 port, watched by ``sim.axi.AxiProtocolChecker``, the host on a
+      cocotbext-axi ``AxiLiteMaster``.
 
     Parameters
     ----------
@@ -118,30 +154,58 @@ def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | Non
         The program; ``prog_len`` words of it may run (default all).
     dram : array_like of int, shape ``(lines, L)``
         External memory (int16 values), placed at AXI address 0.
+    dram_model : str
+        One of :data:`DRAM_MODELS`.
     stall, csr_stall : float
-        Wait-state probability of every channel of the DRAM / of the register port.
+        Wait-state probability of every channel of the DRAM / of the register port
+        (``csr_stall`` and ``waves`` need ``dram_model="checked"``).
 
     Raises
     ------
+    ValueError
+        An unknown ``dram_model``, an option it does not have, or a program longer than
+        ``max_program``.
     sim.runner.SimulationError
-        If the testbench fails (a timeout, a register answering an error, a wrong identity
+        If the run fails (a timeout, a register answering an error, a wrong identity
         register or an AXI protocol error).
     """
     from golden.accelerator_top import GENERATOR
-    from sim.runner import new_test_dir, run_cocotb_spec
+    from sim.runner import SimulationError, new_test_dir, run_cocotb_spec
 
+    if dram_model not in DRAM_MODELS:
+        raise ValueError(f"dram_model must be one of {', '.join(DRAM_MODELS)}, got "
+                         f"{dram_model!r}")
+    if dram_model == "fast" and (csr_stall or waves):
+        raise ValueError("csr_stall and waves need dram_model='checked' (the fast model has "
+                         "no register wait states and records no waves)")
+    if not 0 <= stall < 1 or not 0 <= csr_stall < 1:
+        raise ValueError(f"stall and csr_stall must be in [0, 1), got {stall}, {csr_stall}")
     words = [int(w) for w in words]
     if len(words) > config.max_program:
         raise ValueError(f"the program has {len(words)} words, more than max_program="
                          f"{config.max_program}")
     dram = np.asarray(dram, dtype=np.int64).reshape(-1, config.line)
+    prog_len = len(words) if prog_len is None else prog_len
+    image = dram.astype("<i2").tobytes()
+    if dram_model == "fast":
+        from sim.accelerator_native import run_native
+
+        test_dir = new_test_dir(f"{GENERATOR}-native")
+        run, after = run_native(_hardware_config(config), words, image, test_dir,
+                                prog_len=prog_len, ext_lines=len(dram), stall=stall,
+                                seed=seed, max_cycles=max_cycles, poll_cycles=poll_cycles)
+        if run.failure:
+            raise SimulationError(f"{run.failure}; files: {test_dir}")
+        status, _ = decode_status(run.status_word)
+        return HardwareRun(_dram_lines(after, config), status, run.cycles, dram_model,
+                           run.sim_cycles, run.seconds, run.cpu_seconds)
     sim_build = _simulation_build(_hardware_config(config), waves)
     test_dir = new_test_dir(GENERATOR)
-    (test_dir / "dram_in.bin").write_bytes(dram.astype("<i2").tobytes())
+    (test_dir / "dram_in.bin").write_bytes(image)
     spec = {
         "config": config.to_dict(),
         "words": [hex(w) for w in words],
-        "prog_len": len(words) if prog_len is None else prog_len,
+        "prog_len": prog_len,
         "ext_lines": len(dram),
         "dram_in": str(test_dir / "dram_in.bin"),
         "dram_out": str(test_dir / "dram_out.bin"),
@@ -152,15 +216,22 @@ def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | Non
         "poll_cycles": poll_cycles,
         "report": str(test_dir / "report.json"),
     }
+    started = time.perf_counter()
     report = run_cocotb_spec(sim_build, "sim.accelerator_tb", spec,
                              env_var="ACCELGEN_ACCEL_SPEC", test_dir=test_dir, seed=seed,
                              error_key="failure")
+    seconds = time.perf_counter() - started
     done, error, code, pc = report["status"]
     status = MachineStatus(done=bool(done), error=ErrorCode(code) if error else ErrorCode.NONE,
                            pc=pc, message="reported by the hardware" if error else "")
-    after = np.frombuffer((test_dir / "dram_out.bin").read_bytes(), dtype="<i2")
-    return HardwareRun(after.astype(np.int64).reshape(-1, config.line), status,
-                       report["cycles"])
+    after = (test_dir / "dram_out.bin").read_bytes()
+    return HardwareRun(_dram_lines(after, config), status, report["cycles"], dram_model,
+                       report.get("sim_cycles"), seconds)
+
+
+def _dram_lines(data: bytes, config: AcceleratorConfig) -> np.ndarray:
+    """DRAM bytes as lines of int16 values."""
+    return np.frombuffer(data, dtype="<i2").astype(np.int64).reshape(-1, config.line)
 
 
 class Accelerator:
@@ -183,8 +254,8 @@ class Accelerator:
         the same outputs; its measured cycles in :attr:`RunResult.measured_cycles`, the
         model's in :attr:`RunResult.cycles`). The first verilator run of a config builds the
         design (minutes for the default 4 x 8; cached by design hash afterwards).
-        ``verilator_options`` go to :func:`run_verilator` (``stall``, ``csr_stall``, ``seed``,
-        ``poll_cycles``, ``waves``, ``max_cycles``).
+        ``verilator_options`` go to :func:`run_verilator` (``dram_model``, ``stall``,
+        ``csr_stall``, ``seed``, ``poll_cycles``, ``waves``, ``max_cycles``).
 
         Raises
         ------
@@ -209,13 +280,14 @@ class Accelerator:
             raise ValueError(f"shape mismatch: inputs have shape {x.shape}, expected "
                              f"(seq_len, d_model) = {program.input_shape}")
         x_q = quantize(x, program.input_format)
-        measured = None
+        measured = hardware = None
         if backend == "golden":
             dram, stats = run_golden(self.config, program.words, program.dram(x_q))
         else:
             hw = run_verilator(self.config, program.words, program.dram(x_q),
                                **verilator_options)
             dram, measured = hw.dram, hw.cycles
+            hardware = hw
             # A compiled program is straight-line: it executed every word up to its pc.
             trace = [(pc, unpack(program.words[pc])) for pc in range(hw.status.pc + 1)]
             stats = RunStats(hw.status, trace if hw.status.done else trace[:-1])
@@ -226,4 +298,4 @@ class Accelerator:
         phases = [program.phases[pc] for pc, _ in stats.trace]
         cycles = program_cycles(self.config, [ins for _, ins in stats.trace], phases)
         return RunResult(dequantize(out_q, program.output_format), out_q, x_q, stats, cycles,
-                         measured)
+                         measured, hardware)
