@@ -31,12 +31,17 @@ from gen.emit import verilog_text
 from gen.interface import stream_maps
 
 from .payload import PayloadCodec
-from .runner import (NATIVE_MAKE_FLAGS, SimulationError, build_native, new_test_dir,
-                     verilator_mangle)
+from .runner import (
+    NATIVE_MAKE_FLAGS,
+    SimulationError,
+    build_native,
+    new_test_dir,
+    verilator_mangle,
+)
 from .stream import BenchResult
 
-__all__ = ["MAGIC", "native_harness", "native_make_flags", "build_stream_harness", "write_stream", "stream_records",
-           "run_native_stream", "soak_stream", "NativeResult"]
+__all__ = ["MAGIC", "native_harness", "native_make_flags", "build_stream_harness",
+           "write_stream", "stream_records", "run_native_stream", "soak_stream", "NativeResult"]
 
 MAGIC = 0x31534741  # "AGS1"
 _TAG_INPUTS, _TAG_EXPECTED, _TAG_SOURCES, _TAG_END = 1, 2, 3, 0
