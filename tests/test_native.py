@@ -93,11 +93,26 @@ SOAK = int(os.environ.get("ACCELGEN_SOAK_TRANSACTIONS", 2_000_000))
 
 
 def _soak_chunks(config, total, chunk, seed, modes=(0, 1)):
+    """Chunks of random transactions with their golden outputs, as if from one long run.
+
+    The accumulators carry state across chunks (element-wise outputs show them), so each chunk
+    ends with two linear ``last`` transactions (the second a group of one), and the next
+    chunk's golden run starts with that second one again, whose output is dropped: the
+    accumulators then hold the same sum in the model as in the hardware.
+    """
     rng = np.random.default_rng(seed)
+    carry = None
     for start in range(0, total, chunk):
         inputs = array_transactions(config, rng, min(chunk, total - start), modes=modes)
-        inputs["last"][-1] = 1  # no accumulation spans two chunks
-        expected, sources = pe_array(config, **inputs)
+        inputs["last"][-2:] = 1
+        inputs["mode"][-2:] = 1
+        if carry is None:
+            expected, sources = pe_array(config, **inputs)
+        else:
+            joined = {k: np.concatenate([carry[k], v]) for k, v in inputs.items()}
+            expected, sources = pe_array(config, **joined)
+            expected, sources = {k: v[1:] for k, v in expected.items()}, sources[1:] - 1
+        carry = {k: v[-1:] for k, v in inputs.items()}
         yield inputs, expected, sources
 
 
