@@ -500,6 +500,22 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_verify(args) -> int:
+    from .measure.verify import write_verify
+
+    if args.jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {args.jobs}")
+    started = time.monotonic()
+
+    def on_progress(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {text}", flush=True)
+
+    paths, failed = write_verify(args.output, jobs=args.jobs, only=args.only,
+                                 readme=args.readme, on_progress=on_progress)
+    print(f"{failed} failed; wrote {', '.join(str(p) for p in paths)}")
+    return 1 if failed else 0
+
+
 # Measurement commands: name, handler, output directory, help.
 REPORTS = [
     ("accuracy", _cmd_accuracy, "build/accuracy", "accuracy report of the nonlinear units (JSON "
@@ -622,6 +638,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"measure only this section (repeatable; the others are kept from "
                        f"the previous bench.json): {', '.join(SECTIONS)}")
     bench.set_defaults(run=_cmd_bench)
+
+    verify = commands.add_parser("verify", help="formal proofs of every streaming block's "
+                                 "contract (unbounded where they converge), long-run mutants, "
+                                 "the reduction tree's equivalence: a report (JSON, Markdown)")
+    verify.add_argument("-o", "--output", default="build/verify",
+                        help="report directory [default: build/verify]")
+    verify.add_argument("--readme", help="also replace the summary table in this README "
+                        "(between its verify markers)")
+    verify.add_argument("-j", "--jobs", type=int, default=2,
+                        help="proofs run in parallel [default: 2]")
+    verify.add_argument("--only", metavar="REGEX", help="only the checks whose name matches "
+                        "(the README is then left alone)")
+    verify.set_defaults(run=_cmd_verify)
 
     sweep = commands.add_parser("sweep", help="design-space exploration: evaluate a grid or a "
                                 "random sample of configurations on Dask (area, Fmax, cycles, "

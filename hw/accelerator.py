@@ -200,7 +200,7 @@ class AcceleratorCore(wiring.Component):
         row_blocks = lines // tcols
         bad_ew = ~valid_op | bad_mode | (lines % tcols != 0)
         g = Opcode.GEMV
-        bad_gemv = (f(g, "ylayout") == YLayout.COLUMN) & (f(g, "ycol") >= cfg.cols)
+        bad_gemv = f(g, "ycol") >= cfg.cols
         bad = ((is_op[ew] & bad_ew) | (is_op[Opcode.NL] & (f(Opcode.NL, "unit") > max(NLUnit)))
                | (is_op[g] & bad_gemv)
                | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len)))
@@ -209,7 +209,8 @@ class AcceleratorCore(wiring.Component):
         dma_line = beyond(f(Opcode.DMA_LOAD, "line") + f(Opcode.DMA_LOAD, "lines") - 1)
         m, k = f(g, "m"), f(g, "k")
         rbs, kcs = (m + cfg.rows - 1) >> r_log, (k + cfg.cols - 1) >> c_log
-        y_last = Mux(f(g, "ylayout") == YLayout.DENSE, f(g, "y") + ((m - 1) >> l_log),
+        y_last = Mux(f(g, "ylayout") == YLayout.DENSE,
+                     f(g, "y") + (((f(g, "ycol") << r_log) + m - 1) >> l_log),
                      f(g, "y") + (rbs - 1) * f(g, "ystride"))
         gemv_range = (beyond(f(g, "w") + rbs * kcs - 1) | beyond(f(g, "x") + ((kcs - 1) >> r_log))
                       | beyond(y_last))
@@ -358,7 +359,10 @@ class AcceleratorCore(wiring.Component):
                 ew_madd = fld(ew, "op") == Op.MADD
                 m.d.sync += [
                     wait.eq(0), kind.eq(opcode), phase.eq(0), i.eq(0), cb.eq(0), rb.eq(0),
-                    w_index.eq(0), linear.eq(is_gemv), madd.eq(~is_gemv & ew_madd),
+                    # a dense GEMV writes from row block ycol of its first line on
+                    w_index.eq(Mux(is_gemv & (fld(g, "ylayout") == YLayout.DENSE),
+                                   fld(g, "ycol"), 0)),
+                    linear.eq(is_gemv), madd.eq(~is_gemv & ew_madd),
                     op.eq(Mux(is_gemv, Op.MUL, fld(ew, "op"))),
                     shift.eq(fld(ew, "shift")),  # GEMV and EW share the field
                     unit.eq(fld(nl, "unit")),

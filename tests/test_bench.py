@@ -21,6 +21,7 @@ SMALL = {
     "simulation_speed": {"sizes": [(1, 2)],
                          "transactions": {"verilator": 300, "amaranth": 300, "native": 300}},
     "ecp5": {"designs": [("PE array", 1, 1, "pe-array", {})]},
+    "streaming": {"mamba": (32, 64, 8, 4), "mlp": (64, 128, 4)},
 }
 
 
@@ -70,6 +71,9 @@ def test_bench_small_sizes(tmp_path):
 
     assert report["accuracy"]["exp"]["ours, order 2"]["max_rel_error"] < 0.003
     assert report["sparse_storage"]["crossover"]["measured_density"] > 0
+    for row in report["streaming"]["rows"]:  # batching never moves more bytes
+        assert 0 < row["pe_utilization"] <= 1 and row["cycles"] <= row["serial_cycles"]
+        assert row["dram_bytes"]["total"] <= row["dram_bytes_unbatched"]["total"]
     for path in paths:
         assert path.exists() and path.stat().st_size > 0, path
     assert {p.name for p in paths} >= {"utilization.png", "simulation_speed.png", "ecp5.png",

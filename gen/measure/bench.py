@@ -44,6 +44,8 @@ from sim.backends import SIMULATORS, run_stream
 from ..emit import atomic_write, replace_between_markers, verilog_text
 from .figures import pyplot, save_figure
 from .provenance import add_caption, caption, caption_png, machine_info, measured_with
+from .streaming import markdown as streaming_markdown
+from .streaming import streaming_bench
 
 __all__ = ["UTILIZATION_ARRAYS", "GEMV_SHAPES", "GEMM_SHAPES", "SPEED_SIZES", "ECP5_SUBSET",
            "SECTIONS", "DEFAULT_FPGA_JSON", "utilization_bench", "simulation_speed_bench",
@@ -65,7 +67,8 @@ DEFAULT_FPGA_JSON = "build/fpga/fpga_bench.json"
 #: C++ optimization of the native harness in the speed bench (the tests build with -O1).
 BENCH_NATIVE_OPT = "-O2"
 #: Bench sections in report order.
-SECTIONS = ("utilization", "simulation_speed", "ecp5", "accuracy", "sparse_storage")
+SECTIONS = ("utilization", "simulation_speed", "ecp5", "accuracy", "sparse_storage",
+            "streaming")
 
 README_MARKERS = ("<!-- bench:start -->\n", "<!-- bench:end -->")
 
@@ -506,6 +509,8 @@ def markdown_report(report: dict) -> str:
                 out.append(f"| {r['density']:g} | " + " | ".join(
                     f"{r['bits_per_element'][f]:.2f}" for f in formats) + " |")
         out += ["", _measured_line(data), ""]
+    if (data := report.get("streaming")):
+        out += streaming_markdown(data) + ["", _measured_line(data), ""]
     return "\n".join(out)
 
 
@@ -537,6 +542,7 @@ def write_bench(out_dir: str | Path, *, sections=SECTIONS, fpga_json: str | Path
         "ecp5": lambda **kw: ecp5_bench(out_dir, fpga_json, on_step=on_step, **kw),
         "accuracy": lambda **kw: accuracy_bench(out_dir, **kw),
         "sparse_storage": lambda **kw: sparse_bench(out_dir, **kw),
+        "streaming": lambda **kw: streaming_bench(on_step=on_step, **kw),
     }
     paths = [report_path, out_dir / "bench.md"]
     for name in SECTIONS:
@@ -553,7 +559,7 @@ def write_bench(out_dir: str | Path, *, sections=SECTIONS, fpga_json: str | Path
             figure = out_dir / f"{name}.png"
             _PLOTS[name](report[name], figure)
             paths.append(figure)
-        elif name in report and name in sections:
+        elif name in report and name in sections and "figures" in report[name]:
             paths += [Path(p) for p in report[name]["figures"]]
     report["machine_at_report"] = machine_info()
     ordered = {name: report[name] for name in SECTIONS if name in report}
