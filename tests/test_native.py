@@ -35,6 +35,7 @@ def test_native_agrees_with_cocotb_cycle_for_cycle(rng):
     native = run_stream(PEArray(config), "pe_array", inputs, expected, source,
                         simulator="native")
     assert native.in_cycles == cocotb.in_cycles and native.out_cycles == cocotb.out_cycles
+    assert native.cycles == cocotb.cycles
     assert native.out_words == cocotb.out_words and len(native.out_words) == len(source)
 
 
