@@ -188,6 +188,9 @@ def _demo_layers(backend: str, out: Path, seed: int) -> bool:
               f"bit-exact vs golden: {_yes_no(run.bit_exact)}")
         print(f"    error vs float64: max abs {run.max_abs_error:.3g}, max abs / RMS "
               f"{run.rel_error:.2%}")
+        print(f"    streamed from DRAM: {run.dram_bytes:,} bytes moved (unbatched plan "
+              f"{run.dram_bytes_unbatched:,}), {run.dma_overlap:.0%} of the DMA cycles hidden "
+              f"behind PE work")
         if run.sim_cycles_per_second is not None:
             cpu = ("" if run.sim_cycles_per_cpu_second is None else
                    f", {run.sim_cycles_per_cpu_second:,.0f} per CPU-second")
