@@ -225,7 +225,7 @@ class AcceleratorConfig(BlockConfig):
     read_latency: int = param(1, help="cycle model: scratchpad read latency", range=(1, 4))
     dma_latency: int = param(32, help="cycle model: cycles before a DMA's first beat",
                              range=(0, 4096))
-    decoupled: bool = param(True, help="load / compute / store engines overlap under a "
+    decoupled: bool = param(False, help="load / compute / store engines overlap under a "
                             "hardware interlock (False: one instruction at a time)")
 
     elem_width: ClassVar[int] = ELEM_WIDTH

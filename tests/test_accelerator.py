@@ -610,10 +610,7 @@ def _check_core(config, programs, spad, **kwargs):
 
 
 @pytest.mark.parametrize("config", [HW, AcceleratorConfig(rows=4, cols=2, depth=16,
-                                                          max_program=32, rounding="nearest_even"),
-                                    AcceleratorConfig(rows=2, cols=4, depth=32, max_program=32,
-                                                      decoupled=not HW.decoupled)],
-                         ids=["2x4", "4x2", "2x4-other-mode"])
+                                                          max_program=32, rounding="nearest_even")])
 def test_core_runs_random_programs(config, rng, measure):
     spad = int16(rng, (config.depth, config.line), -3000, 3000)
     kinds = [0.1, 0.2, 0.4, 0.8] + [None] * 12  # one of each opcode, then random ones
@@ -671,6 +668,7 @@ def test_core_stops_with_the_error_code_and_pc(rng):
     ({"issue_cycles": 1}, "issue_cycles must be at least 2 for the hardware, got 1"),
     ({"read_latency": 2}, "read_latency must be 1 for the hardware, got 2"),
     ({"pe_latency": 4}, "pe_latency must be 3 for the hardware, got 4"),
+    ({"decoupled": True}, "decoupled must be False for the hardware, got True"),
     ({"rows": 3}, "rows must be a power of two, got 3"),
 ])
 def test_core_rejects_configs_it_cannot_build(params, message):
@@ -716,8 +714,8 @@ def test_top_runs_dma_programs_under_verilator(stall, rng, measure):
     assert np.array_equal(hw.dram, expected)
     model = program_cycles(config, [i for _, i in stats.trace]).cycles
     measure(f"DMA program, AXI stall {stall}: {hw.cycles} cycles (model {model})")
-    if stall == 0:  # a store's B response takes a cycle more than the model's latency
-        assert abs(hw.cycles - model) <= max(3, 0.02 * model)
+    if stall == 0:  # one cycle more per store (its B response) than the model's latency
+        assert 0 <= hw.cycles - model <= 3 and abs(hw.cycles - model) <= 0.05 * model
     # An error: a DMA past the DRAM stops with EXT_RANGE and its pc, nothing stored.
     words = [pack(Opcode.DMA_LOAD, line=0, ext=0, lines=4),
              pack(Opcode.DMA_STORE, line=0, ext=len(dram) - 2, lines=3), HALT]
