@@ -348,6 +348,14 @@ def _sparse_decoder_invariants(harness) -> list:
             (s["count"] <= search.config.max_nnz, "at most max_nnz entries stored")]
 
 
+def _host_bridge_invariants(harness) -> list:
+    """A read address is offered only while reading, a write address or data only while
+    writing (the address and data registers hold meanwhile)."""
+    bus, st = harness.dut.bus, harness.dut.state
+    return [(~bus.arvalid | st["reading"], "AR valid only in READ"),
+            (~(bus.awvalid | bus.wvalid) | st["writing"], "AW and W valid only in WRITE")]
+
+
 def _addrgen_contract(levels: int) -> Callable:
     # Up to three descriptors of 3**levels words in flight: the walker's and the check stages'.
     words = 3 ** levels
@@ -478,7 +486,8 @@ def _targets() -> list[FormalTarget]:
         FormalTarget("stream-buffer",
                      lambda: StreamBuffer(StreamBufferConfig(in_width=4, out_width=4, depth=2)),
                      stream_buffer, depth=12, induction=4),
-        FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16),
+        FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16,
+                     invariants=_host_bridge_invariants, induction=4),
         FormalTarget("uart", lambda: UART(uart), uart_loopback,
                      depth=uart.frame_cycles + 12, deep=True),
         # The output pass starts ~50 cycles after a vector ends (two exp pipelines and a
