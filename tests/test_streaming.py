@@ -307,7 +307,6 @@ def _rtl_layer(config, dims, rng, measure, **options):
     return rtl.measured_cycles, model.cycles
 
 
-@pytest.mark.slow  # the default suite's until its first run under Verilator (see the report)
 def test_streamed_layer_on_the_rtl_bit_exact(rng, measure):
     # d_model 128 on the suite's small accelerator (2 x 4, 512 lines): W1 alone is 1024 lines,
     # so it streams through the ping-pong regions; random wait states on the DRAM channels.
