@@ -90,13 +90,20 @@ def _cmd_list(args) -> int:
 
 def _cmd_emit(args) -> int:
     from .emit import atomic_write, check_module_name, fusesoc_core, write_design
+    from .headers import integration_files
 
     generator = get_generator(args.generator)
     config = _config_from_args(generator, args)
     name = check_module_name(args.name or generator.module_name)
     component = generator.build(config)
+    # Every text is made before any file is written, so an error leaves no files.
+    integration = integration_files(component, name, generator.name, headers=args.headers,
+                                    wrapper=args.wrapper)
     v_path, m_path = write_design(component, name, Path(args.output), generator.name)
     extra = generator.extra_files(component, Path(args.output)) if generator.extra_files else []
+    for file_name, text in integration.items():
+        atomic_write(Path(args.output) / file_name, text)
+        extra.append(Path(args.output) / file_name)
     if args.fusesoc:
         from importlib import metadata
 
@@ -213,6 +220,9 @@ def _demo_layers(backend: str, out: Path, seed: int) -> bool:
               f"bit-exact vs golden: {_yes_no(run.bit_exact)}")
         print(f"    error vs float64: max abs {run.max_abs_error:.3g}, max abs / RMS "
               f"{run.rel_error:.2%}")
+        print(f"    streamed from DRAM: {run.dram_bytes:,} bytes moved (unbatched plan "
+              f"{run.dram_bytes_unbatched:,}), {run.dma_overlap:.0%} of the DMA cycles hidden "
+              f"behind PE work")
         if run.sim_cycles_per_second is not None:
             cpu = ("" if run.sim_cycles_per_cpu_second is None else
                    f", {run.sim_cycles_per_cpu_second:,.0f} per CPU-second")
@@ -605,6 +615,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help=f"TOML file with a [{generator.module_name}] table")
         sub.add_argument("--fusesoc", action="store_true", help="also write a FuseSoC CAPI2 "
                          "core file (<name>.core) for FuseSoC/edalize flows")
+        sub.add_argument("--headers", action="store_true", help="also write a C header "
+                         "(<name>.h: field offsets and widths, pack/unpack over uint32 words) "
+                         "and a SystemVerilog package (<name>_pkg.sv: a packed struct per "
+                         "stream payload)")
+        sub.add_argument("--wrapper", action="store_true", help="also write a Verilog wrapper "
+                         "(<name>_wrapper.v) with one port per payload field element")
         _add_config_flags(sub, generator.config_class)
         sub.set_defaults(run=_cmd_emit)
 

@@ -87,7 +87,8 @@ class AcceleratorCore(wiring.Component):
     ----------
     config : golden.accelerator.AcceleratorConfig, optional
         Or its fields as keywords. The hardware needs ``issue_cycles >= 2``,
-        ``read_latency == 1`` and ``pe_latency`` equal to its PE lanes' (3).
+        ``read_latency == 1``, ``pe_latency`` equal to its PE lanes' (3) and
+        ``decoupled=False`` (it runs one instruction at a time).
 
     Attributes
     ----------
@@ -131,7 +132,9 @@ class AcceleratorCore(wiring.Component):
         lanes = pe_latency(cfg.pe_array_config.pe)
         for name, ok, need in (("issue_cycles", cfg.issue_cycles >= 2, "at least 2"),
                                ("read_latency", cfg.read_latency == 1, "1"),
-                               ("pe_latency", cfg.pe_latency == lanes, str(lanes))):
+                               ("pe_latency", cfg.pe_latency == lanes, str(lanes)),
+                               # the decoupled engines exist in the golden and cycle models only
+                               ("decoupled", not cfg.decoupled, "False")):
             if not ok:
                 self._MustUse__silence = True
                 raise ValueError(f"{name} must be {need} for the hardware, got "

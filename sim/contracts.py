@@ -326,6 +326,36 @@ def _csr_invariants(harness) -> list:
             (w.pending == st["w_full"] + bus.bvalid, "owed W = held W + the B waiting")]
 
 
+def _sparse_decoder_invariants(harness) -> list:
+    """A query is owed from its flags' push to their pop: the flag FIFO holds one entry per
+    query in the search tree's pipeline or the search unit, and only one of them holds
+    queries at a time; each unit keeps its own invariants."""
+    from hw.sparse.sparse_decoder import DecoderTag
+
+    st, c = harness.dut.state, harness.counters[0]
+    tree, search = st["tree"], st["search"]
+    in_tree = sum(tree.stage_valid)
+    in_search = search.state["busy"] + search.o.valid
+    s = search.state
+    return [(c.pending == st["fifo"].level, "owed = the flag FIFO's level"),
+            (st["fifo"].level == in_tree + in_search, "a flag per query in either unit"),
+            ((in_tree == 0) | (st["tag"] == DecoderTag.BITMAP), "the tree answers bitmap blocks"),
+            ((in_search == 0) | (st["tag"] == DecoderTag.COORDINATE),
+             "the search unit answers coordinate blocks"),
+            (~s["busy"] | (~s["error"] & (s["count"] != 0)), "a scan runs on a good block"),
+            (~s["busy"] | (s["remaining"] + s["row"] * search.config.parallel == s["count"]),
+             "a scan's remaining entries are those from its row on"),
+            (s["count"] <= search.config.max_nnz, "at most max_nnz entries stored")]
+
+
+def _host_bridge_invariants(harness) -> list:
+    """A read address is offered only while reading, a write address or data only while
+    writing (the address and data registers hold meanwhile)."""
+    bus, st = harness.dut.bus, harness.dut.state
+    return [(~bus.arvalid | st["reading"], "AR valid only in READ"),
+            (~(bus.awvalid | bus.wvalid) | st["writing"], "AW and W valid only in WRITE")]
+
+
 def _addrgen_contract(levels: int) -> Callable:
     # Up to three descriptors of 3**levels words in flight: the walker's and the check stages'.
     words = 3 ** levels
@@ -431,7 +461,7 @@ def _targets() -> list[FormalTarget]:
         FormalTarget("sparse-decoder",
                      lambda: SparseDecoder(SparseDecoderConfig(block=8, value_width=2,
                                                                parallel=4, levels_per_stage=3)),
-                     _streams(queries)),
+                     _streams(queries), invariants=_sparse_decoder_invariants, induction=4),
         FormalTarget("addrgen", _addrgen(levels=1), _addrgen_contract(levels=1),
                      invariants=_addrgen_invariants, induction=16),
         FormalTarget("addrgen-nested", _addrgen(levels=2), _addrgen_contract(levels=2),
@@ -455,8 +485,9 @@ def _targets() -> list[FormalTarget]:
                      dma, depth=12),
         FormalTarget("stream-buffer",
                      lambda: StreamBuffer(StreamBufferConfig(in_width=4, out_width=4, depth=2)),
-                     stream_buffer, depth=12),
-        FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16),
+                     stream_buffer, depth=12, induction=4),
+        FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16,
+                     invariants=_host_bridge_invariants, induction=4),
         FormalTarget("uart", lambda: UART(uart), uart_loopback,
                      depth=uart.frame_cycles + 12, deep=True),
         # The output pass starts ~50 cycles after a vector ends (two exp pipelines and a

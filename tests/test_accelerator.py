@@ -668,6 +668,7 @@ def test_core_stops_with_the_error_code_and_pc(rng):
     ({"issue_cycles": 1}, "issue_cycles must be at least 2 for the hardware, got 1"),
     ({"read_latency": 2}, "read_latency must be 1 for the hardware, got 2"),
     ({"pe_latency": 4}, "pe_latency must be 3 for the hardware, got 4"),
+    ({"decoupled": True}, "decoupled must be False for the hardware, got True"),
     ({"rows": 3}, "rows must be a power of two, got 3"),
 ])
 def test_core_rejects_configs_it_cannot_build(params, message):
@@ -678,7 +679,9 @@ def test_core_rejects_configs_it_cannot_build(params, message):
 
 
 def test_core_waits_issue_cycles(rng):
-    config = AcceleratorConfig(rows=2, cols=2, depth=16, max_program=8, issue_cycles=5)
+    # The serial machine: HALT's fetch waits for the EW too (decoupled, it overlaps).
+    config = AcceleratorConfig(rows=2, cols=2, depth=16, max_program=8, issue_cycles=5,
+                               decoupled=False)
     spad = int16(rng, (config.depth, config.line))
     words = [pack(Opcode.EW, op=int(Op.ADD), dst=4, a=0, b=1, lines=3, tcols=1), HALT]
     [(stats, cycles)] = _check_core(config, [words], spad)
