@@ -3,13 +3,40 @@
 Architecture (what the RTL is built to)
 ---------------------------------------
 A sequencer fetches 128-bit instructions from a program memory of ``max_program`` words and
-executes them **one at a time**: an instruction issues when the previous one has drained, so
-there are no hazards between instructions and no SYNC/BARRIER instruction is needed.
+issues them **in program order** to three engines: a *load* engine (``DMA_LOAD``), a *store*
+engine (``DMA_STORE``) and the *compute* engine (``GEMV``, ``EW``, ``NL``, ``SOFTMAX``); each
+engine runs one instruction at a time. With ``decoupled=True`` the engines run concurrently and
+a **hardware interlock** (a scoreboard) keeps the program's sequential meaning.
+
+Dependency rule (decoupled mode). Every instruction has the line ranges it reads and writes in
+the scratchpad and in DRAM (:func:`access`; a range is ``[first, last]``, the whole span of a
+strided or broadcast operand). An instruction waits at issue, and so do all the instructions
+after it, while
+
+- its engine is busy, or
+- an issued, unfinished instruction (on another engine) *writes* a range it reads or writes
+  (RAW, WAW), or *reads* a range it writes (WAR), in the same memory (:func:`conflicts`);
+
+``HALT`` waits for every engine to finish. An instruction is finished when its last write has
+landed (a DMA when its last beat is accepted or written). So **every program has sequential
+semantics**: it computes exactly what executing the instructions one by one computes, whatever
+its dependencies; there is no program whose result depends on timing, and the compiler needs no
+fences. The machine model :class:`Machine` executes one instruction at a time;
+:mod:`golden.accelerator_cycles` models when each one runs. ``decoupled=False`` is the serial
+machine: an instruction is fetched after the previous one has finished.
+
+Memory map. The scratchpad (``depth`` lines) and DRAM (``ext_lines`` lines at AXI address 0,
+line ``n`` at byte ``n * line_bytes``) are separate address spaces, both in lines; only the DMA
+instructions move data between them. Programs place weights, inputs and outputs in DRAM
+(``gen.compiler.Program.segments``); the compiler's scratchpad plan holds resident tensors from
+line 0 up and the streaming regions (ping-pong weight tiles, token blocks) from ``depth`` down.
 
 Memory. One data scratchpad of ``depth`` *lines*; a line holds ``L = rows * cols`` signed
 16-bit elements, physically ``rows`` banks of ``cols`` elements read at the same address
-(element ``e`` of a line sits in bank ``e // cols``, column ``e % cols``). Two read ports and
-one write port, each moving a whole line per cycle; writes have per-element enables. All banks
+(element ``e`` of a line sits in bank ``e // cols``, column ``e % cols``). The compute engine
+has two read ports and one write port, each moving a whole line per cycle; the load engine has
+a write port and the store engine a read port of its own (3R2W: the read ports are
+replicas); writes have per-element enables. All banks
 see the same address, so there are no bank conflicts (unlike the word-interleaved
 :mod:`golden.memory.scratchpad`). External memory (DRAM) is an array of lines too, addressed in
 lines, and is reached only by the DMA instructions (:mod:`golden.memory.dma` moves the bytes, a
@@ -44,8 +71,10 @@ GEMV        ``y = requantize(W @ x, shift)``: ``W`` the ``(m, k)`` tile matrix a
             ``ceil(k / C)`` chunks, port 0 reads the tile, port 1 the line holding the chunk
             (``C`` elements) which is broadcast to every row; the PE array runs ``MUL`` in
             ``LINEAR`` mode, ``last`` on the final chunk. The ``R`` results of a row block are
-            written (rows ``>= m`` are not): ``ylayout = DENSE``: as the dense vector at line
-            ``y``; ``ylayout = COLUMN``: as column ``j`` of a tile matrix, row block ``rb`` going
+            written (rows ``>= m`` are not): ``ylayout = DENSE``: row ``i`` to element
+            ``ycol * R + i`` of the dense vector at line ``y`` (``ycol``, below ``C``, is a
+            row-block offset: a tile of a taller matrix writes its part of ``y``);
+            ``ylayout = COLUMN``: as column ``j`` of a tile matrix, row block ``rb`` going
             to line ``y + rb * ystride``, element ``r * C + ycol`` (one element per bank; the
             compiler passes ``y = base + j // C``, ``ycol = j % C``, ``ystride`` = tiles per
             row block).
@@ -108,6 +137,10 @@ __all__ = [
     "pack",
     "unpack",
     "check_instruction",
+    "Access",
+    "access",
+    "conflicts",
+    "engine",
     "ew_operands",
     "requantize",
     "vector_lines",
@@ -179,6 +212,9 @@ class AcceleratorConfig(BlockConfig):
         Cycle model: scratchpad read latency, 1..4.
     dma_latency : int
         Cycle model: cycles from a DMA instruction's start to its first beat, 0..4096.
+    decoupled : bool
+        Load, compute and store engines run concurrently under the hardware interlock (the
+        module docstring's dependency rule); ``False``: one instruction at a time.
     """
 
     rows: int = param(4, help="PE rows (one reduction tree each; a power of two)", range=(1, 64))
@@ -206,6 +242,8 @@ class AcceleratorConfig(BlockConfig):
     read_latency: int = param(1, help="cycle model: scratchpad read latency", range=(1, 4))
     dma_latency: int = param(32, help="cycle model: cycles before a DMA's first beat",
                              range=(0, 4096))
+    decoupled: bool = param(False, help="load / compute / store engines overlap under a "
+                            "hardware interlock (False: one instruction at a time)")
 
     elem_width: ClassVar[int] = ELEM_WIDTH
 
@@ -507,7 +545,7 @@ def _ranges(config: AcceleratorConfig, ins: Instruction) -> list[tuple[str, int,
     if op == Opcode.GEMV:
         rb, kc = -(-f["m"] // config.rows), -(-f["k"] // config.cols)
         if f["ylayout"] == YLayout.DENSE:
-            y_last = f["y"] + (f["m"] - 1) // config.line
+            y_last = f["y"] + (f["ycol"] * config.rows + f["m"] - 1) // config.line
         else:
             y_last = f["y"] + (rb - 1) * f["ystride"]
         return [("w", f["w"], f["w"] + rb * kc - 1),
@@ -526,6 +564,57 @@ def _ranges(config: AcceleratorConfig, ins: Instruction) -> list[tuple[str, int,
         last = (f["n"] - 1) // config.line
         return [("src", f["src"], f["src"] + last), ("dst", f["dst"], f["dst"] + last)]
     return []
+
+
+@dataclass(frozen=True)
+class Access:
+    """The line ranges ``(first, last)`` an instruction reads and writes, per memory."""
+
+    spad_reads: tuple[tuple[int, int], ...] = ()
+    spad_writes: tuple[tuple[int, int], ...] = ()
+    dram_reads: tuple[tuple[int, int], ...] = ()
+    dram_writes: tuple[tuple[int, int], ...] = ()
+
+
+def access(config: AcceleratorConfig, ins: Instruction) -> Access:
+    """The scratchpad and DRAM ranges a (legal) instruction reads and writes: what the
+    interlock compares (see the module docstring)."""
+    op, f = ins.opcode, ins.fields
+    if op in (Opcode.DMA_LOAD, Opcode.DMA_STORE):
+        spad = ((f["line"], f["line"] + f["lines"] - 1),)
+        dram = ((f["ext"], f["ext"] + f["lines"] - 1),)
+        if op == Opcode.DMA_LOAD:
+            return Access(spad_writes=spad, dram_reads=dram)
+        return Access(spad_reads=spad, dram_writes=dram)
+    ranges = _ranges(config, ins)
+    writes = tuple((a, b) for name, a, b in ranges if name in ("y", "dst"))
+    reads = tuple((a, b) for name, a, b in ranges if name not in ("y", "dst"))
+    return Access(spad_reads=reads, spad_writes=writes)
+
+
+def _overlap(xs, ys) -> bool:
+    return any(a <= d and c <= b for a, b in xs for c, d in ys)
+
+
+def conflicts(earlier: Access, later: Access) -> bool:
+    """Whether ``later`` must wait for ``earlier`` to finish: RAW, WAR or WAW on a scratchpad
+    or DRAM range."""
+    return (_overlap(earlier.spad_writes, later.spad_reads + later.spad_writes)
+            or _overlap(earlier.spad_reads, later.spad_writes)
+            or _overlap(earlier.dram_writes, later.dram_reads + later.dram_writes)
+            or _overlap(earlier.dram_reads, later.dram_writes))
+
+
+def engine(opcode) -> str | None:
+    """The engine an opcode runs on: ``"load"``, ``"store"``, ``"compute"``, or ``None``
+    (``HALT``, which waits for all of them)."""
+    if opcode == Opcode.DMA_LOAD:
+        return "load"
+    if opcode == Opcode.DMA_STORE:
+        return "store"
+    if opcode == Opcode.HALT:
+        return None
+    return "compute"
 
 
 _LENGTHS = {Opcode.DMA_LOAD: ("lines",), Opcode.DMA_STORE: ("lines",), Opcode.GEMV: ("m", "k"),
@@ -556,7 +645,7 @@ def check_instruction(config: AcceleratorConfig, ins: Instruction,
             bad = f"EW lines={f['lines']} is not a multiple of tcols={f['tcols']}"
     elif op == Opcode.NL and f["unit"] not in {int(u) for u in NLUnit}:
         bad = f"NL unit {f['unit']} is not defined"
-    elif op == Opcode.GEMV and f["ylayout"] == YLayout.COLUMN and f["ycol"] >= config.cols:
+    elif op == Opcode.GEMV and f["ycol"] >= config.cols:
         bad = f"GEMV ycol={f['ycol']} must be below cols={config.cols}"
     elif op == Opcode.SOFTMAX and f["n"] > config.softmax_max_len:
         bad = f"SOFTMAX n={f['n']} exceeds softmax_max_len={config.softmax_max_len}"
@@ -699,7 +788,8 @@ class Machine:
         y = requantize(cfg, outputs["acc"], ins.shift).reshape(-1)[:ins.m]  # (rb * R,) -> m
         m = np.arange(ins.m)
         if ins.ylayout == YLayout.DENSE:
-            self.spad[ins.y + m // line, m % line] = y
+            e = ins.ycol * r + m
+            self.spad[ins.y + e // line, e % line] = y
         else:
             self.spad[ins.y + (m // r) * ins.ystride, (m % r) * c + ins.ycol] = y
 

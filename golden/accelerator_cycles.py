@@ -1,9 +1,25 @@
 """Analytical cycle model of the accelerator's programs, with PE utilization per phase.
 
-The sequencer runs one instruction at a time (:mod:`golden.accelerator`), so a program takes
-the sum of its instructions' cycles. An instruction takes
+An instruction takes ``issue_cycles`` to fetch and decode, then occupies its engine for
 
-    ``issue_cycles`` (fetch, decode, start) + streaming cycles + pipeline latency (drain)
+    streaming cycles + pipeline latency (drain)
+
+Serial machine (``decoupled=False``): one instruction at a time, so a program takes the sum of
+its instructions' ``issue + stream + latency``.
+
+Decoupled machine (``decoupled=True``, the dependency rule of :mod:`golden.accelerator`):
+instruction ``i`` is fetched from the cycle after instruction ``i - 1`` dispatched, and
+dispatches at
+
+    ``D_i = max(D_{i-1} + issue_cycles, free(engine_i), max(F_j for earlier j conflicting))``
+
+where ``F_j = D_j + stream_j + latency_j`` is when ``j`` finishes and ``free(engine)`` the
+finish of the engine's previous instruction; ``HALT`` dispatches when every engine is free, and
+the program ends there. :func:`program_cycles` keeps the schedule (``CycleReport.schedule``).
+A phase's cycles are the cycles its instructions push the program's end out by (each
+instruction's ``max(0, F_i - max_{j<i} F_j)``), so the phases add up to the total; its DMA
+overlap is the fraction of its DMA instructions' busy cycles during which the compute engine
+runs a ``GEMV`` or an ``EW``.
 
 =========  ============================================  ===========================================
 opcode     streaming cycles                              pipeline latency
@@ -46,10 +62,20 @@ and HALT leave the PE array idle (the units have PE lanes of their own).
 
 from __future__ import annotations
 
+import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .accelerator import AcceleratorConfig, Instruction, NLUnit, Opcode, ew_operands
+from .accelerator import (
+    AcceleratorConfig,
+    Instruction,
+    NLUnit,
+    Opcode,
+    access,
+    conflicts,
+    engine,
+    ew_operands,
+)
 
 __all__ = ["Latencies", "InstructionCost", "PhaseReport", "CycleReport", "latencies",
            "instruction_cost", "program_cycles"]
@@ -146,13 +172,21 @@ def instruction_cost(config: AcceleratorConfig, ins: Instruction,
 
 @dataclass
 class PhaseReport:
-    """Totals of one phase: instructions, cycles, useful PE ops and PE utilization."""
+    """Totals of one phase: instructions, cycles, useful PE ops and PE utilization, and its
+    DMA busy cycles with the part of them overlapped by PE work (``GEMV`` / ``EW``)."""
 
     name: str
     instructions: int = 0
     cycles: int = 0
     pe_ops: int = 0
     pe_count: int = 1
+    dma_cycles: int = 0
+    dma_overlapped: int = 0
+
+    @property
+    def dma_overlap(self) -> float:
+        """Fraction of the phase's DMA busy cycles with the PE array at work (0 without DMA)."""
+        return self.dma_overlapped / self.dma_cycles if self.dma_cycles else 0.0
 
     @property
     def utilization(self) -> float:
@@ -162,11 +196,14 @@ class PhaseReport:
 
 @dataclass
 class CycleReport:
-    """Cycles of a program: per instruction, per phase (in first-seen order) and in total."""
+    """Cycles of a program: per instruction, per phase (in first-seen order) and in total.
+
+    ``schedule`` holds each instruction's ``(dispatch, finish)`` cycles."""
 
     costs: list[InstructionCost]
     phases: dict[str, PhaseReport]
     total: PhaseReport
+    schedule: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def cycles(self) -> int:
@@ -178,11 +215,13 @@ class CycleReport:
 
     def table(self) -> str:
         """A plain-text table: phase, instructions, cycles, share of cycles, PE utilization."""
-        rows = [f"{'phase':<12} {'instr':>6} {'cycles':>9} {'share':>6} {'PE util':>8}"]
+        rows = [f"{'phase':<12} {'instr':>6} {'cycles':>9} {'share':>6} {'PE util':>8} "
+                f"{'DMA hidden':>10}"]
         for p in [*self.phases.values(), self.total]:
             share = p.cycles / self.total.cycles if self.total.cycles else 0.0
+            hidden = f"{p.dma_overlap:>10.1%}" if p.dma_cycles else f"{'-':>10}"
             rows.append(f"{p.name:<12} {p.instructions:>6} {p.cycles:>9} {share:>6.1%} "
-                        f"{p.utilization:>8.1%}")
+                        f"{p.utilization:>8.1%} {hidden}")
         return "\n".join(rows)
 
 
@@ -205,13 +244,79 @@ def program_cycles(config: AcceleratorConfig, instructions, phases=None) -> Cycl
                          f"{len(instructions)} instructions")
     lat = latencies(config)
     pe_count = config.rows * config.cols
-    costs, report = [], {}
+    costs = [instruction_cost(config, ins, lat) for ins in instructions]
+    schedule = (_decoupled_schedule(config, instructions, costs) if config.decoupled
+                else _serial_schedule(costs))
+    pe_busy = [(d, f) for ins, (d, f) in zip(instructions, schedule)
+               if ins.opcode in (Opcode.GEMV, Opcode.EW)]
+    starts = [d for d, _ in pe_busy]
+    report = {}
     total = PhaseReport("total", pe_count=pe_count)
-    for ins, phase in zip(instructions, phases):
-        cost = instruction_cost(config, ins, lat)
-        costs.append(cost)
+    end = 0
+    for ins, phase, cost, (d, f) in zip(instructions, phases, costs, schedule):
+        pushed = max(0, f - end)
+        end = max(end, f)
+        is_dma = ins.opcode in (Opcode.DMA_LOAD, Opcode.DMA_STORE)
+        hidden = _overlap(pe_busy, starts, d, f) if is_dma else 0
         for p in (report.setdefault(phase, PhaseReport(phase, pe_count=pe_count)), total):
             p.instructions += 1
-            p.cycles += cost.cycles
+            p.cycles += pushed
             p.pe_ops += cost.pe_ops
-    return CycleReport(costs, report, total)
+            if is_dma:
+                p.dma_cycles += f - d
+                p.dma_overlapped += hidden
+    return CycleReport(costs, report, total, schedule)
+
+
+def _serial_schedule(costs) -> list[tuple[int, int]]:
+    out, t = [], 0
+    for cost in costs:
+        d = t + cost.issue
+        t = d + cost.stream + cost.latency
+        out.append((d, t))
+    return out
+
+
+def _decoupled_schedule(config, instructions, costs) -> list[tuple[int, int]]:
+    out = []
+    free = {"load": 0, "store": 0, "compute": 0}
+    # The unfinished instructions that may still block: (finish, Access) per engine, newest
+    # last; an entry finished before the candidate's earliest dispatch cannot block it.
+    recent: dict[str, list] = {name: [] for name in free}
+    fetched = 0
+    for ins, cost in zip(instructions, costs):
+        t = fetched + cost.issue
+        unit = engine(ins.opcode)
+        if unit is None:  # HALT
+            t = max(t, *free.values())
+        else:
+            t = max(t, free[unit])
+            acc = access(config, ins)
+            for other, entries in recent.items():
+                if other == unit:
+                    continue
+                for finish, prior in reversed(entries):
+                    if finish <= t:
+                        break
+                    if conflicts(prior, acc):
+                        t = max(t, finish)
+        f = t + cost.stream + cost.latency
+        if unit is not None:
+            free[unit] = f
+            entries = recent[unit]
+            entries.append((f, access(config, ins)))
+            while entries and entries[0][0] <= t:  # finished before this dispatch
+                entries.pop(0)
+        out.append((t, f))
+        fetched = t
+    return out
+
+
+def _overlap(busy, starts, d, f) -> int:
+    """Cycles of ``[d, f)`` covered by the disjoint, sorted intervals ``busy``."""
+    i = max(0, bisect.bisect_right(starts, d) - 1)
+    covered = 0
+    while i < len(busy) and busy[i][0] < f:
+        covered += max(0, min(f, busy[i][1]) - max(d, busy[i][0]))
+        i += 1
+    return covered

@@ -90,7 +90,8 @@ class AcceleratorCore(wiring.Component):
     ----------
     config : golden.accelerator.AcceleratorConfig, optional
         Or its fields as keywords. The hardware needs ``issue_cycles >= 2``,
-        ``read_latency == 1`` and ``pe_latency`` equal to its PE lanes' (3).
+        ``read_latency == 1``, ``pe_latency`` equal to its PE lanes' (3) and
+        ``decoupled=False`` (it runs one instruction at a time).
 
     Attributes
     ----------
@@ -135,7 +136,9 @@ class AcceleratorCore(wiring.Component):
         lanes = pe_latency(cfg.pe_array_config.pe)
         for name, ok, need in (("issue_cycles", cfg.issue_cycles >= 2, "at least 2"),
                                ("read_latency", cfg.read_latency == 1, "1"),
-                               ("pe_latency", cfg.pe_latency == lanes, str(lanes))):
+                               ("pe_latency", cfg.pe_latency == lanes, str(lanes)),
+                               # the decoupled engines exist in the golden and cycle models only
+                               ("decoupled", not cfg.decoupled, "False")):
             if not ok:
                 self._MustUse__silence = True
                 raise ValueError(f"{name} must be {need} for the hardware, got "
@@ -206,7 +209,7 @@ class AcceleratorCore(wiring.Component):
         row_blocks = lines // tcols
         bad_ew = ~valid_op | bad_mode | (lines % tcols != 0)
         g = Opcode.GEMV
-        bad_gemv = (f(g, "ylayout") == YLayout.COLUMN) & (f(g, "ycol") >= cfg.cols)
+        bad_gemv = f(g, "ycol") >= cfg.cols
         bad = ((is_op[ew] & bad_ew) | (is_op[Opcode.NL] & (f(Opcode.NL, "unit") > max(NLUnit)))
                | (is_op[g] & bad_gemv)
                | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len))
@@ -217,7 +220,8 @@ class AcceleratorCore(wiring.Component):
         dma_line = beyond(f(Opcode.DMA_LOAD, "line") + f(Opcode.DMA_LOAD, "lines") - 1)
         m, k = f(g, "m"), f(g, "k")
         rbs, kcs = (m + cfg.rows - 1) >> r_log, (k + cfg.cols - 1) >> c_log
-        y_last = Mux(f(g, "ylayout") == YLayout.DENSE, f(g, "y") + ((m - 1) >> l_log),
+        y_last = Mux(f(g, "ylayout") == YLayout.DENSE,
+                     f(g, "y") + (((f(g, "ycol") << r_log) + m - 1) >> l_log),
                      f(g, "y") + (rbs - 1) * f(g, "ystride"))
         gemv_range = (beyond(f(g, "w") + rbs * kcs - 1) | beyond(f(g, "x") + ((kcs - 1) >> r_log))
                       | beyond(y_last))
@@ -368,7 +372,10 @@ class AcceleratorCore(wiring.Component):
                 ew_madd = fld(ew, "op") == Op.MADD
                 m.d.sync += [
                     wait.eq(0), kind.eq(opcode), phase.eq(0), i.eq(0), cb.eq(0), rb.eq(0),
-                    w_index.eq(0), linear.eq(is_gemv), madd.eq(~is_gemv & ew_madd),
+                    # a dense GEMV writes from row block ycol of its first line on
+                    w_index.eq(Mux(is_gemv & (fld(g, "ylayout") == YLayout.DENSE),
+                                   fld(g, "ycol"), 0)),
+                    linear.eq(is_gemv), madd.eq(~is_gemv & ew_madd),
                     op.eq(Mux(is_gemv, Op.MUL, fld(ew, "op"))),
                     shift.eq(fld(ew, "shift")),  # GEMV and EW share the field
                     unit.eq(fld(nl, "unit")),

@@ -99,6 +99,8 @@ class PEArray(wiring.Component):
         # every register's clock enable in the array, the longest route of a large one.
         advance = Signal()
         stage_valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency)]
+        # Kept for the formal proofs' invariants: each stage's valid bit, mode and last.
+        self.stage_valid, self.stage_mode, self.stage_last = stage_valid, [], []
         m.d.comb += [
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance),
@@ -126,8 +128,8 @@ class PEArray(wiring.Component):
 
         # Everything else reaches the output stage as the tree sums do.
         to_output = self.pe_latency + self.tree_latency
-        mode = delay(m, i.mode, to_output, en=advance, name="mode")
-        last = delay(m, i.last, to_output, en=advance, name="last")
+        mode = delay(m, i.mode, to_output, en=advance, name="mode", taps=self.stage_mode)
+        last = delay(m, i.last, to_output, en=advance, name="last", taps=self.stage_last)
         elem = delay(m, pe_results, self.tree_latency, en=advance, name="elem")
         arriving = stage_valid[-1]  # latency >= 5: PE (>= 3) + tree (>= 1) + output stage
 

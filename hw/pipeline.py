@@ -17,16 +17,19 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["StreamPipeline", "core_shapes", "delay", "rising_edge"]
 
 
-def delay(m: Module, value, cycles: int, *, en, name: str):
+def delay(m: Module, value, cycles: int, *, en, name: str, taps: list | None = None):
     """Return ``value`` delayed by ``cycles`` registers that load when ``en`` is high.
 
     ``value`` may be a ``Value`` or a ``data.View``; the result has the same shape.
+    ``taps``: a list to append each register to, in order (for the formal proofs).
     """
     for k in range(1, cycles + 1):
         register = Signal(value.shape(), name=f"{name}_d{k}")
         with m.If(en):
             m.d.sync += register.eq(value)
         value = register
+        if taps is not None:
+            taps.append(register)
     return value
 
 
@@ -66,6 +69,9 @@ class StreamPipeline(wiring.Component):
     ----------
     latency : int
         Cycles from an accepted input to its output when ``o.ready`` stays high (the core's).
+    stage_valid : list of Signal
+        Whether each pipeline stage holds a word (the last one drives ``o.valid``); the
+        formal proofs count them against the words accepted and not yet out.
 
     Members
     -------
@@ -77,6 +83,7 @@ class StreamPipeline(wiring.Component):
         in_shape, out_shape = core_shapes(core)
         self.core = core
         self.latency = core.latency
+        self.stage_valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency + 1)]
         super().__init__({
             "i": In(stream.Signature(in_shape)),
             "o": Out(stream.Signature(out_shape)),
@@ -91,7 +98,7 @@ class StreamPipeline(wiring.Component):
         m = Module()
         m.submodules.core = core = self.core
         m.d.comb += [core.i.eq(self.i.payload), self.o.payload.eq(core.o)]
-        valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency + 1)]
+        valid = self.stage_valid
         advance = Signal()
         m.d.comb += [
             advance.eq(~valid[-1] | self.o.ready),

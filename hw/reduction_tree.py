@@ -37,6 +37,9 @@ class ReductionTree(wiring.Component):
     config : golden.reduction_tree.ReductionTreeConfig
     latency : int
         Register stages from ``i`` to ``o``: ``max(1, ceil(levels / levels_per_stage))``.
+    stages : list of list of Signal
+        After elaboration, each register stage's partial sums (they add up to the sum of the
+        inputs that stage holds; the formal equivalence proof asserts it).
 
     Members
     -------
@@ -64,6 +67,7 @@ class ReductionTree(wiring.Component):
         m = Module()
         cfg = self.config
         values = [self.i[k] for k in range(cfg.n)]
+        self.stages = []  # each register stage's partial sums (the formal proofs read them)
         for level in range(1, max(1, cfg.levels) + 1):
             pairs = [values[k] + values[k + 1] for k in range(0, len(values) - 1, 2)]
             values = pairs + values[len(pairs) * 2:]
@@ -73,5 +77,6 @@ class ReductionTree(wiring.Component):
                 with m.If(self.en):
                     m.d.sync += [r.eq(v) for r, v in zip(registered, values)]
                 values = registered
+                self.stages.append(registered)
         m.d.comb += self.o.eq(values[0])
         return m

@@ -1,9 +1,13 @@
 """The stream contract of every streaming block: its in/out word ratio, in one table.
 
 Each :class:`FormalTarget` says how to build a block at a small configuration (small enough
-that a bounded proof takes seconds), which of its channels pair up, how many output words an
-input word owes (:class:`sim.formal.Contract`) and how deep to prove. ``tests/test_formal.py``
-proves every row; ``make verify`` proves the rows marked ``deep`` too.
+that a proof takes seconds), which of its channels pair up, how many output words an input
+word owes (:class:`sim.formal.Contract`), how deep to prove it bounded and, where the proof
+holds for all time, the k of its k-induction and the invariants the design keeps that make
+the induction converge (each a documented property of the block). ``make verify``
+(``accelgen verify``, gen/measure/verify.py) proves every row and its long-run mutant;
+``tests/test_formal.py`` a fast subset (all of them with ``make test-slow``). A registered
+generator with stream ports must have a row (tests/test_structure.py).
 
 =================  ==================  =======================================================
 block              channels            words out per accepted word in
@@ -38,7 +42,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from amaranth.hdl import Assume, Cat, Module, Signal
+from amaranth.hdl import Assume, Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 
 from golden.memory.addrgen import AddrGenConfig
 from golden.memory.csr import CSRConfig
@@ -61,7 +67,8 @@ from golden.uart import UARTConfig
 
 from .formal import Channel, ChannelPair, Contract, ContractHarness, stream_pairs
 
-__all__ = ["FormalTarget", "FORMAL_TARGETS", "MARGIN", "axi_channels"]
+__all__ = ["FormalTarget", "FORMAL_TARGETS", "MARGIN", "axi_channels", "DirectSum",
+           "tree_invariants"]
 
 #: Cycles a default proof runs beyond a block's drain time: room for words to go in first.
 MARGIN = 4
@@ -104,6 +111,43 @@ def _legal_axi_slave(m: Module, axi) -> None:
         m.d.comb += Assume(address & data)
 
 
+class DirectSum(wiring.Component):
+    """The reduction tree's specification: ``sum(i)`` delayed by the tree's latency.
+
+    Attributes
+    ----------
+    chain : list of Signal
+        After elaboration, the delay registers of the sum, first to last.
+    """
+
+    def __init__(self, config: ReductionTreeConfig, latency: int):
+        from hw.arith import shape_of
+
+        self.config, self.latency = config, latency
+        super().__init__({
+            "en": In(1),
+            "i": In(data.ArrayLayout(shape_of(config.width, config.signed), config.n)),
+            "o": Out(shape_of(config.output_width, config.signed)),
+        })
+
+    def elaborate(self, platform):
+        from hw.pipeline import delay
+
+        m = Module()
+        total = sum(self.i[k] for k in range(self.config.n))
+        self.chain = []
+        m.d.comb += self.o.eq(delay(m, total, self.latency, en=self.en, name="sum",
+                                    taps=self.chain))
+        return m
+
+
+def tree_invariants(tree, direct: DirectSum) -> list:
+    """What the tree keeps, for the unbounded equivalence proof: each register stage's
+    partial sums add up to the direct sum's register at the same depth."""
+    return [(sum(stage) == direct.chain[k], f"stage {k + 1}'s partial sums add up to the sum")
+            for k, stage in enumerate(tree.stages)]
+
+
 @dataclass(frozen=True)
 class FormalTarget:
     """One row of the table: a block at a small configuration and its contract.
@@ -122,6 +166,12 @@ class FormalTarget:
         solver's time grows steeply with depth, so this is kept as small as that allows.
     deep : bool
         Proven only by ``make verify`` (a long proof even at the smallest depth).
+    invariants : callable or None
+        ``(harness) -> [(Value, message)]``: what the design keeps (its valid bits against
+        the harness's count of words owed, ...), asserted so that k-induction converges.
+    induction : int or None
+        ``k`` of the unbounded proof (k-induction); ``None``: no unbounded proof (the
+        report says bounded, to ``depth``).
     """
 
     name: str
@@ -129,12 +179,26 @@ class FormalTarget:
     harness: Callable
     depth: int | None = None
     deep: bool = False
+    invariants: Callable | None = None
+    induction: int | None = None
 
-    def make(self, extra_depth: int = 0) -> tuple[ContractHarness, int]:
+    def make(self, extra_depth: int = 0, mutant=None) -> tuple[ContractHarness, int]:
         """The harness around a fresh component, and the depth to prove it to (plus
-        ``extra_depth``: ``make verify`` proves every target deeper)."""
-        harness = self.harness(self.build())
+        ``extra_depth``: ``make verify`` proves every target deeper); ``mutant``: a
+        :class:`sim.formal.WrapMutant` to break it with."""
+        harness = self.harness(self.build(), **({} if mutant is None else {"mutant": mutant}))
+        harness.invariants = self.invariants
         return harness, (self.depth or harness.drain + MARGIN) + extra_depth
+
+    def describe(self) -> dict:
+        """``depth`` (of the BMC proof), ``pairs`` (channel pairs counted) and ``lossless``
+        (every pair has a drain check), without proving anything."""
+        harness, depth = self.make()
+        for obj in (harness, harness.dut, getattr(harness.dut, "core", None)):
+            if obj is not None:  # built only to be described: no unused-elaboratable warning
+                obj._MustUse__used = True
+        return {"depth": depth, "pairs": len(harness.pairs),
+                "lossless": all(p.contract.drain is not None for p in harness.pairs)}
 
 
 def _pipeline(core_class, config):
@@ -145,7 +209,89 @@ def _pipeline(core_class, config):
 
 def _streams(contract: Contract | None = None, **channels) -> Callable:
     contract = contract or Contract()
-    return lambda dut: ContractHarness(dut, stream_pairs(dut, contract, **channels))
+    return lambda dut, **kw: ContractHarness(dut, stream_pairs(dut, contract, **channels), **kw)
+
+
+def _pipeline_invariants(harness) -> list:
+    """A :class:`hw.pipeline.StreamPipeline` holds exactly the words owed: one per valid
+    stage."""
+    valid = harness.dut.stage_valid
+    return [(harness.counters[0].pending == sum(valid), "one owed word per valid pipeline stage"),
+            # With the output ready and nothing going in, stage k empties after k cycles.
+            *((~(harness.quiet > k) | ~v, f"stage {k + 1} empty after {k + 1} quiet cycles")
+              for k, v in enumerate(valid))]
+
+
+def _no_words_held(harness) -> list:
+    """A combinational block (latency 0) never holds a word."""
+    return [(harness.counters[0].pending == 0, "no word held")]
+
+
+def _pe_array_invariants(harness) -> list:
+    """The array's pipeline owes a word per valid stage that is element-wise or ``last``,
+    plus the output register's."""
+    dut = harness.dut
+    owes = [v & ((mode == Mode.ELEMENTWISE) | last)
+            for v, mode, last in zip(dut.stage_valid, dut.stage_mode, dut.stage_last)]
+    valid = [*dut.stage_valid, dut.o.valid]
+    return [(harness.counters[0].pending == sum(owes) + dut.o.valid,
+             "one owed word per owing valid stage and a valid output"),
+            *((~(harness.quiet > k) | ~v, f"stage {k + 1} empty after {k + 1} quiet cycles")
+              for k, v in enumerate(valid))]
+
+
+def _pingpong_invariants(pingpong: PingPongConfig) -> Callable:
+    return lambda harness: _pingpong_state(harness, pingpong)
+
+
+def _pingpong_state(harness, pingpong: PingPongConfig) -> list:
+    """The words owed are the open fill's, the unread words of the full halves and the output
+    register's; the halves fill and drain in turn."""
+    st, c = harness.dut.state, harness.counters[0]
+    full, length, drain, fill = st["full"], st["length"], st["drain_half"], st["fill_half"]
+    unread = [Mux(full[h], length[h] - Mux(drain == h, st["index"], 0), 0) for h in (0, 1)]
+    return [
+        (c.undue == st["count"], "the open fill's words are owed but not due"),
+        (c.run == st["count"], "the words since the last fill ended are the open fill"),
+        (c.pending == st["count"] + unread[0] + unread[1] + harness.dut.o.valid,
+         "owed = open fill + unread words of full halves + the output register"),
+        (Mux(fill == drain, full[0] == full[1], full[drain] & ~full[fill]),
+         "the halves fill and drain in turn"),
+        (~full[drain] | (st["index"] < length[drain]), "the read index is inside the half"),
+        (full[drain] | (st["index"] == 0), "a drain starts at index 0"),
+        *((~full[h] | (length[h] >= 1), f"a full half {h} holds a word") for h in (0, 1)),
+        *((length[h] <= pingpong.depth, f"half {h} holds at most depth words")
+          for h in (0, 1)),
+        # Each cycle with the output ready and no input sends a finished word on (the first
+        # only loads the output register): at most 2 * depth + 1 of them wait.
+        *((~(harness.quiet >= q) | (c.pending - c.undue <= 2 * pingpong.depth + 2 - q),
+           f"{q} quiet cycles leave at most {2 * pingpong.depth + 2 - q} finished words")
+          for q in range(1, 2 * pingpong.depth + 3)),
+    ]
+
+
+def _sparse_search_invariants(harness) -> list:
+    """A query is owed while it is scanned (``busy``) and while its answer waits."""
+    st, c = harness.dut.state, harness.counters[0]
+    busy, parallel = st["busy"], harness.dut.config.parallel
+    return [(c.pending == busy + harness.dut.o.valid,
+             "owed = the query being scanned + the answer waiting"),
+            (~busy | (~st["error"] & (st["count"] != 0)), "a scan runs on a well-formed block"),
+            (~busy | (st["remaining"] + st["row"] * parallel == st["count"]),
+             "a scan's remaining entries are those from its row on"),
+            (st["count"] <= harness.dut.config.max_nnz, "at most max_nnz entries stored")]
+
+
+def _scratchpad_invariants(harness) -> list:
+    """Per port, a read is owed while in flight, in the skid register or at the output;
+    the skid fills only behind a held output."""
+    checks = []
+    for p, (st, c) in enumerate(zip(harness.dut.state, harness.counters)):
+        valid = harness.dut.resp[p].valid
+        checks += [(c.pending == valid + st["skid"] + st["flight"],
+                    f"port {p}: owed = output + skid + read in flight"),
+                   (~st["skid"] | valid, f"port {p}: the skid fills behind a held output")]
+    return checks
 
 
 def _addrgen(levels: int) -> Callable:
@@ -153,6 +299,62 @@ def _addrgen(levels: int) -> Callable:
 
     return lambda: AddrGen(AddrGenConfig(levels=levels, addr_width=8, count_width=2,
                                          stride_width=3))
+
+
+def _addrgen_invariants(harness) -> list:
+    """A descriptor is owed in each check stage and at the output until its last word; a
+    word that is not the last has iterations left behind it."""
+    dut, c = harness.dut, harness.counters[0]
+    st, o = dut.state, dut.o
+    more = o.valid & ~o.payload.last
+    busy = Cat(*(left != 0 for left in st["left"])).any()
+    return [(c.pending == st["s1_valid"] + st["s2_valid"] + o.valid,
+             "owed = descriptors in the check stages + the one at the output"),
+            (~more | busy, "a word that is not the last has iterations left"),
+            (~st["s1_valid"] | (st["s1_empty"] == Cat(*(b == 0 for b in st["s1"].bounds)).any()),
+             "stage 1's empty flag matches its bounds"),
+            (~st["s2_valid"] | st["s2_error"]
+             | (st["s2_single"] == Cat(*(r == 0 for r in st["s2_reload"])).all()),
+             "stage 2's single flag matches its reload counts")]
+
+
+def _csr_invariants(harness) -> list:
+    """A read is owed while R is valid; an AW (a W) while it is held or its B is valid."""
+    bus, st = harness.dut.axil, harness.dut.state
+    r, aw, w = harness.counters
+    return [(r.pending == bus.rvalid, "owed reads = the R word waiting"),
+            (aw.pending == st["aw_full"] + bus.bvalid, "owed AW = held AW + the B waiting"),
+            (w.pending == st["w_full"] + bus.bvalid, "owed W = held W + the B waiting")]
+
+
+def _sparse_decoder_invariants(harness) -> list:
+    """A query is owed from its flags' push to their pop: the flag FIFO holds one entry per
+    query in the search tree's pipeline or the search unit, and only one of them holds
+    queries at a time; each unit keeps its own invariants."""
+    from hw.sparse.sparse_decoder import DecoderTag
+
+    st, c = harness.dut.state, harness.counters[0]
+    tree, search = st["tree"], st["search"]
+    in_tree = sum(tree.stage_valid)
+    in_search = search.state["busy"] + search.o.valid
+    s = search.state
+    return [(c.pending == st["fifo"].level, "owed = the flag FIFO's level"),
+            (st["fifo"].level == in_tree + in_search, "a flag per query in either unit"),
+            ((in_tree == 0) | (st["tag"] == DecoderTag.BITMAP), "the tree answers bitmap blocks"),
+            ((in_search == 0) | (st["tag"] == DecoderTag.COORDINATE),
+             "the search unit answers coordinate blocks"),
+            (~s["busy"] | (~s["error"] & (s["count"] != 0)), "a scan runs on a good block"),
+            (~s["busy"] | (s["remaining"] + s["row"] * search.config.parallel == s["count"]),
+             "a scan's remaining entries are those from its row on"),
+            (s["count"] <= search.config.max_nnz, "at most max_nnz entries stored")]
+
+
+def _host_bridge_invariants(harness) -> list:
+    """A read address is offered only while reading, a write address or data only while
+    writing (the address and data registers hold meanwhile)."""
+    bus, st = harness.dut.bus, harness.dut.state
+    return [(~bus.arvalid | st["reading"], "AR valid only in READ"),
+            (~(bus.awvalid | bus.wvalid) | st["writing"], "AW and W valid only in WRITE")]
 
 
 def _addrgen_contract(levels: int) -> Callable:
@@ -192,93 +394,103 @@ def _targets() -> list[FormalTarget]:
     layernorm = LayerNormConfig(in_width=4, out_width=4, out_frac=1, max_len=2, banks=2)
     uart = UARTConfig(divisor=4)
 
-    def uart_loopback(dut):
+    def uart_loopback(dut, **kw):
         def drive(m, dut):
             m.d.comb += dut.rx.eq(dut.tx)
         # No drain check: a byte takes a 40-cycle frame, and proving that every byte comes
         # back needs a bound past two frames, beyond what BMC reaches in minutes here.
         contract = Contract(drain=None, note="a byte out per byte in, never more")
         return ContractHarness(dut, stream_pairs(dut, contract), drive=drive, driven=("rx",),
-                               cover_words=1)
+                               cover_words=1, **kw)
 
-    def axil_slave(dut):
+    def axil_slave(dut, **kw):
         ar, aw, w = axi_channels(dut.axil, ("ar", "aw", "w"), "axil.")
         r, b = axi_channels(dut.axil, ("r", "b"), "axil.")
         at_most = Contract(drain=None, note="at most one word out per word in")
         return ContractHarness(dut, [ChannelPair(ar, r, Contract()),
                                      ChannelPair(aw, b, at_most), ChannelPair(w, b, at_most)],
-                               cover_words=1)
+                               cover_words=1, **kw)
 
-    def dma(dut):
+    def dma(dut, **kw):
         ins = axi_channels(dut.axi, ("b", "r"), "axi.")
         outs = axi_channels(dut.axi, ("aw", "w", "ar"), "axi.")
         pairs = stream_pairs(dut, Contract(drain=None), into="cmd", out="done")
         return ContractHarness(dut, pairs, inputs=ins, outputs=outs, cover_words=1,
-                               drive=lambda m, dut: _legal_axi_slave(m, dut.axi))
+                               drive=lambda m, dut: _legal_axi_slave(m, dut.axi), **kw)
 
-    def stream_buffer(dut):
+    def stream_buffer(dut, **kw):
         ins = [Channel.of_stream("i", dut.i), *axi_channels(dut.bus, ("aw", "w", "ar"), "bus.")]
         outs = [Channel.of_stream("o", dut.o), *axi_channels(dut.bus, ("b", "r"), "bus.")]
-        return ContractHarness(dut, [], inputs=ins, outputs=outs)
+        return ContractHarness(dut, [], inputs=ins, outputs=outs, **kw)
 
-    def host_bridge(dut):
+    def host_bridge(dut, **kw):
         ins = [Channel.of_stream("i", dut.i), *axi_channels(dut.bus, ("b", "r"), "bus.")]
         outs = [Channel.of_stream("o", dut.o), *axi_channels(dut.bus, ("aw", "w", "ar"), "bus.")]
-        return ContractHarness(dut, [], inputs=ins, outputs=outs)
+        return ContractHarness(dut, [], inputs=ins, outputs=outs, **kw)
 
     return [
-        FormalTarget("pe", _pipeline(PE, PEConfig(in_width=4)), _streams()),
+        FormalTarget("pe", _pipeline(PE, PEConfig(in_width=4)), _streams(),
+                     invariants=_pipeline_invariants, induction=4),
         FormalTarget("reduction-tree",
-                     _pipeline(ReductionTree, ReductionTreeConfig(n=5, width=4)), _streams()),
+                     _pipeline(ReductionTree, ReductionTreeConfig(n=5, width=4)), _streams(),
+                     invariants=_pipeline_invariants, induction=4),
         FormalTarget("exp", _pipeline(Exp, ExpConfig(in_width=6, in_frac=3, out_width=6,
                                                      out_frac=3, order=1, poly_frac=8)),
-                     _streams()),
+                     _streams(), invariants=_pipeline_invariants, induction=4),
         FormalTarget("gelu", _pipeline(GELU, GELUConfig(in_width=6, in_frac=2, out_width=6,
                                                         out_frac=2, order=1, poly_width=10,
                                                         segments=4, range_max=4.0)),
-                     _streams()),
+                     _streams(), invariants=_pipeline_invariants, induction=4),
         FormalTarget("silu", _pipeline(SiLU, SiLUConfig(in_width=6, in_frac=2, out_width=6,
                                                         out_frac=2, order=1, poly_width=10,
                                                         segments=4, range_max=4.0)),
-                     _streams()),
-        FormalTarget("search-tree", lambda: SearchTree(SearchTreeConfig(bits=8)), _streams()),
+                     _streams(), invariants=_pipeline_invariants, induction=4),
+        FormalTarget("search-tree", lambda: SearchTree(SearchTreeConfig(bits=8)), _streams(),
+                     invariants=_pipeline_invariants, induction=4),
         FormalTarget("input-share",
-                     lambda: InputShare(PEArrayConfig(rows=2, cols=2, in_width=3)), _streams()),
+                     lambda: InputShare(PEArrayConfig(rows=2, cols=2, in_width=3)), _streams(),
+                     invariants=_no_words_held, induction=4),
         FormalTarget("pe-array",
                      lambda: PEArray(PEArrayConfig(rows=2, cols=2, in_width=3,
                                                    ops=("mul", "add", "max"))),
                      _streams(Contract(
                          outputs=lambda p: (p.mode == Mode.ELEMENTWISE) | p.last,
-                         note="one word out per element-wise word or last linear word"))),
+                         note="one word out per element-wise word or last linear word")),
+                     invariants=_pe_array_invariants, induction=4),
         FormalTarget("sparse-search",
                      lambda: SparseSearch(SparseSearchConfig(coord_width=3, value_width=2,
                                                              max_nnz=4, parallel=2)),
-                     _streams(queries)),
+                     _streams(queries), invariants=_sparse_search_invariants, induction=4),
         FormalTarget("sparse-decoder",
                      lambda: SparseDecoder(SparseDecoderConfig(block=8, value_width=2,
                                                                parallel=4, levels_per_stage=3)),
-                     _streams(queries)),
-        FormalTarget("addrgen", _addrgen(levels=1), _addrgen_contract(levels=1)),
+                     _streams(queries), invariants=_sparse_decoder_invariants, induction=4),
+        FormalTarget("addrgen", _addrgen(levels=1), _addrgen_contract(levels=1),
+                     invariants=_addrgen_invariants, induction=16),
         FormalTarget("addrgen-nested", _addrgen(levels=2), _addrgen_contract(levels=2),
                      deep=True),
         FormalTarget("pingpong", lambda: PingPong(pingpong),
                      _streams(Contract(ends=lambda p, run: p.last | (run == pingpong.depth - 1),
                                        drain=lambda dut: dut.latency + 2 * pingpong.depth + 2,
-                                       note="one word out per word in, when its fill ends"))),
+                                       note="one word out per word in, when its fill ends")),
+                     invariants=_pingpong_invariants(pingpong), induction=4),
         FormalTarget("scratchpad",
                      lambda: Scratchpad(ScratchpadConfig(banks=2, width=2, depth=2, ports=2)),
                      _streams(Contract(outputs=lambda p: ~p.write,
                                        drain=lambda dut: dut.latency + 4,
                                        note="one response per read request"),
-                              into="req", out="resp")),
-        FormalTarget("csr", lambda: CSRBlock(CSRConfig()), axil_slave),
+                              into="req", out="resp"),
+                     invariants=_scratchpad_invariants, induction=4),
+        FormalTarget("csr", lambda: CSRBlock(CSRConfig()), axil_slave,
+                     invariants=_csr_invariants, induction=4),
         FormalTarget("dma", lambda: DMA(DMAConfig(data_width=32, addr_width=16, max_burst=2,
                                                   outstanding=1, local_depth=16)),
                      dma, depth=12),
         FormalTarget("stream-buffer",
                      lambda: StreamBuffer(StreamBufferConfig(in_width=4, out_width=4, depth=2)),
-                     stream_buffer, depth=12),
-        FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16),
+                     stream_buffer, depth=12, induction=4),
+        FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16,
+                     invariants=_host_bridge_invariants, induction=4),
         FormalTarget("uart", lambda: UART(uart), uart_loopback,
                      depth=uart.frame_cycles + 12, deep=True),
         # The output pass starts ~50 cycles after a vector ends (two exp pipelines and a

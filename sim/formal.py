@@ -1,4 +1,5 @@
-"""Bounded formal proofs of the stream contract, with SymbiYosys (YoWASP) and Yices from PyPI.
+"""Formal proofs of the stream contract, bounded (BMC) or for all time (k-induction), with
+SymbiYosys (YoWASP) and Yices from PyPI.
 
 :class:`ContractHarness` wraps any component with valid/ready channels. It drives every input
 port of the component with a free value (``AnySeq``), *assumes* the input contract on the
@@ -14,11 +15,19 @@ at any cycle, and counts the words accepted in and out of each channel pair:
 - reset: after a reset the counters restart from zero, so a word accepted before the reset
   must not come out after it, and nothing comes out before a word goes in.
 
+The harness keeps differences (words owed and not yet out), not totals, so its state is
+bounded and an unbounded proof is possible. k-induction needs more: a state the design never
+reaches may still satisfy every assertion for ``k`` cycles and then break one, so a block
+states what it keeps (``invariants``: its valid bits against the words owed, ...), asserted
+with the rest. :class:`WrapMutant` breaks a block after more transfers than a BMC depth
+reaches.
+
 :func:`prove` writes the harness as RTLIL, runs SymbiYosys in BMC mode (every assertion, every
-cycle up to ``depth``) and in cover mode (the counted words really can flow, so the proof is
-not vacuous), and returns a :class:`ProofResult`; a failed assertion names its counterexample
-trace (VCD) in :class:`ProofError`. :data:`STREAM_CONTRACTS` lists every streaming block with
-its in/out word ratio and the small configuration it is proven at.
+cycle up to ``depth``) or prove mode (k-induction, ``k = depth``) and in cover mode (the
+counted words really can flow, so the proof is not vacuous), and returns a
+:class:`ProofResult`; a failed assertion names its counterexample trace (VCD) in
+:class:`ProofError`. ``sim.contracts.FORMAL_TARGETS`` lists every streaming block with its
+in/out word ratio and the small configuration it is proven at.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from amaranth.hdl import (
     Const,
     Cover,
     Elaboratable,
+    Fragment,
     Module,
     Mux,
     ResetSignal,
@@ -50,9 +60,15 @@ from amaranth.hdl import (
 )
 from amaranth.lib import wiring
 
-__all__ = ["Channel", "Contract", "ChannelPair", "ContractHarness", "ProofResult",
+__all__ = ["Channel", "Contract", "ChannelPair", "PairCounters", "WrapMutant",
+           "ContractHarness", "ProofResult", "ENGINE",
            "ProofError", "FormalToolsMissingError", "formal_tools", "prove", "prove_equivalent",
            "stream_pairs", "formal_root"]
+
+#: The SymbiYosys engine of every proof: SMT-based BMC and k-induction with Yices 2. (ABC's
+#: PDR would find invariants itself, but YoWASP's Yosys ships no separate ``yosys-abc``.)
+ENGINE = "smtbmc yices"
+
 
 #: Width of the harness's word counters: more words than a bounded proof of < 128 cycles moves.
 _COUNTER_WIDTH = 8
@@ -105,6 +121,45 @@ class Contract:
 
 
 @dataclass(frozen=True)
+class PairCounters:
+    """The harness's word accounting of one channel pair, for a block's invariants.
+
+    Attributes
+    ----------
+    pending : Signal
+        Output words owed and not yet out.
+    undue : Signal
+        Of those, the words owed for the group that has not ended yet.
+    run : Signal
+        Words accepted since the last group ended.
+    fire_in, fire_out : Value
+        A word is accepted in / a counted word goes out this cycle.
+    """
+
+    pending: Value
+    undue: Value
+    run: Value
+    fire_in: Value
+    fire_out: Value
+
+
+@dataclass(frozen=True)
+class WrapMutant:
+    """A bug only a long run exposes: the block's first checked output (``channel``: ``out``
+    of the first pair, else the first output) counts its transfers in a ``bits``-wide
+    counter that wraps; at the ``2**bits``-th transfer it goes wrong. A bounded proof
+    shorter than ``2**bits`` cycles cannot see it.
+
+    ``kind``: ``"duplicates"`` (the word goes out but the block is told it was not taken, so
+    it comes out again) or ``"drops-valid"`` (a word waiting at the wrap withdraws its valid
+    for a cycle: for channels whose words are not counted).
+    """
+
+    bits: int
+    kind: str = "duplicates"
+
+
+@dataclass(frozen=True)
 class ChannelPair:
     """An input channel, the output channel answering it, and the contract between them."""
 
@@ -145,14 +200,37 @@ class ContractHarness(Elaboratable):
         Words each pair must be able to move in cover mode.
     resets : bool
         Let reset come back at any cycle (default), not only in the first.
+    invariants : callable, optional
+        ``(harness) -> [(Value, message)]``: properties the design keeps (pipeline valid bits
+        against the harness's counts, FIFO levels against pointers), asserted every cycle
+        so that k-induction can rule out unreachable states; see :attr:`counters`.
+    mutant : WrapMutant, optional
+        Break the block deliberately (the proofs must fail).
+
+    Attributes
+    ----------
+    counters : list of PairCounters
+        Per pair, after elaboration.
+    quiet : Signal
+        Consecutive quiet cycles (outputs ready, no input), after elaboration.
     """
 
     def __init__(self, dut: wiring.Component, pairs: list[ChannelPair], *,
                  inputs: list[Channel] = (), outputs: list[Channel] = (),
                  drive: Callable | None = None, driven: tuple[str, ...] = (),
-                 cover_words: int = 2, resets: bool = True):
+                 cover_words: int = 2, resets: bool = True,
+                 invariants: Callable | None = None, mutant: WrapMutant | None = None):
         self.dut = dut
         self.pairs = list(pairs)
+        self.invariants, self.mutant = invariants, mutant
+        self._mutated = None
+        if mutant is not None:
+            self._mutated = self._mutate(mutant, self.pairs[0].out if self.pairs else outputs[0])
+            if self.pairs:
+                first = self.pairs[0]
+                self.pairs[0] = ChannelPair(first.into, self._mutated[1], first.contract)
+            else:
+                outputs = [self._mutated[1], *outputs[1:]]
         self.inputs = [p.into for p in self.pairs] + list(inputs)
         self.outputs = [p.out for p in self.pairs] + list(outputs)
         self.drive, self.driven = drive, set(driven)
@@ -161,16 +239,52 @@ class ContractHarness(Elaboratable):
         drains = [p.contract.drain(dut) for p in self.pairs if p.contract.drain is not None]
         self.drain = max(drains, default=1)
 
+    @staticmethod
+    def _mutate(mutant: WrapMutant, channel: Channel) -> tuple[Channel, Channel]:
+        """``(the block's channel, the channel the harness checks instead)``."""
+        if mutant.kind not in ("duplicates", "drops-valid"):
+            raise ValueError(f"mutant kind must be duplicates or drops-valid, got {mutant.kind}")
+        tag = _signal_name(channel.name)
+        outer = Channel(channel.name, Signal(name=f"{tag}_mutant_valid"),
+                        Signal(name=f"{tag}_mutant_ready"), channel.payload)
+        return channel, outer
+
+    def _elaborate_mutant(self, m: Module) -> None:
+        inner, outer = self._mutated
+        wrap = Signal(self.mutant.bits, name="mutant_transfers")
+        at_wrap = wrap == 2 ** self.mutant.bits - 1
+        m.d.comb += outer.ready.eq(AnySeq(1))
+        counted = Const(1)
+        if self.pairs and self.pairs[0].contract.counts is not None:
+            counted = self.pairs[0].contract.counts(outer.payload)
+        with m.If(outer.valid & outer.ready & counted):
+            m.d.sync += wrap.eq(wrap + 1)
+        if self.mutant.kind == "duplicates":
+            m.d.comb += [outer.valid.eq(inner.valid),
+                         inner.ready.eq(outer.ready & ~at_wrap)]
+        else:
+            stalled = Signal(name="mutant_stalled")
+            m.d.sync += stalled.eq(outer.valid & ~outer.ready)
+            withdraw = at_wrap & stalled
+            m.d.comb += [outer.valid.eq(inner.valid & ~withdraw),
+                         inner.ready.eq(outer.ready & ~withdraw)]
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.dut = dut = self.dut
+        dut = self.dut
+        # Elaborated first, so that registers a block creates in its elaborate() (and keeps
+        # as attributes) are there for the invariants.
+        m.submodules.dut = Fragment.get(dut, platform)
+        skip = set() if self._mutated is None else {id(self._mutated[0].ready)}
         for path, member, value in dut.signature.flatten(dut):
             name = "__".join(map(str, path))
-            if member.flow == wiring.In and name not in self.driven:
+            if member.flow == wiring.In and name not in self.driven and id(value) not in skip:
                 value = Value.cast(value)
                 m.d.comb += value.eq(AnySeq(value.shape()))
         if self.drive is not None:
             self.drive(m, dut)
+        if self._mutated is not None:
+            self._elaborate_mutant(m)
 
         rst = ResetSignal()
         with m.If(Initial()):
@@ -203,8 +317,11 @@ class ContractHarness(Elaboratable):
                 m.d.sync += quiet.eq(quiet + 1)
         with m.Else():
             m.d.sync += quiet.eq(0)
-        for pair in self.pairs:
-            self._count(m, pair, quiet)
+        self.counters = [self._count(m, pair, quiet) for pair in self.pairs]
+        self.quiet = quiet
+        if self.invariants is not None:
+            for check, message in self.invariants(self):
+                m.d.comb += Assert(check, f"invariant: {message}")
         return m
 
     @staticmethod
@@ -220,34 +337,43 @@ class ContractHarness(Elaboratable):
                      was_payload.eq(payload)]
         return was_valid & ~was_ready, payload == was_payload
 
-    def _count(self, m: Module, pair: ChannelPair, quiet: Value) -> None:
+    def _count(self, m: Module, pair: ChannelPair, quiet: Value) -> PairCounters:
         contract, into, out = pair.contract, pair.into, pair.out
         tag = _signal_name(f"{into.name}_{out.name}")
-        owed, sent, due, run = (Signal(_COUNTER_WIDTH, name=f"{tag}_{n}")
-                                for n in ("owed", "sent", "due", "run"))
+        # Differences, not totals, so that the state stays bounded for an unbounded proof:
+        # ``pending`` = words owed - words out, ``undue`` = words owed for the group that has
+        # not ended yet (so the words of finished groups still to come are pending - undue).
+        limit = 2 ** _COUNTER_WIDTH - 1
+        pending, undue, run = (Signal(_COUNTER_WIDTH, name=f"{tag}_{n}")
+                               for n in ("pending", "undue", "run"))
         fire_in = into.valid & into.ready
         fire_out = out.valid & out.ready
         if contract.counts is not None:
             fire_out &= contract.counts(out.payload)
         per_word = (contract.outputs if isinstance(contract.outputs, int)
                     else contract.outputs(into.payload))
-        owed_next = owed + per_word
+        owed_in = Mux(fire_in, per_word, 0)
         ends = Const(1) if contract.ends is None else contract.ends(into.payload, run)
+        m.d.sync += pending.eq(pending + owed_in - fire_out)
         with m.If(fire_in):
-            m.d.sync += [owed.eq(owed_next), run.eq(run + 1)]
-            with m.If(ends):
-                m.d.sync += [due.eq(owed_next), run.eq(0)]
-        with m.If(fire_out):
-            m.d.sync += sent.eq(sent + 1)
+            m.d.sync += run.eq(Mux(ends, 0, run + 1))
+            m.d.sync += undue.eq(Mux(ends, 0, undue + per_word))
 
         # Checked in the cycle of the transfer, so a latency-0 block may pass a word through.
-        m.d.comb += Assert(sent + fire_out <= Mux(fire_in, owed_next, owed),
+        m.d.comb += Assert(pending + owed_in >= fire_out,
                            f"{out.name}: no word out that {into.name} did not owe")
+        m.d.comb += Assert(pending + owed_in < limit,
+                           f"{out.name}: fewer than {limit} words owed at once")
         if contract.drain is not None:
             with m.If(quiet >= contract.drain(self.dut)):
-                m.d.comb += Assert(sent >= due, f"{out.name}: every word owed for a finished "
-                                   f"group of {into.name} is out after a drain")
-        m.d.comb += Cover(sent == self.cover_words)
+                m.d.comb += Assert(pending <= undue, f"{out.name}: every word owed for a "
+                                   f"finished group of {into.name} is out after a drain")
+        # Cover: a word comes out with ``cover_words - 1`` words gone before it.
+        total = Signal(range(self.cover_words + 1), name=f"{tag}_cover_count")
+        with m.If(fire_out & (total < self.cover_words)):
+            m.d.sync += total.eq(total + 1)
+        m.d.comb += Cover(total == self.cover_words)
+        return PairCounters(pending, undue, run, fire_in, fire_out)
 
 
 def _signal_name(text: str) -> str:
@@ -267,13 +393,19 @@ class ProofError(AssertionError):
 
 @dataclass(frozen=True)
 class ProofResult:
-    """A passed proof: its directory, the BMC depth and the seconds it took."""
+    """A passed proof: its directory, its depth and the seconds it took.
+
+    ``mode`` is ``"bmc"`` (every cycle up to ``depth``) or ``"prove"`` (for all time, by
+    k-induction with ``k = depth``).
+    """
 
     name: str
     directory: Path
     depth: int
     seconds: float
     covered: bool
+    mode: str = "bmc"
+    engine: str = ENGINE
 
 
 def formal_root() -> Path:
@@ -303,7 +435,7 @@ def formal_tools() -> dict[str, str]:
 
 def _sby_text(top: str, depth: int, tasks: tuple[str, ...]) -> str:
     lines = ["[tasks]", *tasks, "", "[options]", *(f"{t}: mode {t}" for t in tasks),
-             f"depth {depth}", "", "[engines]", "smtbmc yices", "", "[script]",
+             f"depth {depth}", "", "[engines]", ENGINE, "", "[script]",
              f"read_rtlil {top}.il", f"prep -top {top}", "", "[files]", f"{top}.il", ""]
     return "\n".join(lines)
 
@@ -358,37 +490,50 @@ def _run_sby(work: Path, name: str, depth: int, tasks: tuple[str, ...]) -> None:
                              f"log: {work / f'{task}.log'}")
 
 
-def prove(harness: Elaboratable, name: str, *, depth: int,
-          cover: bool = True) -> ProofResult:
-    """Prove ``harness``'s assertions for ``depth`` cycles (and reach its covers).
+def prove(harness: Elaboratable, name: str, *, depth: int, cover: bool = True,
+          mode: str = "bmc", cover_depth: int | None = None) -> ProofResult:
+    """Prove ``harness``'s assertions (and reach its covers).
+
+    ``mode="bmc"``: every cycle up to ``depth``. ``mode="prove"``: for all time, by
+    k-induction with ``k = depth`` (the base case is BMC to ``depth``; the step shows that
+    ``depth`` consecutive cycles satisfying every assertion are followed by one that does).
 
     Raises
     ------
     ProofError
-        An assertion fails (the message names it and the counterexample VCD), or a cover
-        cannot be reached within ``depth`` (the proof would be vacuous).
+        An assertion fails (the message names it and the counterexample VCD), the induction
+        step fails (``prove`` mode: the assertions are not inductive at ``depth``: either a
+        real bug deeper than the base case or a missing invariant), or a cover cannot be
+        reached within ``cover_depth`` (default ``depth``; the proof would be vacuous).
     """
+    if mode not in ("bmc", "prove"):
+        raise ValueError(f"mode must be bmc or prove, got {mode!r}")
     start = time.monotonic()
     work = formal_root() / name
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     (work / f"{name}.il").write_text(rtlil.convert(harness, name=name, ports=[]))
-    tasks = ("bmc", "cover") if cover else ("bmc",)
-    _run_sby(work, name, depth, tasks)
-    return ProofResult(name, work, depth, time.monotonic() - start, cover)
+    _run_sby(work, name, depth, (mode,))
+    if cover:
+        _run_sby(work, name, cover_depth or depth, ("cover",))
+    return ProofResult(name, work, depth, time.monotonic() - start, cover, mode)
 
 
 class _Equivalence(Elaboratable):
     """``a`` and ``b`` get the same free inputs; their outputs must agree every cycle."""
 
-    def __init__(self, a, b, inputs: Callable, outputs: Callable):
+    def __init__(self, a, b, inputs: Callable, outputs: Callable,
+                 invariants: Callable | None = None):
         self.a, self.b = a, b
         self.inputs, self.outputs = inputs, outputs
+        self.invariants = invariants
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.a, m.submodules.b = self.a, self.b
+        # Elaborated first: the invariants may read registers made in their elaborate().
+        m.submodules.a = Fragment.get(self.a, platform)
+        m.submodules.b = Fragment.get(self.b, platform)
         for x, y in zip(self.inputs(self.a), self.inputs(self.b), strict=True):
             free = AnySeq(Value.cast(x).shape())
             m.d.comb += [x.eq(free), y.eq(free)]
@@ -396,11 +541,19 @@ class _Equivalence(Elaboratable):
             m.d.comb += Assume(ResetSignal())
         for x, y in zip(self.outputs(self.a), self.outputs(self.b), strict=True):
             m.d.comb += Assert(Value.cast(x) == Value.cast(y), "outputs equal")
+        if self.invariants is not None:
+            for check, message in self.invariants(self.a, self.b):
+                m.d.comb += Assert(check, f"invariant: {message}")
         return m
 
 
 def prove_equivalent(a, b, name: str, *, inputs: Callable, outputs: Callable,
-                     depth: int) -> ProofResult:
+                     depth: int, mode: str = "bmc",
+                     invariants: Callable | None = None) -> ProofResult:
     """Prove that ``a`` and ``b`` give equal outputs for the same inputs, every cycle up to
-    ``depth`` (``inputs`` / ``outputs`` list a component's input / output values)."""
-    return prove(_Equivalence(a, b, inputs, outputs), name, depth=depth, cover=False)
+    ``depth`` (``mode="bmc"``) or for all time (``mode="prove"``, k-induction with
+    ``k = depth``; ``invariants``: ``(a, b) -> [(Value, message)]`` relating their
+    registers, so that the induction converges). ``inputs`` / ``outputs`` list a
+    component's input / output values."""
+    return prove(_Equivalence(a, b, inputs, outputs, invariants), name, depth=depth,
+                 cover=False, mode=mode)

@@ -43,7 +43,7 @@ def array_transactions(config, rng, n, *, ops=None, modes=(0, 1), last_prob=0.3)
 #: Hardware parameters of the small accelerator the default suite builds under Verilator (once:
 #: about 1.5 minutes), big enough for the small Mamba block and attention head of
 #: tests/test_accelerator.py (the default 4 x 8 takes about 7 minutes to build).
-SMALL_ACCELERATOR = {"rows": 2, "cols": 4, "depth": 512, "max_program": 256}
+SMALL_ACCELERATOR = {"rows": 2, "cols": 4, "depth": 512, "max_program": 512}
 
 
 def int16(rng, shape, lo=-(1 << 15), hi=1 << 15):
@@ -82,8 +82,9 @@ def random_instruction(rng, config, kind=None):
             stride = int(rng.integers(0, 4))
             fields.update(ylayout=1, ycol=int(rng.integers(0, c)), ystride=stride,
                           y=int(rng.integers(0, depth - (rb - 1) * stride)))
-        else:
-            fields.update(y=int(rng.integers(0, depth - (m - 1) // line)))
+        else:  # a row-block offset: rows go to elements ycol * R + i
+            ycol = int(rng.integers(0, c)) if rng.random() < 0.5 else 0
+            fields.update(ycol=ycol, y=int(rng.integers(0, depth - (ycol * r + m - 1) // line)))
         return pack(Opcode.GEMV, **fields)
     op = Op(int(rng.choice(list(config.pe_array_config.op_codes))))
     tcols = int(rng.integers(1, 4))

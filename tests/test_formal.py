@@ -1,21 +1,27 @@
-"""Bounded formal proofs (SymbiYosys + Yices): the stream contract of every streaming block,
-the reduction tree against a direct sum, and mutants that the proofs must catch."""
+"""Formal proofs (SymbiYosys + Yices): the stream contract of every streaming block (for all
+time where k-induction converges, else bounded), the reduction tree against a direct sum, and
+mutants that the proofs must catch, long-run ones among them."""
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 from amaranth.hdl import Module, Signal
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
 
+from gen.measure.verify import (
+    all_checks,
+    readme_summary,
+    tree_equivalence,
+    wrap_mutant,
+    write_verify,
+)
 from golden.pe import PEConfig
 from golden.reduction_tree import ReductionTreeConfig
-from hw.arith import shape_of
 from hw.pe import PE
-from hw.pipeline import StreamPipeline, delay
+from hw.pipeline import StreamPipeline
 from hw.reduction_tree import ReductionTree
-from sim.contracts import FORMAL_TARGETS
+from sim.contracts import FORMAL_TARGETS, DirectSum, tree_invariants
 from sim.formal import (
     Contract,
     ContractHarness,
@@ -25,33 +31,75 @@ from sim.formal import (
     stream_pairs,
 )
 
-#: Long proofs: excluded from ``make test`` (``slow``), run by ``make verify``.
+#: Long proofs: excluded from ``make test`` (``slow``); ``make verify`` runs them all through
+#: ``accelgen verify`` (gen/measure/verify.py), ``make test-slow`` through these tests.
 DEEP = [pytest.mark.slow, pytest.mark.verify]
+
+#: The fast subset of ``make test``: unbounded proofs of small blocks and their mutants.
+FAST = ("input-share", "search-tree")  # the PE: test_verify_report
 
 
 def _proof_name(request) -> str:
     return re.sub(r"\W+", "_", request.node.name).strip("_")
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=DEEP if target.deep else [])
-                                  for name, target in FORMAL_TARGETS.items()])
+def _marks(name):
+    return [] if name in FAST else DEEP
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=_marks(name))
+                                  for name in FORMAL_TARGETS])
 def test_stream_contract(name, request, measure):
-    """Input contract assumed, output contract, word counts and reset behaviour proven."""
-    _prove_target(name, request, measure, extra_depth=0)
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, marks=DEEP) for name in FORMAL_TARGETS])
-def test_stream_contract_deep(name, request, measure):
-    """The same proofs, 4 cycles deeper: more words in before the drain (the solver's time
-    grows steeply with depth: 4 more cycles cost the pingpong proof about 10x)."""
-    _prove_target(name, request, measure, extra_depth=4)
-
-
-def _prove_target(name, request, measure, extra_depth):
-    harness, depth = FORMAL_TARGETS[name].make(extra_depth)
-    result = prove(harness, _proof_name(request), depth=depth)
+    """Input contract assumed, output contract, word counts and reset behaviour proven:
+    for all time (k-induction) where the target has an induction depth, else bounded."""
+    target = FORMAL_TARGETS[name]
+    harness, depth = target.make()
+    if target.induction is None:
+        result = prove(harness, _proof_name(request), depth=depth)
+    else:
+        result = prove(harness, _proof_name(request), depth=target.induction, mode="prove",
+                       cover_depth=depth)
     assert result.covered  # words did flow: the assumptions leave real behaviour
-    measure(f"{name}: stream contract proven to depth {depth} in {result.seconds:.1f} s")
+    measure(f"{name}: stream contract proven ({result.mode}, depth {result.depth}) in "
+            f"{result.seconds:.1f} s")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=_marks(name))
+                                  for name, target in FORMAL_TARGETS.items()
+                                  if target.induction is not None])
+def test_long_run_mutant_escapes_bmc_and_fails_the_unbounded_proof(name, request):
+    """A counter that wraps after more transfers than the BMC depth allows breaks the block:
+    BMC at the usual depth passes it, the unbounded proof does not."""
+    target = FORMAL_TARGETS[name]
+    mutant, depth = wrap_mutant(target)
+    assert 2 ** mutant.bits > depth
+    harness, _ = target.make(mutant=mutant)
+    prove(harness, _proof_name(request) + "_bmc", depth=depth, cover=False)
+    harness, _ = target.make(mutant=mutant)
+    with pytest.raises(ProofError, match="prove (UNKNOWN|FAIL)"):
+        prove(harness, _proof_name(request) + "_prove", depth=target.induction, mode="prove",
+              cover=False)
+
+
+def test_verify_report(tmp_path):
+    """``accelgen verify``'s report: a row per check with its proof kind, depth, engine and
+    seconds, JSON and Markdown (here for the PE's unbounded proof only)."""
+    paths, failed = write_verify(tmp_path, jobs=1, only=r"^pe: contract$")
+    assert failed == 0
+    report = json.loads(paths[0].read_text())
+    (row,) = report["checks"]
+    assert (row["block"], row["proof"], row["status"]) == ("pe", "unbounded", "pass")
+    assert row["depth"] == FORMAL_TARGETS["pe"].induction and row["seconds"] > 0
+    assert "| pe | handshakes; no word lost" in paths[1].read_text()
+    summary = readme_summary(report)
+    assert "| pe |" in summary and "unbounded (k=" in summary
+
+
+def test_every_target_has_a_contract_and_a_mutant_check():
+    names = [check.name for check in all_checks()]
+    for target in FORMAL_TARGETS:
+        assert f"{target}: contract" in names and f"{target}: long-run mutant" in names
+    assert len(names) == len(set(names))
 
 
 class MutantPipeline(StreamPipeline):
@@ -112,48 +160,26 @@ def test_unmutated_pipeline_proves(request):
     assert prove(harness, _proof_name(request), depth=harness.drain + 8).covered
 
 
-class DirectSum(wiring.Component):
-    """The reduction tree's specification: ``sum(i)`` delayed by the tree's latency."""
-
-    def __init__(self, config: ReductionTreeConfig, latency: int):
-        self.config, self.latency = config, latency
-        super().__init__({
-            "en": In(1),
-            "i": In(data.ArrayLayout(shape_of(config.width, config.signed), config.n)),
-            "o": Out(shape_of(config.output_width, config.signed)),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        total = sum(self.i[k] for k in range(self.config.n))
-        m.d.comb += self.o.eq(delay(m, total, self.latency, en=self.en, name="sum"))
-        return m
-
-
-def _tree_equivalence(request, n, width, signed, levels_per_stage):
+@pytest.mark.parametrize("n, width, signed, levels_per_stage", [
+    (1, 4, True, 1), (3, 4, False, 1), (5, 3, True, 2), (8, 4, True, 3),
+])
+def test_reduction_tree_equals_direct_sum(n, width, signed, levels_per_stage, request):
+    """For all time (k-induction, with the tree's stage sums as invariants), with any stall
+    pattern, the tree's output equals the delayed direct sum."""
     config = ReductionTreeConfig(n=n, width=width, signed=signed,
                                  levels_per_stage=levels_per_stage)
     tree = ReductionTree(config)
     result = prove_equivalent(tree, DirectSum(config, tree.latency), _proof_name(request),
                               inputs=lambda c: [c.en, c.i], outputs=lambda c: [c.o],
-                              depth=tree.latency + 4)
-    return result
-
-
-@pytest.mark.parametrize("n, width, signed, levels_per_stage", [
-    (1, 4, True, 1), (2, 3, False, 1), (3, 4, True, 1), (5, 3, True, 2), (7, 4, False, 1),
-    (8, 4, True, 3),
-])
-def test_reduction_tree_equals_direct_sum(n, width, signed, levels_per_stage, request):
-    """Every cycle, with any stall pattern, the tree's output equals the delayed direct sum."""
-    _tree_equivalence(request, n, width, signed, levels_per_stage)
+                              depth=1, mode="prove", invariants=tree_invariants)
+    assert result.mode == "prove"
 
 
 @pytest.mark.parametrize("n", [pytest.param(n, marks=DEEP) for n in range(1, 17)])
 @pytest.mark.parametrize("levels_per_stage", [1, 2])
-def test_reduction_tree_equals_direct_sum_deep(n, levels_per_stage, request):
-    """Every n up to 16, 6-bit signed inputs."""
-    _tree_equivalence(request, n, 6, True, levels_per_stage)
+def test_reduction_tree_equals_direct_sum_deep(n, levels_per_stage):
+    """Every n up to 16, 6-bit signed inputs, for all time."""
+    assert tree_equivalence(n, levels_per_stage).mode == "prove"
 
 
 def test_equivalence_catches_a_wrong_tree(request):

@@ -67,7 +67,6 @@ from golden.accelerator import (
     OperandMode,
     pack_vector,
     tile_lines,
-    tile_matrix,
     vector_lines,
 )
 from golden.fixed_point import QFormat, dequantize, quantize
@@ -75,7 +74,7 @@ from golden.nonlinear.baselines import gelu_exact
 from golden.nonlinear.silu import silu_exact
 from golden.pe import Op
 
-from .program import Program, Segment, _Builder
+from .program import Program, Rows, Segment, _Builder
 
 __all__ = [
     "MambaDims",
@@ -96,6 +95,8 @@ __all__ = [
     "quantize_attention_weights",
     "compile_mamba_block",
     "compile_attention",
+    "MLPDims",
+    "compile_mlp",
 ]
 
 #: Largest fraction bits given to a tensor (keeps every requantizer shift below 64).
@@ -487,7 +488,9 @@ def _check_max_k(config: AcceleratorConfig, ks: dict[str, int]) -> None:
 
 
 def compile_mamba_block(dims, weights_q: QuantizedLayer,
-                        config: AcceleratorConfig | None = None) -> Program:
+                        config: AcceleratorConfig | None = None, *,
+                        weight_region: int | None = None,
+                        token_block: int | None = None) -> Program:
     """Compile a Mamba block (see the module docstring) for ``dims.seq_len`` tokens.
 
     Scratchpad: the weights (``in_x``, ``in_z``, ``dt``, ``B``, ``C``, ``out`` and ``A`` as
@@ -545,74 +548,90 @@ def compile_mamba_block(dims, weights_q: QuantizedLayer,
         "du": fr["D"] + fu - fy, "yg": fy + fgate - fyg, "out": fr["out"] + fyg - fout,
     }
 
-    b = _Builder(config, "mamba", dims)
+    b = _Builder(config, "mamba", dims, weight_region=weight_region,
+                 token_block=token_block)
     vl = functools.partial(vector_lines, config)
+    el, nl_, dl = vl(e), vl(n), vl(d)
     tcols = -(-n // config.cols)
     h_lines = tile_lines(config, e, n)
-    # DRAM and scratchpad: weights, input rows, zeroed activations, output rows.
-    parts = [("in_x", tile_matrix(config, q["in_x"])), ("in_z", tile_matrix(config, q["in_z"])),
-             ("dt", tile_matrix(config, q["dt"])), ("dt_bias", pack_vector(config, q["dt_bias"])),
-             ("B", tile_matrix(config, q["B"])), ("C", tile_matrix(config, q["C"])),
-             ("A", tile_matrix(config, q["A"])), ("D", pack_vector(config, q["D"])),
-             ("out", tile_matrix(config, q["out"]))]
-    wseg = b.segment("weights", sum(len(p) for _, p in parts), data=np.concatenate(
-        [p for _, p in parts]))
-    wl = {name: b.alloc(f"W_{name}", len(p)) for name, p in parts}
-    xseg = b.segment("x", t_len * vl(d), "rows", (t_len, d))
-    x_rows = b.alloc("x", xseg.lines)
-    zero_start = b.spad_next
-    xz, ug = b.alloc("xz", 2 * vl(e)), b.alloc("ug", 2 * vl(e))
-    xi, z, u, gate = xz, xz + vl(e), ug, ug + vl(e)
-    pre, delta, dw = b.alloc("pre", vl(e)), b.alloc("delta", vl(e)), b.alloc("w", vl(e))
-    bv, cv = b.alloc("B", vl(n)), b.alloc("C", vl(n))
-    da, dbx, h = b.alloc("dA", h_lines), b.alloc("dBx", h_lines), b.alloc("h", h_lines)
-    y, du, yg = b.alloc("y", vl(e)), b.alloc("du", vl(e)), b.alloc("yg", vl(e))
-    yseg_lines = t_len * vl(d)
-    y_rows = b.alloc("out", yseg_lines)
-    zseg = b.segment("zeros", b.spad_next - zero_start)
-    yseg = b.segment("y", yseg_lines, "rows", (t_len, d))
+    # DRAM: the streamed weights, the input rows, the intermediates between phases (u and gate
+    # side by side, delta, B and C side by side, y * gate) and the output rows.
+    w = {name: b.matrix(name, q[name]) for name in ("in_x", "in_z", "dt", "B", "C", "out")}
+    x = Rows("dram", b.segment("x", t_len * dl, "rows", (t_len, d)).ext, dl)
+    ug = b.rows("ug", t_len, e, per_token=2 * el)
+    dlt = b.rows("delta", t_len, e)
+    bc = b.rows("bc", t_len, n, per_token=2 * nl_)
+    ygr = b.rows("yg", t_len, e)
+    out = Rows("dram", b.segment("y", t_len * dl, "rows", (t_len, d)).ext, dl)
+    dt_bias = b.resident("dt_bias", q["dt_bias"])
 
-    b.dma(Opcode.DMA_LOAD, wl["in_x"], wseg.ext, wseg.lines)
-    b.dma(Opcode.DMA_LOAD, x_rows, xseg.ext, xseg.lines)
-    b.dma(Opcode.DMA_LOAD, zero_start, zseg.ext, zseg.lines)
+    b.phase = "in_proj"  # u = SiLU(W_x x), gate = SiLU(W_z x)
+    b.linear(ug, x, w["in_x"], tokens=t_len, shift=shift["xi"], epilogue=NLUnit.SILU)
+    b.linear(ug + el, x, w["in_z"], tokens=t_len, shift=shift["z"], epilogue=NLUnit.SILU)
+    b.phase = "dt_proj"  # delta = exp(W_dt u + b_dt)
+    b.linear(dlt, ug, w["dt"], tokens=t_len, shift=shift["pre"], bias=dt_bias,
+             epilogue=NLUnit.EXP)
+    b.phase = "bc_proj"
+    b.linear(bc, ug, w["B"], tokens=t_len, shift=shift["B"])
+    b.linear(bc + nl_, ug, w["C"], tokens=t_len, shift=shift["C"])
+
+    # The scan: per token, its vectors come in (ping-pong buffers) while the previous token
+    # computes; h and every intermediate stay on chip; y * gate goes out.
+    b.phase = "scan"
+    mark = b.spad_next
+    a_tiles = b.resident("A", q["A"], layout="tiles")
+    d_vec = b.resident("D", q["D"])
+    h = b.resident("h", lines=h_lines)  # zeros: the state starts at 0
+    da, dbx = b.alloc("dA", h_lines), b.alloc("dBx", h_lines)
+    dw, y, du = b.alloc("w", el), b.alloc("y", el), b.alloc("du", el)
+    ins = [b.alloc(f"in{j}", 3 * el + 2 * nl_) for j in range(2)]  # u gate delta B C
+    outs = [b.alloc(f"yg{j}", el) for j in range(2)]
+
+    def loads(t):
+        """The three DMAs of token ``t``'s vectors."""
+        base = ins[t % 2]
+        return [lambda: b.dma(Opcode.DMA_LOAD, base, ug.line(t), 2 * el),
+                lambda: b.dma(Opcode.DMA_LOAD, base + 2 * el, dlt.line(t), el),
+                lambda: b.dma(Opcode.DMA_LOAD, base + 3 * el, bc.line(t), 2 * nl_)]
+
+    for dma in loads(0):
+        dma()
     for t in range(t_len):
-        b.phase = "in_proj"
-        b.gemv(xi, wl["in_x"], x_rows + t * vl(d), e, d, shift["xi"])
-        b.gemv(z, wl["in_z"], x_rows + t * vl(d), e, d, shift["z"])
-        b.phase = "silu"
-        b.nl(NLUnit.SILU, ug, xz, 2 * vl(e))
-        b.phase = "dt_proj"
-        b.gemv(pre, wl["dt"], u, e, e, shift["pre"])
-        b.ew(Op.ADD, pre, pre, wl["dt_bias"], vl(e))
-        b.phase = "exp"
-        b.nl(NLUnit.EXP, delta, pre, vl(e))
-        b.phase = "bc_proj"
-        b.gemv(bv, wl["B"], u, n, e, shift["B"])
-        b.gemv(cv, wl["C"], u, n, e, shift["C"])
+        # Token t + 1's loads go between token t's long instructions: issue is in order and
+        # the load engine takes one at a time, so three loads in a row would hold up compute.
+        nxt = loads(t + 1) if t + 1 < t_len else [lambda: None] * 3
+        u = ins[t % 2]
+        gate, delta, bv = u + el, u + 2 * el, u + 3 * el
+        cv, yg = bv + nl_, outs[t % 2]
         b.phase = "discretize"
-        b.ew(Op.MUL, dw, delta, u, vl(e), shift["w"])
-        b.ew(Op.MUL, da, wl["A"], delta, h_lines, shift["dA"], tcols=tcols,
+        b.ew(Op.MUL, dw, delta, u, el, shift["w"])
+        nxt[0]()
+        b.ew(Op.MUL, da, a_tiles, delta, h_lines, shift["dA"], tcols=tcols,
              bmode=OperandMode.ROW)
+        nxt[1]()
         b.nl(NLUnit.EXP, da, da, h_lines)
+        nxt[2]()
         b.ew(Op.MUL, dbx, dw, bv, h_lines, shift["dBx"], tcols=tcols, amode=OperandMode.ROW,
              bmode=OperandMode.COL)
         b.phase = "scan"
         b.ew(Op.MUL, h, da, h, h_lines, shift["h"], tcols=tcols)
         b.ew(Op.ADD, h, h, dbx, h_lines, tcols=tcols)
         b.gemv(y, h, cv, e, n, shift["y"])
-        b.ew(Op.MUL, du, wl["D"], u, vl(e), shift["du"])
-        b.ew(Op.ADD, y, y, du, vl(e))
+        b.ew(Op.MUL, du, d_vec, u, el, shift["du"])
+        b.ew(Op.ADD, y, y, du, el)
         b.phase = "gate"
-        b.ew(Op.MUL, yg, y, gate, vl(e), shift["yg"])
-        b.phase = "out_proj"
-        b.gemv(y_rows + t * vl(d), wl["out"], yg, d, e, shift["out"])
-    b.phase = "store"
-    b.dma(Opcode.DMA_STORE, y_rows, yseg.ext, yseg.lines)
+        b.ew(Op.MUL, yg, y, gate, el, shift["yg"])
+        b.dma(Opcode.DMA_STORE, yg, ygr.line(t), el)
+    b.release(mark)  # the scan's buffers are dead: the out-projection may stream through them
+    b.phase = "out_proj"
+    b.linear(out, ygr, w["out"], tokens=t_len, shift=shift["out"])
     return b.finish(fr.fracs)
 
 
 def compile_attention(dims, weights_q: QuantizedLayer,
-                      config: AcceleratorConfig | None = None) -> Program:
+                      config: AcceleratorConfig | None = None, *,
+                      weight_region: int | None = None,
+                      token_block: int | None = None) -> Program:
     """Compile an attention head with its MLP (see the module docstring).
 
     The input comes twice: as rows (``x``) and as a ``(seq_len, d_model)`` tile matrix
@@ -664,59 +683,100 @@ def compile_attention(dims, weights_q: QuantizedLayer,
              "s": fk + fq - fs, "o": fv + fp - fo, "a": fr["o"] + fo - fa,
              "m": fr["mlp_up"] + fa - fm, "y": fr["mlp_down"] + fg - fy}
 
-    b = _Builder(config, "attention", dims)
+    b = _Builder(config, "attention", dims, weight_region=weight_region,
+                 token_block=token_block)
     vl = functools.partial(vector_lines, config)
-    k_rows = np.concatenate([pack_vector(config, row) for row in q["k"]])
-    parts = [("q", tile_matrix(config, q["q"])), ("k", k_rows), ("v", tile_matrix(config, q["v"])),
-             ("o", tile_matrix(config, q["o"])), ("mlp_up", tile_matrix(config, q["mlp_up"])),
-             ("mlp_down", tile_matrix(config, q["mlp_down"]))]
-    wseg = b.segment("weights", sum(len(p) for _, p in parts), data=np.concatenate(
-        [p for _, p in parts]))
-    wl = {name: b.alloc(f"W_{name}", len(p)) for name, p in parts}
+    w = {name: b.matrix(name, q[name]) for name in ("q", "o", "mlp_up", "mlp_down")}
     xseg = b.segment("x", t_len * vl(d), "rows", (t_len, d))
-    x_rows = b.alloc("x", xseg.lines)
     xtseg = b.segment("x_tiles", tile_lines(config, t_len, d), "tiles", (t_len, d))
-    x_tiles = b.alloc("x_tiles", xtseg.lines)
-    zero_start = b.spad_next
-    k_tiles = b.alloc("K", tile_lines(config, t_len, hd))
-    vt_tiles = b.alloc("V^T", tile_lines(config, hd, t_len))
-    q_rows = b.alloc("Q", t_len * vl(hd))
-    s, p, o = b.alloc("s", vl(t_len)), b.alloc("p", vl(t_len)), b.alloc("o", vl(hd))
-    a, m, g = b.alloc("a", vl(d)), b.alloc("m", vl(f)), b.alloc("g", vl(f))
-    y_rows = b.alloc("out", t_len * vl(d))
-    zseg = b.segment("zeros", b.spad_next - zero_start)
-    yseg = b.segment("y", t_len * vl(d), "rows", (t_len, d))
+    a_rows = b.rows("a", t_len, d)
+    g_rows = b.rows("g", t_len, f)
+    out = Rows("dram", b.segment("y", t_len * vl(d), "rows", (t_len, d)).ext, vl(d))
 
-    b.dma(Opcode.DMA_LOAD, wl["q"], wseg.ext, wseg.lines)
-    b.dma(Opcode.DMA_LOAD, x_rows, xseg.ext, xseg.lines)
+    b.phase = "load"
+    k_rows = b.resident("W_k", np.concatenate([pack_vector(config, row) for row in q["k"]]),
+                        layout="lines")
+    v_tiles = b.resident("W_v", q["v"], layout="tiles")
+    x = Rows("spad", b.alloc("x", xseg.lines), vl(d))
+    b.dma(Opcode.DMA_LOAD, x.base, xseg.ext, xseg.lines)
+    x_tiles = b.alloc("x_tiles", xtseg.lines)
     b.dma(Opcode.DMA_LOAD, x_tiles, xtseg.ext, xtseg.lines)
-    b.dma(Opcode.DMA_LOAD, zero_start, zseg.ext, zseg.lines)
+    k_tiles = b.resident("K", lines=tile_lines(config, t_len, hd))
+    vt_tiles = b.resident("V^T", lines=tile_lines(config, hd, t_len))
+    q_rows = b.rows("Q", t_len, hd, space="spad")
+    o_rows = b.rows("O", t_len, hd, space="spad")
+    s_, p = b.alloc("s", vl(t_len)), b.alloc("p", vl(t_len))
     b.phase = "k_proj"
     for h in range(hd):
-        b.gemv(k_tiles, x_tiles, wl["k"] + h * vl(d), t_len, d, shift["k"], column=h,
+        b.gemv(k_tiles, x_tiles, k_rows + h * vl(d), t_len, d, shift["k"], column=h,
                ystride=-(-hd // config.cols))
     b.phase = "v_proj"
     for j in range(t_len):
-        b.gemv(vt_tiles, wl["v"], x_rows + j * vl(d), hd, d, shift["v"], column=j,
+        b.gemv(vt_tiles, v_tiles, x.line(j), hd, d, shift["v"], column=j,
                ystride=-(-t_len // config.cols))
     b.phase = "q_proj"
-    for t in range(t_len):
-        b.gemv(q_rows + t * vl(hd), wl["q"], x_rows + t * vl(d), hd, d, shift["q"])
+    b.linear(q_rows, x, w["q"], tokens=t_len, shift=shift["q"])
     for t in range(t_len):
         b.phase = "scores"
-        b.gemv(s, k_tiles, q_rows + t * vl(hd), t_len, hd, shift["s"])
+        b.gemv(s_, k_tiles, q_rows.line(t), t_len, hd, shift["s"])
         b.phase = "softmax"
-        b.emit(Opcode.SOFTMAX, dst=p, src=s, n=t_len)
+        b.emit(Opcode.SOFTMAX, dst=p, src=s_, n=t_len)
         b.phase = "context"
-        b.gemv(o, vt_tiles, p, hd, t_len, shift["o"])
-        b.phase = "out_proj"
-        b.gemv(a, wl["o"], o, d, hd, shift["a"])
-        b.phase = "mlp_up"
-        b.gemv(m, wl["mlp_up"], a, f, d, shift["m"])
-        b.phase = "gelu"
-        b.nl(NLUnit.GELU, g, m, vl(f))
-        b.phase = "mlp_down"
-        b.gemv(y_rows + t * vl(d), wl["mlp_down"], g, d, f, shift["y"])
-    b.phase = "store"
-    b.dma(Opcode.DMA_STORE, y_rows, yseg.ext, yseg.lines)
+        b.gemv(o_rows.line(t), vt_tiles, p, hd, t_len, shift["o"])
+    b.phase = "out_proj"
+    b.linear(a_rows, o_rows, w["o"], tokens=t_len, shift=shift["a"])
+    b.phase = "mlp_up"  # m = W_1 a, then g = GELU(m) in place
+    b.linear(g_rows, a_rows, w["mlp_up"], tokens=t_len, shift=shift["m"], epilogue=NLUnit.GELU)
+    b.phase = "mlp_down"
+    b.linear(out, g_rows, w["mlp_down"], tokens=t_len, shift=shift["y"])
     return b.finish(fr.fracs)
+
+
+@dataclass(frozen=True)
+class MLPDims:
+    """Dimensions of a two-layer MLP: ``d_model -> d_hidden -> d_model`` over ``seq_len``."""
+
+    d_model: int
+    d_hidden: int
+    seq_len: int
+
+    def __post_init__(self):
+        _check_dims(self)
+
+
+def compile_mlp(dims, w1, w2, shifts: tuple[int, int],
+                config: AcceleratorConfig | None = None, *, activation: NLUnit = NLUnit.GELU,
+                hidden: str = "dram", fracs: dict | None = None,
+                weight_region: int | None = None, token_block: int | None = None) -> Program:
+    """Compile ``y_t = W2 act(W1 x_t)`` on int16 weights (a MiniLM-style MLP), streamed.
+
+    ``w1`` is ``(d_hidden, d_model)``, ``w2`` ``(d_model, d_hidden)``, both already
+    quantized; ``shifts`` are the two requantizer shifts; the hidden activations go to
+    ``hidden`` (``"dram"``, or ``"spad"`` to keep them on chip); ``fracs`` names the input
+    and output formats (``act_x``, ``act_y``; default Q5.10). Phases ``mlp_up`` (with the
+    activation as the epilogue) and ``mlp_down``.
+
+    Raises
+    ------
+    ValueError
+        Shape mismatch, or a layer that cannot be tiled into the scratchpad.
+    """
+    config = AcceleratorConfig.check_instance(config or AcceleratorConfig())
+    dims = _coerce_dims(MLPDims, dims)
+    d, f, t_len = dims.d_model, dims.d_hidden, dims.seq_len
+    for name, w, shape in (("w1", w1, (f, d)), ("w2", w2, (d, f))):
+        if np.shape(w) != shape:
+            raise ValueError(f"shape mismatch: {name} has shape {np.shape(w)}, expected "
+                             f"{shape} for {dims}")
+    _check_max_k(config, {"d_model": d, "d_hidden": f})
+    b = _Builder(config, "mlp", dims, weight_region=weight_region, token_block=token_block)
+    vl = functools.partial(vector_lines, config)
+    m1, m2 = b.matrix("w1", w1), b.matrix("w2", w2)
+    x = Rows("dram", b.segment("x", t_len * vl(d), "rows", (t_len, d)).ext, vl(d))
+    y = Rows("dram", b.segment("y", t_len * vl(d), "rows", (t_len, d)).ext, vl(d))
+    h = b.rows("hidden", t_len, f, space=hidden)
+    b.phase = "mlp_up"
+    b.linear(h, x, m1, tokens=t_len, shift=shifts[0], epilogue=activation)
+    b.phase = "mlp_down"
+    b.linear(y, h, m2, tokens=t_len, shift=shifts[1])
+    return b.finish(dict(fracs or {"act_x": DEFAULT_FRAC, "act_y": DEFAULT_FRAC}))

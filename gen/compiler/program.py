@@ -1,5 +1,22 @@
 """Programs for the accelerator: the instruction list with its phases, the DRAM image's
-layout, and the builder that allocates scratchpad and DRAM and emits instructions."""
+layout, and the builder that allocates scratchpad and DRAM and emits instructions.
+
+Streaming. Weights and activations live in DRAM; :meth:`_Builder.linear` tiles a matrix product
+``y_t = W x_t`` (for every token ``t``) into *weight tiles* of whole row blocks (``R`` rows by
+all ``k`` columns), streamed through two ping-pong weight regions of ``weight_region`` lines
+at the top of the scratchpad: the DMA loads tile ``i + 1`` while the PE array runs tile ``i``,
+and each tile, once loaded, serves every token of a *token block* (``token_block`` tokens,
+whose inputs and outputs are staged on chip) before the next one replaces it -- the weights
+cross the DRAM port once per token block, not once per token (MARCA's intra-operation buffer
+management). Outputs leave per token as soon as their last tile is done, so the stores overlap
+the next token's work. The hardware interlock orders everything else (the program is
+sequential in meaning), so the builder emits no fences.
+
+Scratchpad plan: :meth:`_Builder.alloc` and :meth:`_Builder.resident` take lines from 0 up and
+keep them; a :meth:`_Builder.linear` call uses the lines above them, from ``depth`` down, for
+its weight regions and token blocks, and leaves them free again for whatever comes later (a
+later buffer may reuse them: the interlock makes the reuse safe).
+"""
 
 from __future__ import annotations
 
@@ -20,11 +37,12 @@ from golden.accelerator import (
     tile_matrix,
     unpack,
     unpack_vector,
+    vector_lines,
 )
 from golden.fixed_point import QFormat
 from golden.pe import Op
 
-__all__ = ["Segment", "Program"]
+__all__ = ["Segment", "Program", "Rows", "Matrix"]
 
 
 # --- programs ------------------------------------------------------------------------------------
@@ -117,32 +135,106 @@ class Program:
         return np.stack([unpack_vector(self.config, rows[t * per_row:(t + 1) * per_row],
                                        seg.shape[1]) for t in range(seg.shape[0])])
 
+    def dram_bytes(self) -> dict[str, int]:
+        """Bytes the program's DMA instructions move: ``{"read": .., "write": .., "total": ..}``
+        (DRAM to scratchpad, scratchpad to DRAM; a straight-line program runs each once)."""
+        line_bytes = self.config.line_bits // 8
+        read = sum(i.lines for i in self.instructions if i.opcode == Opcode.DMA_LOAD)
+        write = sum(i.lines for i in self.instructions if i.opcode == Opcode.DMA_STORE)
+        return {"read": read * line_bytes, "write": write * line_bytes,
+                "total": (read + write) * line_bytes}
+
     def listing(self) -> str:
         """Disassembly: pc, phase and instruction, one per line."""
         return "\n".join(f"{pc:5d}  {phase:<10} {ins}"
                          for pc, (ins, phase) in enumerate(zip(self.instructions, self.phases)))
 
 
-class _Builder:
-    """Scratchpad and DRAM allocation, instruction emission and the final checks."""
+@dataclass(frozen=True)
+class Rows:
+    """One vector per token: token ``t`` is the dense vector at line ``base + t * stride`` of
+    ``space`` (``"dram"`` or ``"spad"``)."""
 
-    def __init__(self, config: AcceleratorConfig, kind: str, dims):
+    space: str
+    base: int
+    stride: int
+
+    def __post_init__(self):
+        if self.space not in ("dram", "spad"):
+            raise ValueError(f"space must be 'dram' or 'spad', got {self.space!r}")
+        for name in ("base", "stride"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+    def line(self, t: int) -> int:
+        """First line of token ``t``."""
+        return self.base + t * self.stride
+
+    def __add__(self, lines: int) -> Rows:
+        """The same rows, ``lines`` further on (the second half of a concatenation)."""
+        return Rows(self.space, self.base + lines, self.stride)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """An ``(m, k)`` matrix in DRAM as a tile matrix at line ``ext`` (see
+    :func:`golden.accelerator.tile_matrix`)."""
+
+    name: str
+    ext: int
+    m: int
+    k: int
+
+
+class _Builder:
+    """Scratchpad and DRAM allocation, instruction emission and the final checks.
+
+    Parameters
+    ----------
+    config : AcceleratorConfig
+    kind : str
+    dims : object
+        What the program computes (kept in :attr:`Program.dims`).
+    weight_region : int, optional
+        Lines of each of the two ping-pong weight regions of :meth:`linear` (default: as many
+        as the scratchpad has left after the token blocks, up to the whole matrix).
+    token_block : int, optional
+        Tokens a weight tile serves per load (default: all of them, or as many as fit);
+        ``1`` is the unbatched plan.
+    """
+
+    def __init__(self, config: AcceleratorConfig, kind: str, dims, *,
+                 weight_region: int | None = None, token_block: int | None = None):
         self.config = config
+        for name, value in (("weight_region", weight_region), ("token_block", token_block)):
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, np.integer)) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        self.weight_region, self.token_block = weight_region, token_block
         self.kind, self.dims = kind, dims
         self.instructions: list[Instruction] = []
         self.phases: list[str] = []
         self.phase = "load"
         self.spad: dict[str, tuple[int, int]] = {}
         self.spad_next = 0
+        self.spad_peak = 0  # highest line + 1 of the buffers (alloc)
+        self.spad_used = 0  # ... and of the streaming regions (linear)
         self.dram_blocks: list[np.ndarray] = []
         self.segments: dict[str, Segment] = {}
         self.dram_next = 0
+
+    def release(self, mark: int) -> None:
+        """Free the scratchpad lines from ``mark`` (an earlier ``spad_next``) up: later buffers
+        reuse them (the interlock orders the reuse after the last access)."""
+        self.spad_next = mark
 
     def alloc(self, name: str, lines: int) -> int:
         """Reserve ``lines`` scratchpad lines for buffer ``name``; return the first line."""
         base = self.spad_next
         self.spad[name] = (base, lines)
         self.spad_next += lines
+        self.spad_peak = max(self.spad_peak, self.spad_next)
         return base
 
     def segment(self, name: str, lines: int, layout: str = "data", shape: tuple = (),
@@ -155,6 +247,159 @@ class _Builder:
         self.segments[name] = seg
         self.dram_next += lines
         return seg
+
+    def matrix(self, name: str, w) -> Matrix:
+        """Place the int matrix ``w`` ``(m, k)`` in DRAM as a tile matrix (streamed by
+        :meth:`linear`)."""
+        w = np.asarray(w, dtype=np.int64)
+        if w.ndim != 2:
+            raise ValueError(f"matrix {name!r} must be 2-D, got shape {w.shape}")
+        data = tile_matrix(self.config, w)
+        seg = self.segment(name, len(data), "tiles", w.shape, data=data)
+        return Matrix(name, seg.ext, *w.shape)
+
+    def resident(self, name: str, data=None, *, lines: int | None = None,
+                 layout: str = "vector") -> int:
+        """A scratchpad buffer kept for the whole program, loaded from DRAM now: ``data`` a
+        vector (``layout="vector"``), a matrix (``"tiles"``) or lines (``"lines"``), or
+        ``lines`` lines of zeros.
+        Returns its first line."""
+        if data is None:
+            if lines is None:
+                raise ValueError("resident needs data or lines")
+            block = None
+        else:
+            block = {"vector": lambda v: pack_vector(self.config, v),
+                     "tiles": lambda v: tile_matrix(self.config, v),
+                     "lines": lambda v: np.asarray(v, dtype=np.int64)}[layout](data)
+            lines = len(block)
+        seg = self.segment(name, lines, layout if data is not None else "data", data=block)
+        base = self.alloc(name, lines)
+        self.dma(Opcode.DMA_LOAD, base, seg.ext, lines)
+        return base
+
+    def rows(self, name: str, tokens: int, n: int, *, space: str = "dram",
+             per_token: int | None = None) -> Rows:
+        """``tokens`` vectors of ``n`` elements, zeroed, in DRAM (a segment) or on chip;
+        ``per_token`` lines each (default ``vector_lines(n)``; more leaves room for a
+        second tensor at ``rows + vector_lines(n)``)."""
+        stride = per_token or vector_lines(self.config, n)
+        if space == "dram":
+            return Rows("dram", self.segment(name, tokens * stride, "rows", (tokens, n)).ext,
+                        stride)
+        return Rows("spad", self.alloc(name, tokens * stride), stride)
+
+    def linear(self, y: Rows, x: Rows, w: Matrix, *, tokens: int, shift: int, bias=None,
+               epilogue: NLUnit | None = None, weight_region: int | None = None,
+               token_block: int | None = None) -> dict:
+        """``y_t = epilogue(requantize(W x_t, shift) + bias)`` for ``t < tokens``, streamed.
+
+        Parameters
+        ----------
+        y, x : Rows
+            Output and input rows, in DRAM or on chip.
+        w : Matrix
+            ``(m, k)``: ``x_t`` has ``k`` elements, ``y_t`` ``m``.
+        bias : int, optional
+            Scratchpad line of a resident dense vector of ``m`` elements in ``y``'s format
+            (added by ``EW ADD``).
+        epilogue : NLUnit, optional
+            Nonlinear unit applied to ``y_t`` in place (on chip, before it is stored).
+        weight_region, token_block : int, optional
+            Override the builder's options for this product.
+
+        Returns
+        -------
+        dict
+            The plan: ``tile_rows``, ``tiles``, ``token_block``, ``weight_region``.
+
+        Raises
+        ------
+        ValueError
+            When one row block of ``W`` (``ceil(k / C)`` lines) is longer than the weight
+            region, or the token rows and two weight regions do not fit the scratchpad.
+        """
+        cfg = self.config
+        r, c, line = cfg.rows, cfg.cols, cfg.line
+        m, k = w.m, w.k
+        kc = -(-k // c)
+        vx, vy = vector_lines(cfg, k), vector_lines(cfg, m)
+        free = cfg.depth - self.spad_next
+        region = weight_region or self.weight_region
+        block = min(tokens, token_block or self.token_block or tokens)
+        if kc > (region or free // 2):
+            limit = region or free // 2
+            raise ValueError(f"cannot tile W {w.name} ({m} x {k}): one row block needs "
+                             f"k / cols = {kc} lines, more than the {limit}-line weight region "
+                             f"(k must be at most {limit * c})")
+
+        def stage(tb):
+            return (tb * vx if x.space == "dram" else 0) + (tb * vy if y.space == "dram" else 0)
+
+        if token_block is None and self.token_block is None:
+            while block > 1 and free - stage(block) < 2 * kc:
+                block = -(-block // 2)
+        if free - stage(block) < 2 * kc:
+            raise ValueError(f"cannot tile W {w.name} ({m} x {k}) with token_block={block}: "
+                             f"{stage(block)} lines of token rows and two {kc}-line weight "
+                             f"tiles need more than the {free} free scratchpad lines")
+        rbs_all = -(-m // r)
+        region = min(region or (free - stage(block)) // 2, (free - stage(block)) // 2,
+                     rbs_all * kc)
+        tile_rbs = region // kc
+        tile_rows = tile_rbs * r
+        ntiles = -(-rbs_all // tile_rbs)
+        top = cfg.depth - 2 * tile_rbs * kc
+        bufs = (top, top + tile_rbs * kc)
+        x_stage = top - (block * vx if x.space == "dram" else 0)
+        y_stage = x_stage - (block * vy if y.space == "dram" else 0)
+
+        def load_tile(j, i):
+            rb0 = i * tile_rbs
+            n = min(tile_rbs, rbs_all - rb0) * kc
+            self.dma(Opcode.DMA_LOAD, bufs[j % 2], w.ext + rb0 * kc, n)
+
+        self.spad_used = cfg.depth
+        blocks = [(t0, min(tokens, t0 + block)) for t0 in range(0, tokens, block)]
+        seq = [(b, i) for b in range(len(blocks)) for i in range(ntiles)]
+        load_tile(0, 0)
+        for j, (bi, i) in enumerate(seq):
+            t0, t1 = blocks[bi]
+            def xl(t, t0=t0):
+                return x_stage + (t - t0) * vx if x.space == "dram" else x.line(t)
+
+            def yl(t, t0=t0):
+                return y_stage + (t - t0) * vy if y.space == "dram" else y.line(t)
+
+            if i == 0:
+                if x.space == "dram":
+                    self._gather(x, t0, t1, x_stage, vx)
+                if y.space == "dram" and m % line:  # the lines' padding stays zero
+                    self.ew(Op.SUB, y_stage, y_stage, y_stage, (t1 - t0) * vy)
+            if j + 1 < len(seq):
+                load_tile(j + 1, seq[j + 1][1])
+            row0 = i * tile_rows
+            rows = min(tile_rows, m - row0)
+            for t in range(t0, t1):
+                self.emit(Opcode.GEMV, y=yl(t) + row0 // line, w=bufs[j % 2], x=xl(t), m=rows,
+                          k=k, shift=shift, ycol=(row0 % line) // r)
+            if i == ntiles - 1:
+                for t in range(t0, t1):
+                    if bias is not None:
+                        self.ew(Op.ADD, yl(t), yl(t), bias, vy)
+                    if epilogue is not None:
+                        self.nl(epilogue, yl(t), yl(t), vy)
+                    if y.space == "dram":
+                        self.dma(Opcode.DMA_STORE, yl(t), y.line(t), vy)
+        return {"tile_rows": tile_rows, "tiles": ntiles, "token_block": block,
+                "weight_region": tile_rbs * kc}
+
+    def _gather(self, x: Rows, t0: int, t1: int, dst: int, vx: int) -> None:
+        if x.stride == vx:
+            self.dma(Opcode.DMA_LOAD, dst, x.line(t0), (t1 - t0) * vx)
+        else:
+            for t in range(t0, t1):
+                self.dma(Opcode.DMA_LOAD, dst + (t - t0) * vx, x.line(t), vx)
 
     def emit(self, opcode: Opcode, **fields) -> None:
         self.instructions.append(unpack(pack(opcode, **fields)))
@@ -189,10 +434,10 @@ class _Builder:
         cfg = self.config
         self.phase = "halt"
         self.emit(Opcode.HALT)
-        if self.spad_next > cfg.depth:
+        if self.spad_peak > cfg.depth:
             biggest = sorted(self.spad.items(), key=lambda kv: -kv[1][1])[:3]
             raise ValueError(f"buffer overflow: the {self.kind} layer {self.dims} needs "
-                             f"{self.spad_next} scratchpad lines, more than depth={cfg.depth} "
+                             f"{self.spad_peak} scratchpad lines, more than depth={cfg.depth} "
                              f"(largest buffers: "
                              f"{', '.join(f'{n} {s[1]}' for n, s in biggest)})")
         if len(self.instructions) > cfg.max_program:
@@ -206,4 +451,4 @@ class _Builder:
         image = np.concatenate(self.dram_blocks) if self.dram_blocks else np.zeros(
             (0, cfg.line), dtype=np.int64)
         return Program(cfg, self.kind, self.dims, self.instructions, self.phases, image,
-                       self.segments, fracs, self.spad_next)
+                       self.segments, fracs, max(self.spad_peak, self.spad_used))

@@ -160,4 +160,8 @@ class AddrGen(wiring.Component):
                 m.d.sync += [inc[k].eq(s2_inc[k]) for k in range(levels)]
             with m.Else():
                 m.d.sync += self.o.valid.eq(0)
+        # Kept for the formal proofs' invariants (sim/contracts.py).
+        self.state = {"s1_valid": s1_valid, "s2_valid": s2_valid, "left": left, "s1": s1,
+                      "s1_empty": s1_empty, "s2_error": s2_error, "s2_single": s2_single,
+                      "s2_reload": s2_reload}
         return m

@@ -32,7 +32,8 @@ def axi_lite_signature(addr_width: int, data_width: int = 32) -> wiring.Signatur
     })
 
 
-def add_axi_lite_write_slot(m: Module, bus) -> tuple[Signal, Signal, Signal, Signal]:
+def add_axi_lite_write_slot(m: Module, bus,
+                            state: dict | None = None) -> tuple[Signal, Signal, Signal, Signal]:
     """The write side of a simple AXI4-Lite slave port ``bus``: one holding register for AW and
     one for W, accepted independently and in either order (each ready is high while its
     register is empty).
@@ -40,8 +41,12 @@ def add_axi_lite_write_slot(m: Module, bus) -> tuple[Signal, Signal, Signal, Sig
     Returns ``(addr, data, strb, fire)``: the held beat, and ``fire``, high in the cycle the
     write happens (both held, the B channel free or being emptied). In that cycle the registers
     empty and B becomes valid on the next cycle; the caller sets ``bus.bresp`` under ``fire``.
+    ``state``: a dict to receive the registers' full flags (``aw_full``, ``w_full``), for the
+    formal proofs' invariants.
     """
     aw_full, w_full, fire = Signal(), Signal(), Signal()
+    if state is not None:
+        state.update(aw_full=aw_full, w_full=w_full)
     addr, data, strb = (Signal(len(bus.awaddr)), Signal(len(bus.wdata)),
                         Signal(len(bus.wstrb)))
     m.d.comb += [
@@ -148,7 +153,8 @@ class CSRBlock(wiring.Component):
             return Const(1) if len(word) == 0 else word == register.address >> sb
 
         # Write channels: one holding register each for AW and W.
-        aw_addr, w_data, w_strb, do_write = add_axi_lite_write_slot(m, bus)
+        self.state = {}  # for the formal proofs' invariants (sim/contracts.py)
+        aw_addr, w_data, w_strb, do_write = add_axi_lite_write_slot(m, bus, self.state)
         write_hit = {r.name: Signal(name=f"write_{r.name}") for r in rm.registers}
         for r in rm.registers:
             m.d.comb += write_hit[r.name].eq(do_write & selects(aw_addr, r))

@@ -164,4 +164,7 @@ class Scratchpad(wiring.Component):
                     m.d.sync += [resp.valid.eq(flight), resp.payload.data.eq(arrived)]
             with m.Elif(flight):  # the output is held: the skid is free (see room)
                 m.d.sync += [skid.eq(1), skid_data.eq(arrived)]
+        # Kept for the formal proofs' invariants (sim/contracts.py): per port, the skid
+        # register's and the read in flight's valid bits.
+        self.state = [{"skid": skid, "flight": flight} for _, skid, flight, _ in rooms]
         return m

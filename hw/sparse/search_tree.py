@@ -93,6 +93,7 @@ class SearchTree(wiring.Component):
 
         advance = Signal()  # the global stall enable
         stage_valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency + 1)]
+        self.stage_valid = stage_valid  # for the formal proofs' invariants
         m.d.comb += [
             self.o.valid.eq(stage_valid[-1]),
             advance.eq(~self.o.valid | self.o.ready),

@@ -189,4 +189,7 @@ class SparseSearch(wiring.Component):
             with m.Else():
                 m.d.sync += [self.o.payload.hit.eq(0), self.o.payload.index.eq(0),
                              self.o.payload.value.eq(0), self.o.payload.error.eq(error)]
+        # Kept for the formal proofs' invariants (sim/contracts.py).
+        self.state = {"busy": busy, "remaining": remaining, "count": count, "row": row,
+                      "error": error}
         return m
