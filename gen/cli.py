@@ -90,13 +90,20 @@ def _cmd_list(args) -> int:
 
 def _cmd_emit(args) -> int:
     from .emit import atomic_write, check_module_name, fusesoc_core, write_design
+    from .headers import integration_files
 
     generator = get_generator(args.generator)
     config = _config_from_args(generator, args)
     name = check_module_name(args.name or generator.module_name)
     component = generator.build(config)
+    # Every text is made before any file is written, so an error leaves no files.
+    integration = integration_files(component, name, generator.name, headers=args.headers,
+                                    wrapper=args.wrapper)
     v_path, m_path = write_design(component, name, Path(args.output), generator.name)
     extra = generator.extra_files(component, Path(args.output)) if generator.extra_files else []
+    for file_name, text in integration.items():
+        atomic_write(Path(args.output) / file_name, text)
+        extra.append(Path(args.output) / file_name)
     if args.fusesoc:
         from importlib import metadata
 
@@ -213,6 +220,9 @@ def _demo_layers(backend: str, out: Path, seed: int) -> bool:
               f"bit-exact vs golden: {_yes_no(run.bit_exact)}")
         print(f"    error vs float64: max abs {run.max_abs_error:.3g}, max abs / RMS "
               f"{run.rel_error:.2%}")
+        print(f"    streamed from DRAM: {run.dram_bytes:,} bytes moved (unbatched plan "
+              f"{run.dram_bytes_unbatched:,}), {run.dma_overlap:.0%} of the DMA cycles hidden "
+              f"behind PE work")
         if run.sim_cycles_per_second is not None:
             cpu = ("" if run.sim_cycles_per_cpu_second is None else
                    f", {run.sim_cycles_per_cpu_second:,.0f} per CPU-second")
@@ -477,6 +487,32 @@ def _cmd_fpga_bench(args) -> int:
     return 0
 
 
+def _cmd_fpga_accelerator(args) -> int:
+    from .measure.fpga_accelerator import DEFAULT_CONFIGS, fpga_config, write_fpga_accelerator
+
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(f"timeout must be positive (seconds), got {args.timeout}")
+    if args.cycles_per_sentence is not None and args.cycles_per_sentence <= 0:
+        raise ValueError(f"cycles-per-sentence must be positive, got {args.cycles_per_sentence}")
+    given = {k: getattr(args, k) for k in ("rows", "cols", "nl_lanes", "depth", "max_program")
+             if getattr(args, k) is not None}
+    configs = [{**DEFAULT_CONFIGS[0], **given}] if given else None
+    for params in configs or DEFAULT_CONFIGS:
+        fpga_config(**params)  # bad parameters fail here, before anything is written
+    steps = tuple(args.steps.split(","))
+    unknown = set(steps) - {"estimate", "synthesis", "pnr"}
+    if unknown:
+        raise ValueError(f"steps must be drawn from estimate, synthesis, pnr; got "
+                         f"{', '.join(sorted(unknown))}")
+    paths = write_fpga_accelerator(args.output, configs, steps=steps,
+                                   target_mhz=args.target_mhz, timeout=args.timeout,
+                                   router=args.router,
+                                   cycles_per_sentence=args.cycles_per_sentence)
+    print(paths[0].read_text(), end="")
+    print(f"wrote {paths[0]}")
+    return 0
+
+
 def _cmd_sweep(args) -> int:
     from rich.console import Console
     from rich.progress import (
@@ -579,6 +615,9 @@ REPORTS = [
     ("fpga-bench", _cmd_fpga_bench, "build/fpga", "PE array against a minimal MAC array "
      "on the ECP5-85F: LUTs, FFs, DSPs per MAC and Fmax after place and route (JSON, PNG, "
      "Markdown; about 20 minutes)"),
+    ("fpga-accelerator", _cmd_fpga_accelerator, "build/fpga-accelerator", "the whole "
+     "accelerator on the ECP5-85F: multiplier estimate, LUTs/DSPs/BRAMs after synthesis, "
+     "whether it fits, Fmax after place and route, sentences/s (JSON)"),
     ("buffer-bench", _cmd_buffer_bench, "build/memory", "external-memory traffic with and "
      "without MARCA's buffer management, scratchpad conflict rates (JSON and PNG)"),
 ]
@@ -605,6 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help=f"TOML file with a [{generator.module_name}] table")
         sub.add_argument("--fusesoc", action="store_true", help="also write a FuseSoC CAPI2 "
                          "core file (<name>.core) for FuseSoC/edalize flows")
+        sub.add_argument("--headers", action="store_true", help="also write a C header "
+                         "(<name>.h: field offsets and widths, pack/unpack over uint32 words) "
+                         "and a SystemVerilog package (<name>_pkg.sv: a packed struct per "
+                         "stream payload)")
+        sub.add_argument("--wrapper", action="store_true", help="also write a Verilog wrapper "
+                         "(<name>_wrapper.v) with one port per payload field element")
         _add_config_flags(sub, generator.config_class)
         sub.set_defaults(run=_cmd_emit)
 
@@ -630,6 +675,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "fpga-bench":
             report.add_argument("--readme", help="also replace the table in this README "
                                 "(between its fpga-bench markers)")
+        if name == "fpga-accelerator":
+            for flag in ("rows", "cols", "nl-lanes", "depth", "max-program"):
+                report.add_argument(f"--{flag}", type=int, help=f"accelerator {flag} "
+                                    "[default: the 8x8 and 4x8 configurations of "
+                                    "gen/measure/fpga_accelerator.py]")
+            report.add_argument("--steps", default="estimate,synthesis,pnr", help="what to "
+                                "run [default: estimate,synthesis,pnr]")
+            report.add_argument("--target-mhz", type=float, default=50.0, help="clock "
+                                "constraint of place and route [default: 50]")
+            report.add_argument("--timeout", type=float, default=None, help="seconds per "
+                                "synthesis and per place and route [default: none]")
+            report.add_argument("--router", default="router1", choices=("router1", "router2"))
+            report.add_argument("--cycles-per-sentence", type=int, default=None, help="cycles "
+                                "of one MiniLM sentence (the cycle model's), for sentences/s")
         report.set_defaults(run=run)
 
     build = commands.add_parser("build", help="build a design with a UART host link for an "

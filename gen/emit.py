@@ -80,7 +80,11 @@ def tool_versions() -> dict[str, str]:
 
 def manifest(component: wiring.Component, name: str, generator: str) -> dict:
     """Describe an emitted design: parameters (as given and derived), ports, latency (``null``
-    for blocks without a fixed one, like the DMA), tools."""
+    for blocks without a fixed one, like the DMA), the field map of every stream payload
+    (:func:`gen.interface.stream_maps`: each field's offset, width, signedness, array shape
+    and enum values, and each element's path and offset), tools."""
+    from .interface import stream_maps
+
     config = component.config
     derived = {attr: getattr(config, attr) for attr in dir(type(config))
                if isinstance(getattr(type(config), attr, None), property)
@@ -92,6 +96,7 @@ def manifest(component: wiring.Component, name: str, generator: str) -> dict:
         "derived": {k: list(v) if isinstance(v, tuple) else v for k, v in derived.items()},
         "latency": component.latency,
         "ports": ports(component),
+        "streams": [stream.to_json() for stream in stream_maps(component)],
         "tools": tool_versions(),
     }
 

@@ -23,8 +23,8 @@ sparse-decoder
 addrgen            i -> o              1 ``last`` word per descriptor (the words of a
                                        descriptor are counted by their ``last`` flag)
 pingpong           i -> o              1, due when a fill ends (``last`` or ``depth`` words)
-softmax            i -> o              at most 1 (outputs start ~50 cycles after a vector
-                                       ends, too deep for the no-loss check)
+softmax,           i -> o              at most 1 (outputs start ~50 / ~40 cycles after a
+layernorm                              vector ends, too deep for the no-loss check)
 scratchpad         req[k] -> resp[k]   1 per read request, 0 per write
 dma                cmd -> done         at most 1 (a transfer waits on the AXI slave, which
                                        may stall forever; the slave is assumed legal, the
@@ -54,6 +54,7 @@ from golden.memory.scratchpad import ScratchpadConfig
 from golden.memory.stream_buffer import StreamBufferConfig
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
+from golden.nonlinear.layernorm import LayerNormConfig
 from golden.nonlinear.silu import SiLUConfig
 from golden.nonlinear.softmax import SoftmaxConfig
 from golden.pe import PEConfig
@@ -373,6 +374,7 @@ def _targets() -> list[FormalTarget]:
     from hw.memory.stream_buffer import StreamBuffer
     from hw.nonlinear.exp import Exp
     from hw.nonlinear.gelu import GELU
+    from hw.nonlinear.layernorm import LayerNorm
     from hw.nonlinear.silu import SiLU
     from hw.nonlinear.softmax import Softmax
     from hw.pe import PE
@@ -389,6 +391,7 @@ def _targets() -> list[FormalTarget]:
     pingpong = PingPongConfig(width=1, depth=2)
     softmax = SoftmaxConfig(in_width=8, in_frac=3, out_width=4, out_frac=4, max_len=2,
                             banks=2, exp_order=1)
+    layernorm = LayerNormConfig(in_width=4, out_width=4, out_frac=1, max_len=2, banks=2)
     uart = UARTConfig(divisor=4)
 
     def uart_loopback(dut, **kw):
@@ -493,6 +496,11 @@ def _targets() -> list[FormalTarget]:
         # The output pass starts ~50 cycles after a vector ends (two exp pipelines and a
         # divider), so the drain check is out of reach; handshakes, counts and reset are not.
         FormalTarget("softmax", lambda: Softmax(softmax),
+                     _streams(Contract(drain=None, note="a word out per word in, never more")),
+                     depth=60, deep=True),
+        # Likewise: outputs start ~40 cycles after a vector ends (the serial n*Q - S*S and
+        # the 1/sqrt chain).
+        FormalTarget("layernorm", lambda: LayerNorm(layernorm),
                      _streams(Contract(drain=None, note="a word out per word in, never more")),
                      depth=60, deep=True),
     ]
