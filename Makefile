@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JOBS   ?= 2
 
-.PHONY: demo test test-slow reports lint clean fpga-bench verify fetch-model
+.PHONY: demo test test-slow reports lint clean fpga-bench fpga-accelerator verify fetch-model
 
 # (Re)install when the project's dependencies change.
 $(STAMP): pyproject.toml
@@ -44,6 +44,11 @@ reports: $(STAMP)
 
 fpga-bench: $(STAMP)
 	$(BIN)/accelgen fpga-bench -o build/fpga --readme README.md
+
+# The whole accelerator (8x8 and 4x8, narrow nonlinear units) on the ECP5-85F; 40-minute limit
+# per synthesis and per place and route.
+fpga-accelerator: $(STAMP)
+	$(BIN)/accelgen fpga-accelerator -o build/fpga-accelerator --timeout 2400
 
 # Benchmarks into build/bench (JSON, PNG, Markdown) and the README's bench tables. ECP5 rows come
 # from build/fpga/fpga_bench.json when `make fpga-bench` has written it; otherwise the PE array

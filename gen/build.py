@@ -156,7 +156,7 @@ def build_top(board: Board, top, name: str, output: str | Path, *,
               on_stage: Callable[[str], None] | None = None,
               overrides: dict | None = None, metadata: dict | None = None,
               prepare: Callable[[Path], object] | None = None,
-              run_tools: bool = True) -> BuildResult:
+              run_tools: bool = True, timeout: float | None = None) -> BuildResult:
     """Build the Amaranth ``top`` for ``board`` into the directory ``output``.
 
     iCE40 and ECP5: Yosys, nextpnr and the packer run to a bitstream and the logs are parsed
@@ -168,7 +168,8 @@ def build_top(board: Board, top, name: str, output: str | Path, *,
     ``on_stage`` is called with each stage's name as it begins (``elaborate``, ``synthesis``,
     ``place and route``, ``bitstream``), for a progress display. ``metadata`` (e.g. the design's
     config) is written to ``build.json`` beside the outputs; ``prepare(directory)`` may write
-    more files there (e.g. the register map's C header) before the tools run.
+    more files there (e.g. the register map's C header) before the tools run. ``timeout``
+    (seconds) stops the tools when the flow takes longer, as a failed tool.
 
     The work directory ``.<output name>.partial`` beside ``output`` never outlives the call: it
     becomes ``output`` (success) or ``<output>.failed`` (a tool failed), and is removed on any
@@ -203,7 +204,11 @@ def build_top(board: Board, top, name: str, output: str | Path, *,
         if "dfu-suffix" in getattr(platform, "required_tools", ()):
             env["DFU_SUFFIX"] = _dfu_suffix_wrapper(work)
         returncode, current, seconds = _run_flow(work, plan.script, board.family, name, env,
-                                                 stage)
+                                                 stage, timeout)
+        if returncode is None:
+            failed = output.with_name(f"{output.name}.failed")
+            _replace_dir(work, failed)
+            raise BuildError(f"{current} timed out after {timeout:g} s (logs: {failed})")
         device = f"{platform.device} ({board.name})"
         bitstream = work / _BITSTREAM[board.family].format(name=name)
         if returncode != 0 or not bitstream.exists():
@@ -223,9 +228,11 @@ def build_top(board: Board, top, name: str, output: str | Path, *,
 
 
 def _run_flow(work: Path, script: str, family: str, name: str, env: dict,
-              stage: Callable[[str], None]) -> tuple[int, str, float]:
+              stage: Callable[[str], None],
+              timeout: float | None = None) -> tuple[int | None, str, float]:
     """Run the build script in ``work``, reporting stages as their files appear; return its
-    exit status, the last stage reached and the wall time. The script runs in a process group
+    exit status (``None`` if it ran past ``timeout`` seconds and was stopped), the last stage
+    reached and the wall time. The script runs in a process group
     of its own, stopped (the tools with it) if this is interrupted, so no tool outlives it."""
     started = time.monotonic()
     stages = _STAGES[family]
@@ -243,6 +250,9 @@ def _run_flow(work: Path, script: str, family: str, name: str, env: dict,
                     stage(current)
                 if status is not None:
                     break
+                if timeout is not None and time.monotonic() - started > timeout:
+                    _stop_group(process)
+                    return None, current, time.monotonic() - started
                 time.sleep(0.2)
         finally:
             if process.poll() is None:

@@ -90,13 +90,20 @@ def _cmd_list(args) -> int:
 
 def _cmd_emit(args) -> int:
     from .emit import atomic_write, check_module_name, fusesoc_core, write_design
+    from .headers import integration_files
 
     generator = get_generator(args.generator)
     config = _config_from_args(generator, args)
     name = check_module_name(args.name or generator.module_name)
     component = generator.build(config)
+    # Every text is made before any file is written, so an error leaves no files.
+    integration = integration_files(component, name, generator.name, headers=args.headers,
+                                    wrapper=args.wrapper)
     v_path, m_path = write_design(component, name, Path(args.output), generator.name)
     extra = generator.extra_files(component, Path(args.output)) if generator.extra_files else []
+    for file_name, text in integration.items():
+        atomic_write(Path(args.output) / file_name, text)
+        extra.append(Path(args.output) / file_name)
     if args.fusesoc:
         from importlib import metadata
 
@@ -160,7 +167,32 @@ def _cmd_demo(args) -> int:
     ok = all(r["bit_exact"] for r in runs)
     if args.layers != "none":
         ok = _demo_layers(args.layers, out, args.seed) and ok
+    if args.minilm:
+        _demo_minilm(out)
     return 0 if ok else 1
+
+
+def _demo_minilm(out: Path) -> None:
+    """The demo's end: a MiniLM sentence pair, the whole encoder on the golden machine (the
+    RTL has no LayerNorm instruction yet, so no verilator run)."""
+    from .emit import atomic_write
+    from .model.encoder import MODEL_CONFIG
+    from .model.fetch import fetch_model
+    from .model.sentence import load_model
+    from .runtime import Accelerator
+
+    pair = ["The weather is lovely today.", "It's so sunny outside!"]
+    print(f"\nall-MiniLM-L6-v2 on the {MODEL_CONFIG.rows}x{MODEL_CONFIG.cols} accelerator "
+          f"(golden machine, whole encoder in one program; a few minutes):")
+    model = load_model(fetch_model("minilm"))
+    run = Accelerator(MODEL_CONFIG).run_model(model, pair)
+    print(f"  similarity {run.similarity[0, 1]:.4f} (float64 {run.reference_similarity[0, 1]:.4f}"
+          f", published 0.6660); cosine vs float64 {run.cosine.min():.5f}")
+    print(f"  {run.cycles_per_sentence:,.0f} cycles per sentence, PE utilization "
+          f"{run.utilization:.1%}, {run.sentences_per_second(100.0):.0f} sentences/s at 100 MHz")
+    report = out / "minilm.json"
+    atomic_write(report, json.dumps(run.to_dict(100.0), indent=2))
+    print(f"measurements: {report}")
 
 
 def _demo_layers(backend: str, out: Path, seed: int) -> bool:
@@ -188,6 +220,9 @@ def _demo_layers(backend: str, out: Path, seed: int) -> bool:
               f"bit-exact vs golden: {_yes_no(run.bit_exact)}")
         print(f"    error vs float64: max abs {run.max_abs_error:.3g}, max abs / RMS "
               f"{run.rel_error:.2%}")
+        print(f"    streamed from DRAM: {run.dram_bytes:,} bytes moved (unbatched plan "
+              f"{run.dram_bytes_unbatched:,}), {run.dma_overlap:.0%} of the DMA cycles hidden "
+              f"behind PE work")
         if run.sim_cycles_per_second is not None:
             cpu = ("" if run.sim_cycles_per_cpu_second is None else
                    f", {run.sim_cycles_per_cpu_second:,.0f} per CPU-second")
@@ -379,6 +414,40 @@ def _cmd_fetch_model(args) -> int:
     return 0
 
 
+def _cmd_run_model(args) -> int:
+    import numpy as np
+
+    from .emit import atomic_write
+    from .model.encoder import MODEL_CONFIG
+    from .model.sentence import load_model
+    from .runtime import Accelerator
+
+    if not args.sentences:
+        raise ValueError("sentences: give at least one sentence")
+    model = load_model(args.directory, layers=args.layers)
+    model.tokenize(args.sentences)  # bad input fails here, before any run
+    run = Accelerator(MODEL_CONFIG).run_model(
+        model, args.sentences, args.backend,
+        batch_tokens=None if args.no_batch else args.batch_tokens)
+    n = len(args.sentences)
+    print(f"similarity matrix ({args.backend} backend, {model.layers} layers):")
+    for i in range(n):
+        print("  " + " ".join(f"{run.similarity[i, j]:7.4f}" for j in range(n))
+              + f"   {args.sentences[i][:50]}")
+    err = np.abs(run.similarity - run.reference_similarity).max()
+    print(f"error vs float64: max |similarity - float64| {err:.4f}, cosine of embeddings "
+          f"min {run.cosine.min():.5f}")
+    print(f"cycles per sentence {run.cycles_per_sentence:,.0f} ({run.cycles:,} in "
+          f"{len(run.batches)} program(s)), PE utilization {run.utilization:.1%} "
+          f"(model MACs {run.model_utilization:.1%}) on the {MODEL_CONFIG.rows}x"
+          f"{MODEL_CONFIG.cols} array")
+    print(f"modeled {run.sentences_per_second(args.clock_mhz):.1f} sentences/s at "
+          f"{args.clock_mhz:g} MHz; backend wall time {run.wall_seconds:.1f} s")
+    if args.json:
+        atomic_write(Path(args.json), json.dumps(run.to_dict(args.clock_mhz), indent=2) + "\n")
+    return 0
+
+
 def _cmd_run(args) -> int:
     from boards.checks import CHECKS
     from boards.host import HostClient, SerialTransport
@@ -415,6 +484,32 @@ def _cmd_fpga_bench(args) -> int:
         replace_between_markers(args.readme, table, README_MARKERS)
         paths.append(Path(args.readme))
     print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _cmd_fpga_accelerator(args) -> int:
+    from .measure.fpga_accelerator import DEFAULT_CONFIGS, fpga_config, write_fpga_accelerator
+
+    if args.timeout is not None and args.timeout <= 0:
+        raise ValueError(f"timeout must be positive (seconds), got {args.timeout}")
+    if args.cycles_per_sentence is not None and args.cycles_per_sentence <= 0:
+        raise ValueError(f"cycles-per-sentence must be positive, got {args.cycles_per_sentence}")
+    given = {k: getattr(args, k) for k in ("rows", "cols", "nl_lanes", "depth", "max_program")
+             if getattr(args, k) is not None}
+    configs = [{**DEFAULT_CONFIGS[0], **given}] if given else None
+    for params in configs or DEFAULT_CONFIGS:
+        fpga_config(**params)  # bad parameters fail here, before anything is written
+    steps = tuple(args.steps.split(","))
+    unknown = set(steps) - {"estimate", "synthesis", "pnr"}
+    if unknown:
+        raise ValueError(f"steps must be drawn from estimate, synthesis, pnr; got "
+                         f"{', '.join(sorted(unknown))}")
+    paths = write_fpga_accelerator(args.output, configs, steps=steps,
+                                   target_mhz=args.target_mhz, timeout=args.timeout,
+                                   router=args.router,
+                                   cycles_per_sentence=args.cycles_per_sentence)
+    print(paths[0].read_text(), end="")
+    print(f"wrote {paths[0]}")
     return 0
 
 
@@ -520,6 +615,9 @@ REPORTS = [
     ("fpga-bench", _cmd_fpga_bench, "build/fpga", "PE array against a minimal MAC array "
      "on the ECP5-85F: LUTs, FFs, DSPs per MAC and Fmax after place and route (JSON, PNG, "
      "Markdown; about 20 minutes)"),
+    ("fpga-accelerator", _cmd_fpga_accelerator, "build/fpga-accelerator", "the whole "
+     "accelerator on the ECP5-85F: multiplier estimate, LUTs/DSPs/BRAMs after synthesis, "
+     "whether it fits, Fmax after place and route, sentences/s (JSON)"),
     ("buffer-bench", _cmd_buffer_bench, "build/memory", "external-memory traffic with and "
      "without MARCA's buffer management, scratchpad conflict rates (JSON and PNG)"),
 ]
@@ -546,6 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help=f"TOML file with a [{generator.module_name}] table")
         sub.add_argument("--fusesoc", action="store_true", help="also write a FuseSoC CAPI2 "
                          "core file (<name>.core) for FuseSoC/edalize flows")
+        sub.add_argument("--headers", action="store_true", help="also write a C header "
+                         "(<name>.h: field offsets and widths, pack/unpack over uint32 words) "
+                         "and a SystemVerilog package (<name>_pkg.sv: a packed struct per "
+                         "stream payload)")
+        sub.add_argument("--wrapper", action="store_true", help="also write a Verilog wrapper "
+                         "(<name>_wrapper.v) with one port per payload field element")
         _add_config_flags(sub, generator.config_class)
         sub.set_defaults(run=_cmd_emit)
 
@@ -571,6 +675,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "fpga-bench":
             report.add_argument("--readme", help="also replace the table in this README "
                                 "(between its fpga-bench markers)")
+        if name == "fpga-accelerator":
+            for flag in ("rows", "cols", "nl-lanes", "depth", "max-program"):
+                report.add_argument(f"--{flag}", type=int, help=f"accelerator {flag} "
+                                    "[default: the 8x8 and 4x8 configurations of "
+                                    "gen/measure/fpga_accelerator.py]")
+            report.add_argument("--steps", default="estimate,synthesis,pnr", help="what to "
+                                "run [default: estimate,synthesis,pnr]")
+            report.add_argument("--target-mhz", type=float, default=50.0, help="clock "
+                                "constraint of place and route [default: 50]")
+            report.add_argument("--timeout", type=float, default=None, help="seconds per "
+                                "synthesis and per place and route [default: none]")
+            report.add_argument("--router", default="router1", choices=("router1", "router2"))
+            report.add_argument("--cycles-per-sentence", type=int, default=None, help="cycles "
+                                "of one MiniLM sentence (the cycle model's), for sentences/s")
         report.set_defaults(run=run)
 
     build = commands.add_parser("build", help="build a design with a UART host link for an "
@@ -662,6 +780,26 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--force", action="store_true", help="download again")
     fetch.set_defaults(run=_cmd_fetch_model)
 
+    run_model = commands.add_parser("run-model", help="sentence embeddings of a BERT-style "
+                                    "checkpoint (all-MiniLM-L6-v2) on the accelerator: the "
+                                    "similarity matrix, the error vs float64, cycles and PE "
+                                    "utilization")
+    run_model.add_argument("directory", metavar="DIR", help="checkpoint directory (config.json, "
+                           "model.safetensors, tokenizer.json; `accelgen fetch-model minilm`)")
+    run_model.add_argument("sentences", nargs="*", metavar="SENTENCE")
+    run_model.add_argument("--backend", choices=("golden", "verilator"), default="golden",
+                           help="golden: the bit-exact NumPy machine; verilator: the RTL "
+                           "[default: golden]")
+    run_model.add_argument("--json", metavar="FILE", help="write every figure as JSON")
+    run_model.add_argument("--clock-mhz", type=float, default=100.0,
+                           help="clock for the modeled sentences/s [default: 100]")
+    run_model.add_argument("--batch-tokens", type=int, default=128,
+                           help="padded tokens per program (sentences share one) "
+                           "[default: 128]")
+    run_model.add_argument("--no-batch", action="store_true", help="one sentence per program")
+    run_model.add_argument("--layers", type=int, help="run only the first layers")
+    run_model.set_defaults(run=_cmd_run_model)
+
     demo = commands.add_parser("demo", help="run a GEMV on the PE array, then a Mamba block "
                                "and an attention head on the accelerator, in Verilator, and "
                                "report measured figures")
@@ -677,6 +815,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--layers", choices=("verilator", "golden", "none"), default="verilator",
                       help="backend of the accelerator part (golden: the NumPy machine only; "
                       "none: skip it) [default: verilator]")
+    demo.add_argument("--no-minilm", dest="minilm", action="store_false",
+                      help="skip the closing MiniLM sentence pair")
     _add_config_flags(demo, get_generator("pe-array").config_class)
     demo.set_defaults(run=_cmd_demo)
     return parser

@@ -123,6 +123,12 @@ class LayerRun:
     cycles_measured: int | None  # counted by the hardware (None for backend="golden")
     utilization: float      # useful PE ops / (rows * cols * modelled cycles)
     phases: dict            # phase -> {"cycles", "share", "utilization"} (modelled)
+    # Streaming: DRAM bytes the program moves (read + written), the same layer's unbatched
+    # plan (token_block=1: weights loaded once per token) and the DMA cycles hidden behind PE
+    # work (modelled).
+    dram_bytes: int = 0
+    dram_bytes_unbatched: int = 0
+    dma_overlap: float = 0.0
     # The simulator's speed (None for backend="golden"): its DRAM model, clock cycles
     # simulated per wall-clock second and per CPU second (CPU: with dram_model="fast" only).
     dram_model: str | None = None
@@ -162,7 +168,9 @@ def run_layer(layer: str, config=None, *, backend: str = "verilator", seed: int 
     else:
         raise ValueError(f"layer must be mamba or attention, got {layer!r}")
     x = rng.standard_normal((dims.seq_len, dims.d_model))
-    program = compile_(dims, quantize(weights, calibration=x, config=config), config)
+    quantized = quantize(weights, calibration=x, config=config)
+    program = compile_(dims, quantized, config)
+    unbatched = compile_(dims, quantized, config, token_block=1)
     accelerator = Accelerator(config)
     golden = accelerator.run(program, x)
     run = (golden if backend == "golden" else
@@ -181,6 +189,9 @@ def run_layer(layer: str, config=None, *, backend: str = "verilator", seed: int 
         phases={name: {"cycles": p.cycles, "share": p.cycles / total,
                        "utilization": p.utilization}
                 for name, p in run.cycles.phases.items()},
+        dram_bytes=program.dram_bytes()["total"],
+        dram_bytes_unbatched=unbatched.dram_bytes()["total"],
+        dma_overlap=run.cycles.total.dma_overlap,
         dram_model=hw and hw.dram_model, sim_cycles=hw and hw.sim_cycles,
         sim_cycles_per_second=hw and hw.cycles_per_second,
         sim_cycles_per_cpu_second=(hw.sim_cycles / hw.sim_cpu_seconds

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
+
+from hw.dsp import LUT4_PREFIX
 
 __all__ = ["check_module_name", "verilog_text", "ports", "manifest", "write_design",
            "atomic_write", "tool_versions", "fusesoc_core", "VERILATOR_LINT_FLAGS"]
@@ -35,9 +38,19 @@ def check_module_name(name: str) -> str:
 
 def verilog_text(component: wiring.Component, name: str, platform=None) -> str:
     """Return the Verilog of ``component`` as a module called ``name``, elaborated for
-    ``platform`` (None: the portable netlist users get from ``accelgen emit``)."""
-    return verilog.convert(component, name=check_module_name(name), platform=platform,
+    ``platform`` (None: the portable netlist users get from ``accelgen emit``).
+
+    The modules of :func:`hw.dsp.lut4`'s functions (named ``lut4_*``) are marked
+    ``(* keep_hierarchy *)``, so that synthesis maps each as one 4-input function (Amaranth
+    has no module attributes of its own)."""
+    text = verilog.convert(component, name=check_module_name(name), platform=platform,
                            emit_src=False)
+    return _KEPT_MODULE.sub(r"(* keep_hierarchy = 1 *)\n\1", text)
+
+
+#: The module headers of :func:`hw.dsp.lut4`'s functions in Amaranth's Verilog:
+#: ``module \top.pe.lut4_y0(``.
+_KEPT_MODULE = re.compile(rf"^(module \\\S*\.{re.escape(LUT4_PREFIX)}\S*)", re.M)
 
 
 def ports(component: wiring.Component) -> list[dict]:
@@ -67,7 +80,11 @@ def tool_versions() -> dict[str, str]:
 
 def manifest(component: wiring.Component, name: str, generator: str) -> dict:
     """Describe an emitted design: parameters (as given and derived), ports, latency (``null``
-    for blocks without a fixed one, like the DMA), tools."""
+    for blocks without a fixed one, like the DMA), the field map of every stream payload
+    (:func:`gen.interface.stream_maps`: each field's offset, width, signedness, array shape
+    and enum values, and each element's path and offset), tools."""
+    from .interface import stream_maps
+
     config = component.config
     derived = {attr: getattr(config, attr) for attr in dir(type(config))
                if isinstance(getattr(type(config), attr, None), property)
@@ -79,6 +96,7 @@ def manifest(component: wiring.Component, name: str, generator: str) -> dict:
         "derived": {k: list(v) if isinstance(v, tuple) else v for k, v in derived.items()},
         "latency": component.latency,
         "ports": ports(component),
+        "streams": [stream.to_json() for stream in stream_maps(component)],
         "tools": tool_versions(),
     }
 

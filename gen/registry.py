@@ -18,6 +18,7 @@ from golden.memory.pingpong import PingPongConfig
 from golden.memory.scratchpad import ScratchpadConfig
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
+from golden.nonlinear.layernorm import LayerNormConfig
 from golden.nonlinear.silu import SiLUConfig
 from golden.nonlinear.softmax import SoftmaxConfig
 from golden.params import BlockConfig
@@ -36,6 +37,7 @@ from hw.memory.pingpong import PingPong
 from hw.memory.scratchpad import Scratchpad
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
+from hw.nonlinear.layernorm import LayerNorm
 from hw.nonlinear.silu import SiLU
 from hw.nonlinear.softmax import Softmax
 from hw.pe import PE
@@ -115,6 +117,9 @@ register("exp", ExpConfig, lambda c: StreamPipeline(Exp(c)),
          "fast biased exp on PE lanes: 2**f by a minimax polynomial, 2**n by a shift")
 register("softmax", SoftmaxConfig, Softmax,
          "single-pass softmax: online max and sum, reciprocal, output pass from a buffer")
+register("layernorm", LayerNormConfig, LayerNorm,
+         "LayerNorm (no affine): one-pass sums, 1/sqrt by table, line and a Newton step on PE "
+         "lanes, output pass from a buffer")
 register("gelu", GELUConfig, lambda c: StreamPipeline(GELU(c)),
          "GELU on PE lanes: ReLU minus a piecewise-polynomial correction, or a piecewise poly")
 register("silu", SiLUConfig, lambda c: StreamPipeline(SiLU(c)),

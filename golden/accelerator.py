@@ -57,8 +57,9 @@ write its outputs unchanged: **there is no format conversion on the nonlinear pa
 compiler picks the formats instead: the instruction producing a unit's input shifts it into the
 unit's input format, and the consumers of a unit's output know its output format (see the
 ``*_config`` properties of :class:`AcceleratorConfig`: exp Q5.10 -> UQ1.14, SiLU and GELU Q5.10
--> Q5.10, softmax Q6.9 -> UQ0.15; the unsigned outputs are one bit narrower than the unit
-defaults so that they fit a signed int16 element).
+-> Q5.10, softmax Q6.9 -> UQ0.15, LayerNorm any int16 format (it is scale invariant) -> Q5.10;
+the unsigned outputs are one bit narrower than the unit defaults so that they fit a signed int16
+element).
 
 Instructions (field layout in :data:`FIELDS`; unlisted bits are reserved and ignored).
 
@@ -84,9 +85,13 @@ EW          ``dst[i] = requantize(PE op(a_i, b_i, c_i), shift)`` for lines ``i <
             ``cb*C .. cb*C + C - 1`` broadcast down the rows; ``ROW``: elements
             ``rb*R .. rb*R + R - 1`` of the dense vector at ``base``, element ``r`` across row
             ``r``. ``c`` is read only by ``MADD``. ``lines`` must be a multiple of ``tcols``.
-NL          ``dst[i] = unit(src[i])`` for lines ``i < lines``, unit exp, gelu or silu.
+NL          ``dst[i] = unit(src[i])`` for lines ``i < lines``, unit exp, gelu or silu (the units
+            have ``nl_lanes`` lanes: a line passes through in ``L / nl_lanes`` cycles).
 SOFTMAX     the ``n`` elements of the dense vector at ``src`` -> their softmax, written as the
             dense vector at ``dst`` (elements past ``n`` are not written).
+LAYERNORM   the ``n`` elements of the dense vector at ``src`` -> ``(x - mean) / std`` in Q5.10
+            (:mod:`golden.nonlinear.layernorm`, no affine, no epsilon), written as the dense
+            vector at ``dst`` like ``SOFTMAX``; ``gamma`` and ``beta`` are ``EW`` ops after it.
 HALT        stop; the status reports done.
 ==========  ====================================================================================
 
@@ -110,6 +115,7 @@ from .fixed_point import ROUNDING_MODES, int_array, saturate, shift_right
 from .memory import dma as dma_model
 from .nonlinear.exp import ExpConfig, exp
 from .nonlinear.gelu import GELUConfig, gelu
+from .nonlinear.layernorm import LayerNormConfig, layernorm
 from .nonlinear.silu import SiLUConfig, silu
 from .nonlinear.softmax import SoftmaxConfig, softmax
 from .params import BlockConfig, param
@@ -190,6 +196,13 @@ class AcceleratorConfig(BlockConfig):
         Rounding of the PE ``SHR`` op and of the requantizer.
     softmax_max_len : int
         Longest softmax vector, 1..4096.
+    layernorm_max_len : int
+        Longest LayerNorm vector, 1..4096.
+    nl_lanes : int or None
+        Lanes of the exp, GELU and SiLU units, a power of two dividing ``rows * cols``; an NL
+        instruction takes ``rows * cols / nl_lanes`` cycles per line. ``None``: one lane per
+        element of a line. Narrower units save DSPs (each lane is a few multipliers), which is
+        what lets an 8x8 array fit an ECP5-85F.
     issue_cycles : int
         Cycle model: fixed cycles to fetch, decode and start an instruction, 0..64.
     pe_latency : int
@@ -218,6 +231,10 @@ class AcceleratorConfig(BlockConfig):
     rounding: str = param("half_up", help="rounding of the PE shr op and the requantizer",
                           choices=ROUNDING_MODES)
     softmax_max_len: int = param(1024, help="longest softmax vector", range=(1, 4096))
+    layernorm_max_len: int = param(1024, help="longest LayerNorm vector", range=(1, 4096))
+    nl_lanes: int | None = param(None, help="lanes of the exp/GELU/SiLU units, a power of two "
+                                 "dividing rows*cols (derived: rows*cols, a line per cycle)",
+                                 range=(1, 256))
     issue_cycles: int = param(2, help="cycle model: fetch/decode/start cycles per instruction",
                               range=(0, 64))
     pe_latency: int = param(3, help="cycle model: register stages of a PE lane "
@@ -237,6 +254,10 @@ class AcceleratorConfig(BlockConfig):
         if self.line > 256:
             raise ValueError(f"rows * cols must be at most 256 elements per line, got "
                              f"{self.rows} * {self.cols} = {self.line}")
+        if self.nl_lanes is not None and (not _power_of_two(self.nl_lanes)
+                                          or self.nl_lanes > self.line):
+            raise ValueError(f"nl_lanes must be a power of two in 1..{self.line} (rows * cols), "
+                             f"got {self.nl_lanes}")
         if self.depth * self.dma_beats_per_line > 65536:
             raise ValueError(f"depth must be at most {65536 // self.dma_beats_per_line} with "
                              f"{self.dma_beats_per_line} DMA beats per line, got {self.depth}")
@@ -253,6 +274,16 @@ class AcceleratorConfig(BlockConfig):
         return self.line * ELEM_WIDTH
 
     @property
+    def nl_unit_lanes(self) -> int:
+        """Lanes of the exp, GELU and SiLU units (resolved ``nl_lanes``)."""
+        return self.line if self.nl_lanes is None else self.nl_lanes
+
+    @property
+    def nl_passes(self) -> int:
+        """Cycles an NL instruction spends on a line: ``L / nl_unit_lanes``."""
+        return self.line // self.nl_unit_lanes
+
+    @property
     def pe_array_config(self) -> PEArrayConfig:
         """The PE array: int16 operands, 32-bit results, every op."""
         return PEArrayConfig(rows=self.rows, cols=self.cols, in_width=ELEM_WIDTH, signed=True,
@@ -262,24 +293,31 @@ class AcceleratorConfig(BlockConfig):
 
     @property
     def exp_config(self) -> ExpConfig:
-        """Exp unit, one lane per element of a line: Q5.10 in, UQ1.14 out (fits int16, fine
-        enough for the decays ``exp(delta * A) <= 1`` of a selective scan)."""
-        return ExpConfig(in_width=16, in_frac=10, out_width=15, out_frac=14, lanes=self.line)
+        """Exp unit, ``nl_unit_lanes`` lanes: Q5.10 in, UQ1.14 out (fits int16, fine enough
+        for the decays ``exp(delta * A) <= 1`` of a selective scan)."""
+        return ExpConfig(in_width=16, in_frac=10, out_width=15, out_frac=14,
+                         lanes=self.nl_unit_lanes)
 
     @property
     def silu_config(self) -> SiLUConfig:
-        """SiLU unit (defaults: Q5.10 in and out), one lane per element of a line."""
-        return SiLUConfig(lanes=self.line)
+        """SiLU unit (defaults: Q5.10 in and out), ``nl_unit_lanes`` lanes."""
+        return SiLUConfig(lanes=self.nl_unit_lanes)
 
     @property
     def gelu_config(self) -> GELUConfig:
-        """GELU unit (defaults: Q5.10 in and out), one lane per element of a line."""
-        return GELUConfig(lanes=self.line)
+        """GELU unit (defaults: Q5.10 in and out), ``nl_unit_lanes`` lanes."""
+        return GELUConfig(lanes=self.nl_unit_lanes)
 
     @property
     def softmax_config(self) -> SoftmaxConfig:
         """Softmax unit: Q6.9 in (default), UQ0.15 out (fits int16)."""
         return SoftmaxConfig(out_width=15, out_frac=15, max_len=self.softmax_max_len)
+
+    @property
+    def layernorm_config(self) -> LayerNormConfig:
+        """LayerNorm unit: int16 in, Q5.10 out (defaults); two banks, as one instruction runs
+        at a time."""
+        return LayerNormConfig(max_len=self.layernorm_max_len, banks=2)
 
     @property
     def dma_config(self) -> dma_model.DMAConfig:
@@ -344,7 +382,8 @@ def untile_matrix(config: AcceleratorConfig, lines, m: int, k: int) -> np.ndarra
 
 
 class Opcode(IntEnum):
-    """Instruction opcodes (bits 0..3). 0 and 8..15 are illegal: a zeroed word is an error."""
+    """Instruction opcodes (bits 0..3). 0, 8 and 10..15 are illegal: a zeroed word is an
+    error."""
 
     DMA_LOAD = 1
     DMA_STORE = 2
@@ -353,6 +392,7 @@ class Opcode(IntEnum):
     NL = 5
     SOFTMAX = 6
     HALT = 7
+    LAYERNORM = 9
 
 
 class NLUnit(IntEnum):
@@ -382,7 +422,7 @@ class ErrorCode(IntEnum):
     """Error status codes; ``NONE`` when no error occurred."""
 
     NONE = 0
-    UNKNOWN_OPCODE = 1  # opcode 0 or 8..15
+    UNKNOWN_OPCODE = 1  # opcode 0, 8 or 10..15
     ZERO_LENGTH = 2     # a count field (lines, m, k, tcols, n) is 0
     BAD_FIELD = 3       # undefined PE op / unit / operand mode, lines % tcols, ycol >= C, n > max
     ADDRESS_RANGE = 4   # a scratchpad line at or beyond depth
@@ -405,6 +445,7 @@ FIELDS: dict[Opcode, dict[str, tuple[int, int]]] = {
                 "bmode": (112, 2), "cmode": (114, 2)},
     Opcode.NL: {"unit": (4, 4), "dst": (8, 16), "src": (24, 16), "lines": (72, 16)},
     Opcode.SOFTMAX: {"dst": (8, 16), "src": (24, 16), "n": (72, 16)},
+    Opcode.LAYERNORM: {"dst": (8, 16), "src": (24, 16), "n": (72, 16)},
     Opcode.HALT: {},
 }
 _OPCODE_FIELD = (0, 4)
@@ -519,7 +560,7 @@ def _ranges(config: AcceleratorConfig, ins: Instruction) -> list[tuple[str, int,
     if op == Opcode.NL:
         return [("src", f["src"], f["src"] + f["lines"] - 1),
                 ("dst", f["dst"], f["dst"] + f["lines"] - 1)]
-    if op == Opcode.SOFTMAX:
+    if op in (Opcode.SOFTMAX, Opcode.LAYERNORM):
         last = (f["n"] - 1) // config.line
         return [("src", f["src"], f["src"] + last), ("dst", f["dst"], f["dst"] + last)]
     return []
@@ -577,7 +618,8 @@ def engine(opcode) -> str | None:
 
 
 _LENGTHS = {Opcode.DMA_LOAD: ("lines",), Opcode.DMA_STORE: ("lines",), Opcode.GEMV: ("m", "k"),
-            Opcode.EW: ("lines", "tcols"), Opcode.NL: ("lines",), Opcode.SOFTMAX: ("n",)}
+            Opcode.EW: ("lines", "tcols"), Opcode.NL: ("lines",), Opcode.SOFTMAX: ("n",),
+            Opcode.LAYERNORM: ("n",)}
 
 
 def check_instruction(config: AcceleratorConfig, ins: Instruction,
@@ -607,6 +649,8 @@ def check_instruction(config: AcceleratorConfig, ins: Instruction,
         bad = f"GEMV ycol={f['ycol']} must be below cols={config.cols}"
     elif op == Opcode.SOFTMAX and f["n"] > config.softmax_max_len:
         bad = f"SOFTMAX n={f['n']} exceeds softmax_max_len={config.softmax_max_len}"
+    elif op == Opcode.LAYERNORM and f["n"] > config.layernorm_max_len:
+        bad = f"LAYERNORM n={f['n']} exceeds layernorm_max_len={config.layernorm_max_len}"
     if bad:
         return ErrorCode.BAD_FIELD, bad
     for name, _, last in _ranges(config, ins):
@@ -713,7 +757,8 @@ class Machine:
             return error
         handler = {Opcode.DMA_LOAD: self._dma, Opcode.DMA_STORE: self._dma,
                    Opcode.GEMV: self._gemv, Opcode.EW: self._ew, Opcode.NL: self._nl,
-                   Opcode.SOFTMAX: self._softmax}.get(ins.opcode)
+                   Opcode.SOFTMAX: self._softmax,
+                   Opcode.LAYERNORM: self._layernorm}.get(ins.opcode)
         if handler:
             handler(ins)
         return None
@@ -779,6 +824,15 @@ class Machine:
         last[-1] = 1
         p = softmax(cfg.softmax_config, flat_src, last)["p"]
         self.spad.reshape(-1)[ins.dst * line:ins.dst * line + n] = p
+
+    def _layernorm(self, ins: Instruction) -> None:
+        cfg = self.config
+        line, n = cfg.line, ins.n
+        flat_src = self.spad.reshape(-1)[ins.src * line:ins.src * line + n].astype(np.int64)
+        last = np.zeros(n, dtype=np.int64)
+        last[-1] = 1
+        y = layernorm(cfg.layernorm_config, flat_src, last)["y"]
+        self.spad.reshape(-1)[ins.dst * line:ins.dst * line + n] = y
 
     # Programs ------------------------------------------------------------------------------------
 

@@ -32,10 +32,12 @@ GEMV       ``ceil(m/R) * ceil(k/C)``: one tile per       read + PE array + requa
 EW         ``lines * ceil(operands / 2)``: operands      read + PE array + requantizer
            (2, or 3 for MADD, broadcast ones included)
            share the two read ports
-NL         ``lines``: a line per cycle (one unit lane   read + unit latency
-           per element)
+NL         ``lines * L / nl_lanes``: a line per cycle   read + unit latency
+           with a lane per element, else in passes
 SOFTMAX    ``2 * n``: one element per cycle in, then     read + softmax latency (last input to
            one per cycle out                             first output)
+LAYERNORM  ``2 * n``, as SOFTMAX                         read + LayerNorm latency (last input to
+                                                         first output)
 HALT       0                                             0
 =========  ============================================  ===========================================
 
@@ -47,12 +49,15 @@ a PE lane, 3 by default):
 - PE array: ``P + max(1, ceil(levels / tree_levels_per_stage)) + 1`` (PE, reduction tree,
   output register; ``levels = ceil(log2 C)``); requantizer: 1 register;
 - exp: ``P * (2 + 2 * order)``; GELU and SiLU: ``2 + P * (2 * order + 1)``;
-- softmax: ``e + 1 + recip_width + 1 + e + P + 1`` with ``e`` the exp latency of its order.
+- softmax: ``e + 1 + recip_width + 1 + e + P + 1`` with ``e`` the exp latency of its order;
+- LayerNorm: ``7 + multiply_steps + 9 * P`` (square and hand-over registers, the bit-serial
+  ``n*Q - S*S``, two range-reduction registers, six PEs of ``1/sqrt`` and their result
+  register, the ready register, then read, three PEs and the output register).
 
 PE utilization is useful PE operations over ``R * C`` times the cycles: a GEMV does ``m * k``
 useful MACs (padding of partial tiles is not useful), an EW ``lines * R * C`` element ops (every
-lane, padding lanes included: the machine cannot tell them apart); DMA, NL, SOFTMAX and HALT
-leave the PE array idle.
+lane, padding lanes included: the machine cannot tell them apart); DMA, NL, SOFTMAX, LAYERNORM
+and HALT leave the PE array idle (the units have PE lanes of their own).
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ class Latencies:
     gelu: int
     silu: int
     softmax: int
+    layernorm: int
     dma: int
     dma_beats_per_line: int
 
@@ -115,6 +121,7 @@ def latencies(config: AcceleratorConfig) -> Latencies:
         gelu=piecewise(config.gelu_config),
         silu=piecewise(config.silu_config),
         softmax=sm_exp + 1 + sm.recip_width + 1 + sm_exp + pe + 1,
+        layernorm=7 + config.layernorm_config.multiply_steps + 9 * pe,
         dma=config.dma_latency,
         dma_beats_per_line=config.dma_beats_per_line,
     )
@@ -152,9 +159,12 @@ def instruction_cost(config: AcceleratorConfig, ins: Instruction,
                                f["lines"] * r * c)
     if op == Opcode.NL:
         unit = {NLUnit.EXP: lat.exp, NLUnit.GELU: lat.gelu, NLUnit.SILU: lat.silu}
-        return InstructionCost(lat.issue, f["lines"], lat.read + unit[NLUnit(f["unit"])], 0)
+        return InstructionCost(lat.issue, f["lines"] * config.nl_passes,
+                               lat.read + unit[NLUnit(f["unit"])], 0)
     if op == Opcode.SOFTMAX:
         return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.softmax, 0)
+    if op == Opcode.LAYERNORM:
+        return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.layernorm, 0)
     if op == Opcode.HALT:
         return InstructionCost(lat.issue, 0, 0, 0)
     raise ValueError(f"no cycle cost for opcode {op}")

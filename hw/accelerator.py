@@ -22,10 +22,12 @@ every row; ``ROW``: a run of ``R`` elements, element ``r`` across row ``r``). ``
 the same stream with ``a`` the tile (``LINE``) and ``b`` the chunk of ``x`` (``COL``), ``MUL`` in
 ``LINEAR`` mode. PE results pass the requantizer register (shift with the PE rounding, saturate
 to int16) to the write port, whose per-element enables place ``GEMV`` results (dense, or one
-column of a tile matrix). ``NL`` lines go through the selected unit (``lanes = L``) straight to
-the write port. ``SOFTMAX`` feeds the :class:`~hw.nonlinear.softmax.Softmax` one element per
-cycle (selected from the line on port 0) and writes each result, through an output register,
-with a one-element enable.
+column of a tile matrix). ``NL`` lines go through the selected unit straight to the write port;
+with ``nl_lanes`` below ``L`` a line is read ``L / nl_lanes`` times, one chunk of ``nl_lanes``
+elements per cycle, and each chunk is written with its elements' enables. ``SOFTMAX`` feeds
+the :class:`~hw.nonlinear.softmax.Softmax` one element per cycle (selected from the line on
+port 0) and writes each result, through an output register, with a one-element enable;
+``LAYERNORM`` does the same through the :class:`~hw.nonlinear.layernorm.LayerNorm`.
 
 DMA: :class:`hw.memory.dma.DMA` runs the AXI4 side (bursts, 4 KiB boundaries, outstanding
 bursts, completion) of a command ``{ext * line_bytes, line * beats, lines * line_bytes}``; the
@@ -63,6 +65,7 @@ from .config import configure
 from .memory.dma import DMA, axi4_signature
 from .nonlinear.exp import Exp
 from .nonlinear.gelu import GELU
+from .nonlinear.layernorm import LayerNorm
 from .nonlinear.silu import SiLU
 from .nonlinear.softmax import Softmax
 from .pe import PEOp, pe_latency
@@ -87,7 +90,8 @@ class AcceleratorCore(wiring.Component):
     ----------
     config : golden.accelerator.AcceleratorConfig, optional
         Or its fields as keywords. The hardware needs ``issue_cycles >= 2``,
-        ``read_latency == 1`` and ``pe_latency`` equal to its PE lanes' (3).
+        ``read_latency == 1``, ``pe_latency`` equal to its PE lanes' (3) and
+        ``decoupled=False`` (it runs one instruction at a time).
 
     Attributes
     ----------
@@ -96,8 +100,9 @@ class AcceleratorCore(wiring.Component):
         Instructions take their modelled cycles; a program has no single latency.
     pe_array : PEArray
     units : dict of NLUnit to Exp, GELU or SiLU
-        The nonlinear units, ``lanes = L``.
+        The nonlinear units, ``config.nl_unit_lanes`` lanes each.
     softmax : Softmax
+    layernorm : LayerNorm
     dma : DMA
     drain : dict of str to int
         Pipeline latency (after the last streaming cycle) per instruction kind.
@@ -131,7 +136,9 @@ class AcceleratorCore(wiring.Component):
         lanes = pe_latency(cfg.pe_array_config.pe)
         for name, ok, need in (("issue_cycles", cfg.issue_cycles >= 2, "at least 2"),
                                ("read_latency", cfg.read_latency == 1, "1"),
-                               ("pe_latency", cfg.pe_latency == lanes, str(lanes))):
+                               ("pe_latency", cfg.pe_latency == lanes, str(lanes)),
+                               # the decoupled engines exist in the golden and cycle models only
+                               ("decoupled", not cfg.decoupled, "False")):
             if not ok:
                 self._MustUse__silence = True
                 raise ValueError(f"{name} must be {need} for the hardware, got "
@@ -141,6 +148,7 @@ class AcceleratorCore(wiring.Component):
         self.units = {NLUnit.EXP: Exp(cfg.exp_config), NLUnit.GELU: GELU(cfg.gelu_config),
                       NLUnit.SILU: SiLU(cfg.silu_config)}
         self.softmax = Softmax(cfg.softmax_config)
+        self.layernorm = LayerNorm(cfg.layernorm_config)
         self.dma = DMA(cfg.dma_config)
         self.drain = {"pe": cfg.read_latency + self.pe_array.latency + 1,
                       **{unit.name: cfg.read_latency + self.units[unit].latency
@@ -186,7 +194,8 @@ class AcceleratorCore(wiring.Component):
         zero = Const(0, 1)
         for op, names in ((Opcode.DMA_LOAD, ("lines",)), (Opcode.DMA_STORE, ("lines",)),
                           (Opcode.GEMV, ("m", "k")), (Opcode.EW, ("lines", "tcols")),
-                          (Opcode.NL, ("lines",)), (Opcode.SOFTMAX, ("n",))):
+                          (Opcode.NL, ("lines",)), (Opcode.SOFTMAX, ("n",)),
+                          (Opcode.LAYERNORM, ("n",))):
             zero = zero | (is_op[op] & Cat(f(op, n) == 0 for n in names).any())
 
         # EW: op, operand modes, lines % tcols.
@@ -203,7 +212,9 @@ class AcceleratorCore(wiring.Component):
         bad_gemv = f(g, "ycol") >= cfg.cols
         bad = ((is_op[ew] & bad_ew) | (is_op[Opcode.NL] & (f(Opcode.NL, "unit") > max(NLUnit)))
                | (is_op[g] & bad_gemv)
-               | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len)))
+               | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len))
+               | (is_op[Opcode.LAYERNORM]
+                  & (f(Opcode.LAYERNORM, "n") > cfg.layernorm_max_len)))
 
         # Scratchpad ranges (first + count > depth is last >= depth without a wrap).
         dma_line = beyond(f(Opcode.DMA_LOAD, "line") + f(Opcode.DMA_LOAD, "lines") - 1)
@@ -224,11 +235,11 @@ class AcceleratorCore(wiring.Component):
         nl, sm = Opcode.NL, Opcode.SOFTMAX
         nl_range = (beyond(f(nl, "src") + f(nl, "lines") - 1)
                     | beyond(f(nl, "dst") + f(nl, "lines") - 1))
-        sm_last = (f(sm, "n") - 1) >> l_log
+        sm_last = (f(sm, "n") - 1) >> l_log  # LAYERNORM has SOFTMAX's fields
         sm_range = beyond(f(sm, "src") + sm_last) | beyond(f(sm, "dst") + sm_last)
         out_of_range = ((is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & dma_line
                         | is_op[g] & gemv_range | is_op[ew] & ew_range | is_op[nl] & nl_range
-                        | is_op[sm] & sm_range)
+                        | (is_op[sm] | is_op[Opcode.LAYERNORM]) & sm_range)
         ext = (is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & (
             f(Opcode.DMA_LOAD, "ext") + f(Opcode.DMA_LOAD, "lines") > self.ext_lines)
         return [(ErrorCode.UNKNOWN_OPCODE, ~known), (ErrorCode.ZERO_LENGTH, zero),
@@ -306,8 +317,10 @@ class AcceleratorCore(wiring.Component):
             lsb, width = FIELDS[opcode][name]
             return word[lsb:lsb + width]
 
-        # SOFTMAX: elements fed (sm_in), results written (sm_out).
+        # SOFTMAX and LAYERNORM (vector units): elements fed (sm_in), results written (sm_out).
         m.submodules.softmax = sm = self.softmax
+        m.submodules.layernorm = ln = self.layernorm
+        vec_ln = Signal()  # the vector instruction is LAYERNORM
         sm_in = Signal(16)
         sm_out = Signal(16)
         sm_feed = Signal()
@@ -396,11 +409,15 @@ class AcceleratorCore(wiring.Component):
                         for u in NLUnit:
                             with m.Case(u):
                                 m.d.sync += drain.eq(self.drain[u.name] - 1)
-                    m.d.sync += steps.eq(fld(nl, "lines"))
+                    if cfg.nl_passes == 1:
+                        m.d.sync += steps.eq(fld(nl, "lines"))
+                    else:
+                        m.d.sync += steps.eq(fld(nl, "lines") << _log2(cfg.nl_passes))
                     m.next = "STREAM"
-                with m.Elif(opcode == Opcode.SOFTMAX):
-                    m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0)]
-                    m.next = "SOFTMAX"
+                with m.Elif((opcode == Opcode.SOFTMAX) | (opcode == Opcode.LAYERNORM)):
+                    m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0),
+                                 vec_ln.eq(opcode == Opcode.LAYERNORM)]
+                    m.next = "VECTOR"
                 with m.Else():  # DMA_LOAD, DMA_STORE
                     d = Opcode.DMA_LOAD
                     m.d.sync += [
@@ -416,7 +433,7 @@ class AcceleratorCore(wiring.Component):
                 m.d.sync += steps.eq(steps - 1)
                 with m.If(steps == 1):
                     m.next = "DRAIN"
-            with m.State("SOFTMAX"):  # steps: n; feed n elements, then write n results
+            with m.State("VECTOR"):  # steps: n; feed n elements, then write n results
                 m.d.comb += [self.busy.eq(1), sm_feed.eq(1)]
                 with m.If(sm_written & (sm_out == steps - 1)):
                     m.d.sync += pc.eq(pc + 1)
@@ -448,14 +465,16 @@ class AcceleratorCore(wiring.Component):
 
         second = madd & phase  # MADD's second step reads c on port 0
         is_nl = kind == Opcode.NL
-        sm_take = sm.i.valid & sm.i.ready
+        sm_take = (sm.i.valid & sm.i.ready) | (ln.i.valid & ln.i.ready)
         sm_next = sm_in + sm_take
         w_take = self.axi.wvalid & self.axi.wready
         dma_next = dma_count + w_take
         m.d.comb += [
             rd0.addr.eq(Mux(~self.busy, self.host_addr,
-                            Mux(kind == Opcode.SOFTMAX, bases[0] + (sm_next >> l_log),
-                                Mux(is_nl, bases[0] + i,
+                            Mux((kind == Opcode.SOFTMAX) | (kind == Opcode.LAYERNORM),
+                                bases[0] + (sm_next >> l_log),
+                                Mux(is_nl, bases[0] + (i >> _log2(cfg.nl_passes)
+                                                       if cfg.nl_passes > 1 else i),
                                     Mux(second, address(2), address(0)))))),
             # DMA_STORE: the line of the beat the W channel presents next.
             rd1.addr.eq(Mux(dma_active, bases[0] + (dma_next >> beat_log), address(1))),
@@ -509,10 +528,17 @@ class AcceleratorCore(wiring.Component):
                                           signed(ELEM_WIDTH)))
 
         # --- nonlinear units: free running, a valid bit beside each --------------------------
-        nl_out = Signal(self.line_shape)
+        lanes, passes = cfg.nl_unit_lanes, cfg.nl_passes
+        p_log = _log2(passes)
+        nl_in = rd0.data
+        if passes > 1:  # the chunk of the line read this cycle
+            got_nl_chunk = Signal(p_log)
+            m.d.sync += got_nl_chunk.eq(i[:p_log])
+            nl_in = rd0.data.word_select(got_nl_chunk, lanes * ELEM_WIDTH)
+        nl_out = Signal(lanes * ELEM_WIDTH)
         nl_valid = Signal()
         for u, block in self.units.items():
-            m.d.comb += [block.en.eq(1), block.i.eq(rd0.data)]
+            m.d.comb += [block.en.eq(1), block.i.eq(nl_in)]
             valid = got & is_nl & (unit == u)
             for stage in range(block.latency):
                 nxt = Signal(name=f"{u.name.lower()}_valid{stage + 1}")
@@ -520,21 +546,26 @@ class AcceleratorCore(wiring.Component):
                 valid = nxt
             with m.If(valid):
                 m.d.comb += nl_valid.eq(1)
-                for e in range(line):  # exp's unsigned lanes are zero extended
+                for e in range(lanes):  # exp's unsigned lanes are zero extended
                     m.d.comb += nl_out.word_select(e, ELEM_WIDTH).eq(block.o[e])
 
-        # --- softmax: one element per cycle in, results through an output register -----------
-        m.d.comb += [
-            sm.i.valid.eq(sm_feed & (sm_in < steps) & sm_primed),
-            sm.i.payload.x.eq(rd0.data.word_select(sm_in[:l_log] if l_log else 0, ELEM_WIDTH)),
-            sm.i.payload.last.eq(sm_in == steps - 1),
-            sm.o.ready.eq(1),
-        ]
+        # --- softmax and LayerNorm: one element per cycle in, results through an output
+        # register -------------------------------------------------------------------------
+        feed = sm_feed & (sm_in < steps) & sm_primed
+        element = rd0.data.word_select(sm_in[:l_log] if l_log else 0, ELEM_WIDTH)
+        for unit, selected in ((sm, ~vec_ln), (ln, vec_ln)):
+            m.d.comb += [
+                unit.i.valid.eq(feed & selected),
+                unit.i.payload.x.eq(element),
+                unit.i.payload.last.eq(sm_in == steps - 1),
+                unit.o.ready.eq(1),
+            ]
         sm_p = Signal(ELEM_WIDTH)
         with m.If(sm_take):
             m.d.sync += sm_in.eq(sm_in + 1)
         m.d.sync += sm_primed.eq(sm_feed)  # the first line arrives a cycle after the start
-        m.d.sync += [sm_written.eq(sm.o.valid & sm_feed), sm_p.eq(sm.o.payload.p)]
+        m.d.sync += [sm_written.eq((sm.o.valid | ln.o.valid) & sm_feed),
+                     sm_p.eq(Mux(vec_ln, ln.o.payload.y, sm.o.payload.p))]
         with m.If(sm_written):
             m.d.sync += sm_out.eq(sm_out + 1)
         sm_en = Signal(line)
@@ -577,7 +608,13 @@ class AcceleratorCore(wiring.Component):
             m.d.comb += [wr.en.eq(sm_en), wr.addr.eq(dst + (sm_out >> l_log)),
                          wr.data.eq(Cat([sm_p] * line))]
         with m.Elif(nl_valid):
-            m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(nl_out)]
+            if passes == 1:  # a line per cycle
+                m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(nl_out)]
+            else:  # chunk w_index % passes of line w_index // passes
+                chunk = w_index[:p_log]
+                m.d.comb += [wr.en.eq(Cat((e // lanes == chunk) for e in range(line))),
+                             wr.addr.eq(dst + (w_index >> p_log)),
+                             wr.data.eq(Cat([nl_out] * passes))]
             m.d.sync += w_index.eq(w_index + 1)
         with m.Elif(rq_valid & ~linear):
             m.d.comb += [wr.en.eq(all_en), wr.addr.eq(dst + w_index), wr.data.eq(rq_bits)]

@@ -8,13 +8,31 @@ and, with ``input_register``, its input registers; everywhere else (simulation, 
 families) it builds the same registers around ``x * y``. Both load on ``en`` and reset to 0 with
 the domain's reset, so the two are cycle for cycle the same; the tests simulate the ECP5 netlist
 against a behavioural model of the primitive (``sim/models/MULT18X18D.v``).
+
+:func:`lut4` is the same idea for logic: one function of up to four bits, a ``LUT4`` with its
+truth table computed here on ECP5 (simulated by ``sim/models/LUT4.v``), elsewhere the same
+function as an expression in a submodule of its own, named ``lut4_*``, which the emitted Verilog
+marks ``keep_hierarchy`` (:func:`gen.emit.verilog_text`): synthesis then maps each function
+alone, as one LUT4, where it would otherwise merge them into wider, duplicated functions (an
+int8 PE lane: 144 LUTs with the functions on kept wires, 226 with none, 94 as submodules).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, ResetSignal, Signal, Value, signed
+from amaranth.hdl import (
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    ResetSignal,
+    Signal,
+    Value,
+    signed,
+)
 
-__all__ = ["DSP_WIDTH", "dsp_family", "registered_product"]
+__all__ = ["DSP_WIDTH", "LUT4_PREFIX", "dsp_family", "registered_product", "lut4", "lut4_init",
+           "kept_register"]
 
 #: Operand width of the ECP5 multiplier (signed).
 DSP_WIDTH = 18
@@ -97,3 +115,109 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
         m.d.sync += product.eq(x * y)
     return product
 
+
+
+def lut4_init(function, n_inputs: int) -> int:
+    """The 16-bit truth table of ``function`` of ``n_inputs`` (<= 4) bits, as ECP5's LUT4
+    ``INIT``: bit ``{D, C, B, A}`` is the value for inputs ``A, B, C, D`` (the inputs past
+    ``n_inputs`` are tied to 0 and do not matter)."""
+    if not 0 <= n_inputs <= 4:
+        raise ValueError(f"n_inputs must be in 0..4, got {n_inputs}")
+    init = 0
+    for index in range(16):
+        bits = [(index >> k) & 1 for k in range(n_inputs)]
+        init |= (int(function(*bits)) & 1) << index
+    return init
+
+
+def lut4(m: Module, platform, function, *inputs, name: str) -> Signal:
+    """One bit, ``function(*inputs)`` of up to four 1-bit values: a ``LUT4`` on ECP5, a wire
+    marked ``keep`` elsewhere.
+
+    Parameters
+    ----------
+    m : Module
+    platform : Platform or None
+        ECP5 (``platform.family == "ecp5"``) gets the primitive.
+    function : callable
+        Of as many arguments as ``inputs``, written with ``&``, ``|``, ``^`` and ``~`` only, so
+        that it evaluates both on 0/1 integers (the truth table; ``~`` is taken modulo 2) and on
+        Amaranth values (the expression).
+    inputs : Value
+        One bit each, at most four.
+    name : str
+        Name of the output signal (and of the instance).
+
+    Returns
+    -------
+    Signal
+        The function's value, combinational.
+    """
+    if len(inputs) > 4:
+        raise ValueError(f"a LUT4 takes at most 4 inputs, got {len(inputs)}")
+    inputs = [Value.cast(value) for value in inputs]
+    if any(len(value) != 1 for value in inputs):
+        raise ValueError("every LUT4 input must be one bit")
+    out = Signal(name=name)
+    if dsp_family(platform) == "ecp5":
+        init = lut4_init(function, len(inputs))
+        padded = [*inputs, *[Const(0, 1)] * (4 - len(inputs))]
+        m.submodules[f"{name}_lut"] = Instance(
+            "LUT4", p_INIT=Const(init, 16), a_keep=1,
+            **{f"i_{port}": value for port, value in zip("ABCD", padded)}, o_Z=out)
+    else:
+        cell = m.submodules[f"{LUT4_PREFIX}{name}"] = _Function(function, len(inputs))
+        m.d.comb += [port.eq(value) for port, value in zip(cell.inputs, inputs)]
+        m.d.comb += out.eq(cell.out)
+    return out
+
+
+#: Name prefix of :func:`lut4`'s generic submodules (marked ``keep_hierarchy`` on emission).
+LUT4_PREFIX = "lut4_"
+
+
+def kept_register(m: Module, platform, value, *, en, name: str) -> Signal:
+    """``value`` registered (loading when ``en`` is high, reset by the domain's reset) where
+    synthesis cannot merge it with an identical register: ``TRELLIS_FF`` primitives on ECP5
+    (simulated by ``sim/models/TRELLIS_FF.v``), elsewhere a register alone in a ``lut4_``
+    submodule (kept as :func:`lut4`'s). A copy per row of an array stays the row's."""
+    value = Value.cast(value)
+    out = Signal(len(value), name=name)
+    if dsp_family(platform) == "ecp5":
+        for k in range(len(value)):
+            m.submodules[f"{name}_ff{k}"] = Instance(
+                "TRELLIS_FF", p_GSR="DISABLED", p_CEMUX="CE", p_CLKMUX="CLK", p_LSRMUX="LSR",
+                p_REGSET="RESET", p_SRMODE="LSR_OVER_CE", a_keep=1,
+                i_CLK=ClockSignal(), i_CE=en, i_LSR=ResetSignal(), i_DI=value[k], o_Q=out[k])
+    else:
+        cell = m.submodules[f"{LUT4_PREFIX}{name}"] = _Register(len(value))
+        m.d.comb += [cell.d.eq(value), cell.en.eq(en), out.eq(cell.q)]
+    return out
+
+
+class _Register(Elaboratable):
+    """A register alone in its module (:func:`kept_register`'s generic path)."""
+
+    def __init__(self, width: int):
+        self.d, self.q = Signal(width, name="d"), Signal(width, name="q")
+        self.en = Signal(name="en")
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.en):
+            m.d.sync += self.q.eq(self.d)
+        return m
+
+
+class _Function(Elaboratable):
+    """One function of up to four bits, alone in its module (:func:`lut4`'s generic path)."""
+
+    def __init__(self, function, n_inputs: int):
+        self.function = function
+        self.inputs = [Signal(name=f"in{k}") for k in range(n_inputs)]
+        self.out = Signal(name="out")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.out.eq(self.function(*self.inputs))
+        return m

@@ -1,25 +1,29 @@
 """Processing element: one configurable-op ALU lane with saturation (a pipelined core).
 
-Parameters, op encoding and the golden model are in ``golden.pe``.
+Parameters, op encoding and the golden model are in ``golden.pe``. The default lane (signed int8
+into int16, every op, ``half_up``) is built by :func:`mapped_lane` as a netlist of 4-input
+functions (:func:`hw.dsp.lut4`: ECP5 ``LUT4`` primitives, or the same functions as kept wires
+elsewhere); every other configuration by the generic description in :class:`PE`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed_point import bits_for_range, product_range
-from golden.pe import Op, PEConfig
+from golden.pe import OP_NAMES, Op, PEConfig
 
 from .arith import clamp_amount, saturate, shape_of, shift_left_saturate, shift_right_rounded
 from .config import configure
-from .dsp import registered_product
+from .dsp import lut4, registered_product
 from .pipeline import delay
 
-__all__ = ["PEOp", "PE", "add_pe", "pe_latency"]
+__all__ = ["PEOp", "PE", "add_pe", "pe_latency", "OP_DECODE_LAYOUT", "decode_op",
+           "lane_is_mapped", "mapped_lane"]
 
 #: The op field's Amaranth enum, with the encoding of :class:`golden.pe.Op`.
 PEOp = enum.Enum("PEOp", [(op.name, op.value) for op in Op])
@@ -78,10 +82,17 @@ class PE(wiring.Component):
     in the fabric, so that the route out of it does not either; ``sum_register`` registers the
     sum before it saturates.
 
+    The default lane (signed int8 into int16, every op, ``half_up``, the multiplier shifter;
+    see :func:`lane_is_mapped`) is built by :func:`mapped_lane`, the same ops cut into 4-input
+    functions, LUT4 primitives on ECP5: cycle for cycle and bit for bit the same results.
+
     Parameters
     ----------
     config : golden.pe.PEConfig, optional
         The PE's parameters; or pass them as keywords (``in_width=8, signed=True, ...``).
+    decoded_op : bool
+        The mapped lane only: take the op decoded (:func:`decode_op`, shared by a row of
+        lanes) on ``decoded`` instead of decoding ``i.op`` itself.
 
     Attributes
     ----------
@@ -89,6 +100,12 @@ class PE(wiring.Component):
     latency : int
         Register stages from ``i`` to ``o``: ``2 + multiplier_stages + sum_register`` (3 by
         default, the class attribute).
+    mapped : bool
+        Whether the lane is :func:`mapped_lane`'s.
+    decode_delay : int
+        With ``decoded_op``: ``decoded`` must be the decode of the op ``decode_delay`` cycles
+        of ``en`` after it was on ``i`` (1 from 2 multiplier stages on, when the lane's first
+        stage registers its inputs as they come; registered per row, the decode stays a row's).
 
     Members
     -------
@@ -96,21 +113,36 @@ class PE(wiring.Component):
         Stall enable: all registers load when high.
     i : In(StructLayout({"op": PEOp, "a": operand, "b": operand, "c": operand}))
     o : Out(signed or unsigned ``output_width``)
+    decoded : In(OP_DECODE_LAYOUT)
+        With ``decoded_op`` only.
     """
 
     latency = 3
 
-    def __init__(self, config: PEConfig | None = None, **params):
+    def __init__(self, config: PEConfig | None = None, *, decoded_op: bool = False, **params):
         self.config = configure(self, PEConfig, config, params)
         self.latency = pe_latency(self.config)
+        self.mapped = lane_is_mapped(self.config)
+        if not isinstance(decoded_op, bool) or (decoded_op and not self.mapped):
+            self._MustUse__silence = True  # rejected, never built (as hw.config.configure)
+            if not isinstance(decoded_op, bool):
+                raise TypeError(f"decoded_op must be a bool, got {decoded_op!r}")
+            raise ValueError("decoded_op needs the mapped lane (signed int8 into int16, every "
+                             "op, half_up rounding, the multiplier shifter)")
+        self.decoded_op = decoded_op
+        #: With ``decoded_op``: en-cycles from ``i`` to the op that ``decoded`` must decode.
+        self.decode_delay = int(self.config.multiplier_stages >= 2)
         operand = shape_of(self.config.in_width, self.config.signed)
         self.operand_shape = operand
         self.result_shape = shape_of(self.config.output_width, self.config.signed)
-        super().__init__({
+        members = {
             "en": In(1),
             "i": In(data.StructLayout({"op": PEOp, "a": operand, "b": operand, "c": operand})),
             "o": Out(self.result_shape),
-        })
+        }
+        if decoded_op:
+            members["decoded"] = In(OP_DECODE_LAYOUT)
+        super().__init__(members)
 
     def _decode(self, i) -> dict[Op, _Decoded]:
         """The :class:`_Decoded` row of each built op."""
@@ -162,6 +194,8 @@ class PE(wiring.Component):
         return {op: table[op] for op in cfg.op_codes}
 
     def elaborate(self, platform):
+        if self.mapped:
+            return mapped_lane(self, platform)
         m = Module()
         cfg, i, en = self.config, self.i, self.en
         k = cfg.in_width + 1
@@ -245,3 +279,240 @@ def add_pe(m: Module, name: str, config: PEConfig, *, en, op, a, b, c=0):
     pe = m.submodules[name] = PE(config)
     m.d.comb += [pe.en.eq(en), pe.i.op.eq(op), pe.i.a.eq(a), pe.i.b.eq(b), pe.i.c.eq(c)]
     return pe.o
+
+
+# --- The mapped lane: signed int8 into int16, every op, half_up, on the multiplier ----------
+#
+# Every op is ``a * y + z + carry`` as in :class:`PE`, cut into 4-input functions (one LUT4
+# each on ECP5), with the levers that bring a lane near a hand-written one:
+# - saturation only where the ranges need it: only shl can leave int16 (every other op's sum
+#   fits), so the adder is 16 bits wide and the overflow test reads product bits [22:15];
+# - one shift decoder for both directions: shl is ``a * 2**n``, shr is
+#   ``(a * 2**(7 - n) + 63 + 1) >> 7`` (half up), so the one-hot factor is bit ``n`` or bit
+#   ``7 - n`` = ``n ^ 7``: the decoder's select is the op's low bit;
+# - the op's effect on the adder operand through the register's synchronous reset (z is 0 for
+#   mul and shl, and for max/min when a is taken), which the FPGA flip-flop has for free;
+# - the op decoded once per row (:func:`decode_op`, ``PE(decoded_op=True)``): 8 of its
+#   functions are of the op alone;
+# - the output a 4-way choice per bit, each one LUT4: the sum, the sum shifted right by 7
+#   (shr), or a saturation value.
+
+#: The op decoded for the mapped lane: the op's bits, and functions of the op alone that a row
+#: of lanes shares.
+OP_DECODE_LAYOUT = data.StructLayout({
+    "op": 3,      # the op itself (its bits select inside the lanes' functions)
+    "mm": 1,      # mul or madd: y is b
+    "mmshr": 1,   # mul, madd or shr: y bit 7 when b < 0
+    "shl": 1,
+    "zs1": 1,     # (zs1, zs0) select z: b, ~b (sub), c (madd), 63 (shr); zs0 is the carry
+    "zs0": 1,
+    "k0": 1,      # with op[2], y bit 0: b0 (mul, madd), 1 (add, sub), a > b (max), a <= b (min)
+    "q1": 1,      # (q1, q0) the z register's reset: never, always (mul, shl), when a > b
+    "q0": 1,      # (max), when a <= b (min)
+})
+
+
+def lane_is_mapped(config: PEConfig) -> bool:
+    """Whether :class:`PE` builds ``config`` as the mapped lane (:func:`mapped_lane`)."""
+    return (config.in_width == 8 and config.signed and config.output_width == 16
+            and config.rounding == "half_up" and config.shift_unit == "multiplier"
+            and set(config.ops) == set(OP_NAMES))
+
+
+def decode_op(m: Module, platform, op, *, name: str) -> Signal:
+    """The op decode of the mapped lane (:data:`OP_DECODE_LAYOUT`), as 4-input functions of
+    ``op``: one per row of lanes."""
+    o0, o1, o2 = op[0], op[1], op[2]
+    decoded = Signal(OP_DECODE_LAYOUT, name=name)
+
+    def cell(field, function, *inputs):
+        m.d.comb += decoded[field].eq(lut4(m, platform, function, *inputs,
+                                           name=f"{name}_{field}"))
+
+    m.d.comb += decoded.op.eq(op)
+    cell("mm", lambda o2, o1, o0: ~o2 & ~(o1 ^ o0), o2, o1, o0)
+    cell("mmshr", lambda o2, o1, o0: ~(o1 ^ o0) & (~o2 | o0), o2, o1, o0)
+    cell("shl", lambda o2, o1, o0: o2 & o1 & ~o0, o2, o1, o0)
+    cell("zs1", lambda o1, o0: o1 & o0, o1, o0)
+    cell("zs0", lambda o2, o1, o0: o1 & ~(o2 ^ o0), o2, o1, o0)
+    cell("k0", lambda o2, o1, o0: (o2 & o0) | (~o2 & (o1 ^ o0)), o2, o1, o0)
+    cell("q1", lambda o2, o1: o2 & ~o1, o2, o1)
+    cell("q0", lambda o2, o1, o0: (~o2 & ~o1 & ~o0) | (o2 & o1 & ~o0) | (o2 & ~o1 & o0),
+         o2, o1, o0)
+    return decoded
+
+
+def _compare(m: Module, platform, a, b, style: str):
+    """``a <= b`` for signed int8: ``chain`` (7 LUT4s, 7 deep: 2 bits, then one bit each, the
+    sign bit compared the other way round), ``tree`` (11 LUT4s, 3 deep: 2-bit groups, then
+    their greater-than and equal bits combined) or ``carry`` (Yosys's carry chain)."""
+
+    def cell(name, function, *inputs):
+        return lut4(m, platform, function, *inputs, name=name)
+
+    if style == "carry":
+        le = Signal(name="a_le_b")
+        m.d.comb += le.eq(a <= b)
+        return le
+    if style == "chain":
+        le = cell("a_le_b1", lambda a0, a1, b0, b1: ~((a1 & ~b1) | (~(a1 ^ b1) & a0 & ~b0)),
+                  a[0], a[1], b[0], b[1])
+        for k in range(2, 8):
+            le = cell(f"a_le_b{k}",
+                      (lambda ak, bk, le: (ak & ~bk) | (~(ak ^ bk) & le)) if k == 7 else
+                      (lambda ak, bk, le: (~ak & bk) | (~(ak ^ bk) & le)), a[k], b[k], le)
+        return le
+    # tree: per 2-bit group, a > b and a == b (the top group signed: a's sign bit set is less)
+    gt, eq = [], []
+    for g in range(4):
+        lo, hi = 2 * g, 2 * g + 1
+        sign = 1 if g == 3 else 0
+        gt.append(cell(f"a_gt_b_g{g}", lambda a0, a1, b0, b1, s=sign:
+                       ((a1 ^ s) & ~(b1 ^ s)) | (~(a1 ^ b1) & a0 & ~b0),
+                       a[lo], a[hi], b[lo], b[hi]))
+        if g:
+            eq.append(cell(f"a_eq_b_g{g}", lambda a0, a1, b0, b1: ~(a0 ^ b0) & ~(a1 ^ b1),
+                           a[lo], a[hi], b[lo], b[hi]))
+    gt_hi = cell("a_gt_b_hi", lambda g3, e3, g2, e2: g3 | (e3 & g2), gt[3], eq[2], gt[2], eq[1])
+    eq_hi = cell("a_eq_b_hi", lambda e3, e2: e3 & e2, eq[2], eq[1])
+    gt_lo = cell("a_gt_b_lo", lambda g1, e1, g0: g1 | (e1 & g0), gt[1], eq[0], gt[0])
+    return cell("a_le_b", lambda gh, eh, gl: ~(gh | (eh & gl)), gt_hi, eq_hi, gt_lo)
+
+
+def _lane_operands(m: Module, platform, a, b, c, d, en, *, compare: str):
+    """The multiplier's second operand ``y`` (17 bits), the adder operand ``z`` before its
+    register, and that register's reset ``rz``, from the operands and the decoded op ``d``."""
+
+    def cell(name, function, *inputs):
+        return lut4(m, platform, function, *inputs, name=name)
+
+    o2, o1, o0 = d.op[2], d.op[1], d.op[0]
+    le = _compare(m, platform, a, b, compare)
+
+    # The shift decoder: shl sets bit n of y, shr bit 7 - n = n ^ 7 (for n in 0..7), so
+    # e[k] = (b[2:0] ^ {3{op0}}) == k serves both.
+    hz4 = cell("b_7_4_zero", lambda b4, b5, b6, b7: ~(b4 | b5 | b6 | b7), *b[4:8])
+    t = cell("b_ge_16", lambda b4, b5, b6, b7: ~b7 & (b4 | b5 | b6), *b[4:8])
+    lo_sh = cell("shift_lo", lambda o2, o1, hz4, b3: o2 & o1 & hz4 & ~b3, o2, o1, hz4, b[3])
+    hi_sh = cell("shift_hi", lambda shl, hz4, b3: shl & hz4 & b3, d.shl, hz4, b[3])
+    e = [cell(f"shift_dec{k}",
+              lambda b0, b1, b2, o0, k=k: (~((b0 ^ o0) ^ (k & 1)) & ~((b1 ^ o0) ^ (k >> 1 & 1))
+                                           & ~((b2 ^ o0) ^ (k >> 2 & 1))),
+              b[0], b[1], b[2], o0) for k in range(8)]
+    ge15 = cell("b_ge_15", lambda t, hz4, b3, e7: t | (hz4 & b3 & e7), t, hz4, b[3], e[7])
+
+    # y: b (mul, madd), 1 (add, sub), the comparison (max, min), 2**n (shl), 2**(7-n) (shr).
+    w0 = cell("y0_shift", lambda o0, b7, lo, e0: (~o0 & b7) | (lo & e0), o0, b[7], lo_sh, e[0])
+    g1 = cell("y0_other", lambda o2, k0, b0, le: (~o2 & (k0 | b0)) | (o2 & ~(k0 ^ le)),
+              o2, d.k0, b[0], le)
+    bits = [cell("y0", lambda o2, o1, w0, g1: (o2 & o1 & w0) | (~(o2 & o1) & g1),
+                 o2, o1, w0, g1)]
+    bits += [cell(f"y{k}", lambda mm, bk, lo, ek: (mm & bk) | (lo & ek), d.mm, b[k], lo_sh, e[k])
+             for k in range(1, 7)]
+    bits.append(cell("y7", lambda b7, mmshr, lo, e7: (b7 & mmshr) | (~b7 & lo & e7),
+                     b[7], d.mmshr, lo_sh, e[7]))
+    mb7 = cell("y16", lambda mm, b7: mm & b7, d.mm, b[7])
+    bits += [cell(f"y{k}", lambda mb7, hi, ek: mb7 | (hi & ek), mb7, hi_sh, e[k - 8])
+             for k in range(8, 15)]
+    bits.append(cell("y15", lambda mb7, shl, ge15: mb7 | (shl & ge15), mb7, d.shl, ge15))
+    bits.append(mb7)
+    y = Signal(signed(17), name="y")
+    m.d.comb += y.eq(Cat(*bits))
+
+    # z: b (add, and max/min taking b), ~b (sub, with the carry), c (madd), 63 (shr, with the
+    # carry: the rounding bias 64); 0 by the register's reset.
+    z = Signal(signed(8), name="z_next")
+    m.d.comb += z.eq(Cat(*(cell(f"z{k}", lambda zs1, zs0, ck, bk, k=k:
+                                (~zs1 & (bk ^ zs0)) | (zs1 & ~zs0 & ck)
+                                | (zs1 & zs0 & (1 if k < 6 else 0)),
+                                d.zs1, d.zs0, c[k], b[k]) for k in range(8))))
+    # Qualified by en here, not in the row's decode: the stall enable, the array's widest net,
+    # then passes one LUT on its way to the reset, as it passes none to the clock enables.
+    rz = cell("z_reset", lambda en, q1, q0, le: en & ((~q1 & q0) | (q1 & ~q0 & ~le)
+                                                      | (q1 & q0 & le)),
+              en, d.q1, d.q0, le)
+    return y, z, rz
+
+
+def mapped_lane(pe: PE, platform) -> Module:
+    """The elaboration of a :class:`PE` whose config :func:`lane_is_mapped`.
+
+    Stages as :class:`PE` describes, with one difference from ``multiplier_stages=2`` on: the
+    first stage registers the operands (and the op) as they come, and the operand logic sits
+    between it and the DSP's input register, so the inputs' routes (a wide array's longest)
+    carry no logic; the comparison is then on a carry chain.
+    """
+    m = Module()
+    cfg, i, en = pe.config, pe.i, pe.en
+    early = cfg.multiplier_stages >= 2
+
+    def register(value, name, **kwargs):
+        reg = Signal(value.shape(), name=name, **kwargs)
+        with m.If(en):
+            m.d.sync += reg.eq(value)
+        return reg
+
+    if early:
+        a, b, c = (register(i[k], f"{k}_in") for k in "abc")
+        d = pe.decoded if pe.decoded_op else decode_op(
+            m, platform, register(Value.cast(i.op), "op_in"), name="op")
+    else:
+        a, b, c = i.a, i.b, i.c
+        d = pe.decoded if pe.decoded_op else decode_op(m, platform, Value.cast(i.op),
+                                                       name="op")
+    # The comparison in 7 LUT4s in a chain, or, where the multiplier stages say timing matters,
+    # in 11 as a 3-deep tree.
+    y, z_next, rz = _lane_operands(m, platform, a, b, c, d, en,
+                                   compare="tree" if early else "chain")
+
+    # The operands' register: the DSP's input register from 2 multiplier stages on.
+    if early:
+        product = registered_product(m, platform, a, y, en=en, name="product",
+                                     input_register=True)
+    else:
+        product = registered_product(m, platform, register(a, "x"), register(y, "y_reg"),
+                                     en=en, name="product", input_register=False)
+    # z's reset is the op's (and the comparison's) doing; the domain's reset is not needed by
+    # a data register, and would cost a LUT to merge with it.
+    z = Signal(signed(8), name="z", reset_less=True)
+    with m.If(rz):
+        m.d.sync += z.eq(0)
+    with m.Elif(en):
+        m.d.sync += z.eq(z_next)
+    flags = register(Cat(d.shl, d.zs1, d.zs0), "flags")
+    # Beside the DSP's output register.
+    z, flags = (delay(m, value, 1, en=en, name=value.name) for value in (z, flags))
+    shl, zs1, carry = flags[0], flags[1], flags[2]
+
+    def cell(name, function, *inputs):
+        return lut4(m, platform, function, *inputs, name=name)
+
+    # Saturation: only shl overflows int16, when product bits [22:15] are not all equal;
+    # (c1, c0): the sum, the sum >> 7 (shr), int16 max, int16 min.
+    p = product
+    eq_hi = cell("sat_eq_hi", lambda x, y, z, w: (x & y & z & w) | ~(x | y | z | w), *p[19:23])
+    eq_lo = cell("sat_eq_lo", lambda x, y, z, w: (x & y & z & w) | ~(x | y | z | w), *p[16:20])
+    fits = cell("sat_fits", lambda eh, el, p16, p15: eh & el & ~(p16 ^ p15),
+                eq_hi, eq_lo, p[16], p[15])
+    c1 = cell("out_c1", lambda shl, fits: shl & ~fits, shl, fits)
+    c0 = cell("out_c0", lambda zs1, zs0, c1, p22: (zs1 & zs0) | (c1 & p22), zs1, carry, c1, p[22])
+    if cfg.multiplier_stages == 3:  # the product again in the fabric, near the adder
+        product, z, carry, c1, c0 = (delay(m, value, 1, en=en, name=f"{name}_near")
+                                     for value, name in ((product, "product"), (z, "z"),
+                                                         (carry, "carry"), (c1, "c1"),
+                                                         (c0, "c0")))
+    total = Signal(16, name="total")
+    m.d.comb += total.eq(product[:16] + z + carry)
+    if cfg.sum_register:
+        total, c1, c0 = (delay(m, value, 1, en=en, name=f"{name}_sum")
+                         for value, name in ((total, "total"), (c1, "c1"), (c0, "c0")))
+    def out_bit(k):
+        # Saturated, bits 0..14 are 1 for int16 max (c0 = 0) and 0 for min; bit 15 the reverse.
+        return lambda c1, c0, sk, sh: ((~c1 & ~c0 & sk) | (~c1 & c0 & sh)
+                                       | (c1 & (c0 if k == 15 else ~c0)))
+
+    out = [cell(f"out{k}", out_bit(k), c1, c0, total[k], total[min(k + 7, 14)])
+           for k in range(16)]
+    with m.If(en):
+        m.d.sync += pe.o.eq(Cat(*out))
+    return m

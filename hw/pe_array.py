@@ -6,7 +6,7 @@ Parameters, the transaction-level golden model and the GEMV/GEMM schedules are i
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,7 +14,8 @@ from golden.pe_array import Mode, PEArrayConfig
 
 from .arith import saturate, shape_of
 from .config import configure
-from .pe import PE, PEOp, pe_latency
+from .dsp import kept_register, lut4
+from .pe import PE, PEOp, decode_op, lane_is_mapped, pe_latency
 from .pipeline import delay
 from .reduction_tree import ReductionTree
 
@@ -109,16 +110,33 @@ class PEArray(wiring.Component):
             m.d.sync += [dst.eq(src) for dst, src in
                          zip(stage_valid, [self.i.valid, *stage_valid[:-1]])]
 
-        # PEs, then one reduction tree per row.
+        # PEs, then one reduction tree per row. The mapped lanes share one op decode per row
+        # (registered per row with the operands from 2 multiplier stages on): decoded once for
+        # the array, the op would reach every lane over one die-wide route.
         pe_results = Signal(self.output_layout["elem"].shape)
         row_sums = []
+        shared = lane_is_mapped(cfg.pe)
         for r in range(cfg.rows):
+            # With the mapped lanes, each row computes the stall enable again for its own
+            # registers (a kept LUT4): one net to every register's clock enable was the 8x8
+            # array's longest route (11.4 ns).
+            row_advance = (lut4(m, platform, lambda valid, ready: ~valid | ready,
+                                self.o.valid, self.o.ready, name=f"row{r}_advance")
+                           if shared else advance)
             tree = m.submodules[f"tree{r}"] = ReductionTree(cfg.tree)
-            m.d.comb += tree.en.eq(advance)
+            m.d.comb += tree.en.eq(row_advance)
+            if shared:
+                op = Value.cast(i.op)
+                if cfg.pe.multiplier_stages >= 2:
+                    op = kept_register(m, platform, op, en=row_advance, name=f"row{r}_op")
+                decoded = decode_op(m, platform, op, name=f"row{r}_op_decode")
             for c in range(cfg.cols):
-                pe = m.submodules[f"pe{r}_{c}"] = PE(cfg.pe)
+                pe = m.submodules[f"pe{r}_{c}"] = PE(cfg.pe, decoded_op=shared)
+                if shared:
+                    assert pe.decode_delay == int(cfg.pe.multiplier_stages >= 2)
+                    m.d.comb += pe.decoded.eq(decoded)
                 m.d.comb += [
-                    pe.en.eq(advance),
+                    pe.en.eq(row_advance),
                     pe.i.op.eq(i.op), pe.i.a.eq(i.a[r][c]), pe.i.b.eq(i.b[r][c]),
                     pe.i.c.eq(i.c[r][c]),
                     pe_results[r][c].eq(pe.o),

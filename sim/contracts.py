@@ -23,8 +23,8 @@ sparse-decoder
 addrgen            i -> o              1 ``last`` word per descriptor (the words of a
                                        descriptor are counted by their ``last`` flag)
 pingpong           i -> o              1, due when a fill ends (``last`` or ``depth`` words)
-softmax            i -> o              at most 1 (outputs start ~50 cycles after a vector
-                                       ends, too deep for the no-loss check)
+softmax,           i -> o              at most 1 (outputs start ~50 / ~40 cycles after a
+layernorm                              vector ends, too deep for the no-loss check)
 scratchpad         req[k] -> resp[k]   1 per read request, 0 per write
 dma                cmd -> done         at most 1 (a transfer waits on the AXI slave, which
                                        may stall forever; the slave is assumed legal, the
@@ -54,6 +54,7 @@ from golden.memory.scratchpad import ScratchpadConfig
 from golden.memory.stream_buffer import StreamBufferConfig
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
+from golden.nonlinear.layernorm import LayerNormConfig
 from golden.nonlinear.silu import SiLUConfig
 from golden.nonlinear.softmax import SoftmaxConfig
 from golden.pe import PEConfig
@@ -326,6 +327,36 @@ def _csr_invariants(harness) -> list:
             (w.pending == st["w_full"] + bus.bvalid, "owed W = held W + the B waiting")]
 
 
+def _sparse_decoder_invariants(harness) -> list:
+    """A query is owed from its flags' push to their pop: the flag FIFO holds one entry per
+    query in the search tree's pipeline or the search unit, and only one of them holds
+    queries at a time; each unit keeps its own invariants."""
+    from hw.sparse.sparse_decoder import DecoderTag
+
+    st, c = harness.dut.state, harness.counters[0]
+    tree, search = st["tree"], st["search"]
+    in_tree = sum(tree.stage_valid)
+    in_search = search.state["busy"] + search.o.valid
+    s = search.state
+    return [(c.pending == st["fifo"].level, "owed = the flag FIFO's level"),
+            (st["fifo"].level == in_tree + in_search, "a flag per query in either unit"),
+            ((in_tree == 0) | (st["tag"] == DecoderTag.BITMAP), "the tree answers bitmap blocks"),
+            ((in_search == 0) | (st["tag"] == DecoderTag.COORDINATE),
+             "the search unit answers coordinate blocks"),
+            (~s["busy"] | (~s["error"] & (s["count"] != 0)), "a scan runs on a good block"),
+            (~s["busy"] | (s["remaining"] + s["row"] * search.config.parallel == s["count"]),
+             "a scan's remaining entries are those from its row on"),
+            (s["count"] <= search.config.max_nnz, "at most max_nnz entries stored")]
+
+
+def _host_bridge_invariants(harness) -> list:
+    """A read address is offered only while reading, a write address or data only while
+    writing (the address and data registers hold meanwhile)."""
+    bus, st = harness.dut.bus, harness.dut.state
+    return [(~bus.arvalid | st["reading"], "AR valid only in READ"),
+            (~(bus.awvalid | bus.wvalid) | st["writing"], "AW and W valid only in WRITE")]
+
+
 def _addrgen_contract(levels: int) -> Callable:
     # Up to three descriptors of 3**levels words in flight: the walker's and the check stages'.
     words = 3 ** levels
@@ -343,6 +374,7 @@ def _targets() -> list[FormalTarget]:
     from hw.memory.stream_buffer import StreamBuffer
     from hw.nonlinear.exp import Exp
     from hw.nonlinear.gelu import GELU
+    from hw.nonlinear.layernorm import LayerNorm
     from hw.nonlinear.silu import SiLU
     from hw.nonlinear.softmax import Softmax
     from hw.pe import PE
@@ -359,6 +391,7 @@ def _targets() -> list[FormalTarget]:
     pingpong = PingPongConfig(width=1, depth=2)
     softmax = SoftmaxConfig(in_width=8, in_frac=3, out_width=4, out_frac=4, max_len=2,
                             banks=2, exp_order=1)
+    layernorm = LayerNormConfig(in_width=4, out_width=4, out_frac=1, max_len=2, banks=2)
     uart = UARTConfig(divisor=4)
 
     def uart_loopback(dut, **kw):
@@ -431,7 +464,7 @@ def _targets() -> list[FormalTarget]:
         FormalTarget("sparse-decoder",
                      lambda: SparseDecoder(SparseDecoderConfig(block=8, value_width=2,
                                                                parallel=4, levels_per_stage=3)),
-                     _streams(queries)),
+                     _streams(queries), invariants=_sparse_decoder_invariants, induction=4),
         FormalTarget("addrgen", _addrgen(levels=1), _addrgen_contract(levels=1),
                      invariants=_addrgen_invariants, induction=16),
         FormalTarget("addrgen-nested", _addrgen(levels=2), _addrgen_contract(levels=2),
@@ -455,13 +488,19 @@ def _targets() -> list[FormalTarget]:
                      dma, depth=12),
         FormalTarget("stream-buffer",
                      lambda: StreamBuffer(StreamBufferConfig(in_width=4, out_width=4, depth=2)),
-                     stream_buffer, depth=12),
-        FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16),
+                     stream_buffer, depth=12, induction=4),
+        FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16,
+                     invariants=_host_bridge_invariants, induction=4),
         FormalTarget("uart", lambda: UART(uart), uart_loopback,
                      depth=uart.frame_cycles + 12, deep=True),
         # The output pass starts ~50 cycles after a vector ends (two exp pipelines and a
         # divider), so the drain check is out of reach; handshakes, counts and reset are not.
         FormalTarget("softmax", lambda: Softmax(softmax),
+                     _streams(Contract(drain=None, note="a word out per word in, never more")),
+                     depth=60, deep=True),
+        # Likewise: outputs start ~40 cycles after a vector ends (the serial n*Q - S*S and
+        # the 1/sqrt chain).
+        FormalTarget("layernorm", lambda: LayerNorm(layernorm),
                      _streams(Contract(drain=None, note="a word out per word in, never more")),
                      depth=60, deep=True),
     ]

@@ -34,24 +34,11 @@ class Field:
         return int(np.prod(self.dims, dtype=np.int64)) if self.dims else 1
 
 
-def _fields_of(shape, name: str, offset: int) -> list[Field]:
-    from amaranth.hdl import Shape
-    from amaranth.lib import data
+def _fields_of(shape) -> list[Field]:
+    # The layout walk is gen.interface's, the one the manifest and the headers use.
+    from gen.interface import payload_fields
 
-    if isinstance(shape, data.StructLayout):
-        fields = []
-        for member, field in shape:
-            fields += _fields_of(field.shape, f"{name}.{member}" if name else member,
-                                 offset + field.offset)
-        return fields
-    dims = []
-    while isinstance(shape, data.ArrayLayout):
-        dims.append(shape.length)
-        shape = shape.elem_shape
-    if isinstance(shape, data.Layout):
-        raise TypeError(f"field {name!r}: arrays of {type(shape).__name__} are not supported")
-    cast = Shape.cast(shape)
-    return [Field(name or "value", offset, cast.width, cast.signed, tuple(dims))]
+    return [Field(f.name, f.offset, f.width, f.signed, f.dims) for f in payload_fields(shape)]
 
 
 class PayloadCodec:
@@ -75,7 +62,7 @@ class PayloadCodec:
         ``ArrayLayout`` or a plain shape (one field named ``value``)."""
         from amaranth.hdl import Shape
 
-        return cls(_fields_of(shape, "", 0), Shape.cast(shape).width)
+        return cls(_fields_of(shape), Shape.cast(shape).width)
 
     def to_json(self) -> dict:
         """A JSON-compatible description (see :meth:`from_json`)."""
@@ -98,6 +85,21 @@ class PayloadCodec:
         count : int, optional
             N, when no value has a leading batch axis.
         """
+        packed = self._pack(values, count)
+        return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+    def encode_words(self, values: Mapping[str, object], count: int | None = None
+                     ) -> np.ndarray:
+        """Pack a batch like :meth:`encode`, as an ``(N, ceil(width / 32))`` array of
+        little-endian uint32 (word 0 least significant, as C and Verilator hold a payload)."""
+        packed = self._pack(values, count)
+        words = (self.width + 31) // 32
+        out = np.zeros((packed.shape[0], 4 * words), dtype=np.uint8)
+        out[:, :packed.shape[1]] = packed
+        return out.view("<u4")
+
+    def _pack(self, values: Mapping[str, object], count: int | None) -> np.ndarray:
+        """The payloads as rows of little-endian bytes."""
         missing = [f.name for f in self.fields if f.name not in values]
         extra = sorted(set(values) - {f.name for f in self.fields})
         if missing or extra:
@@ -105,7 +107,9 @@ class PayloadCodec:
         if count is None:
             count = max(np.shape(values[f.name])[0] if np.ndim(values[f.name]) > len(f.dims)
                         else 1 for f in self.fields)
-        bits = np.zeros((count, self.width), dtype=np.uint8)
+        # Each element is OR-ed into the one or two 64-bit words it spans: a NumPy operation
+        # over the whole batch per element, not per bit (a bit matrix costs ~10x more).
+        out = np.zeros((count, self.width // 64 + 2), dtype=np.uint64)
         for f in self.fields:
             raw = np.broadcast_to(np.asarray(values[f.name]), (count, *f.dims))
             lo = -(1 << (f.width - 1)) if f.signed else 0
@@ -113,11 +117,14 @@ class PayloadCodec:
             if raw.size and (raw.min() < lo or raw.max() > hi):
                 raise ValueError(f"payload field {f.name!r} must be in {lo}..{hi}")
             unsigned = _to_uint64(raw.reshape(count, f.count), f.width)
-            shifts = np.arange(f.width, dtype=np.uint64)
-            field_bits = ((unsigned[..., None] >> shifts) & np.uint64(1)).astype(np.uint8)
-            bits[:, f.offset:f.offset + f.count * f.width] = field_bits.reshape(count, -1)
-        packed = np.packbits(bits, axis=1, bitorder="little")
-        return [int.from_bytes(row.tobytes(), "little") for row in packed]
+            for k in range(f.count):
+                word, shift = divmod(f.offset + k * f.width, 64)
+                column = unsigned[:, k]
+                out[:, word] |= column << np.uint64(shift)
+                if shift + f.width > 64:
+                    out[:, word + 1] |= column >> np.uint64(64 - shift)
+        nbytes = (self.width + 7) // 8
+        return out.astype("<u8").view(np.uint8).reshape(count, -1)[:, :nbytes]
 
     def decode(self, words: list[int]) -> dict[str, np.ndarray]:
         """Unpack payload words into a dict of arrays of shape ``(N, *field.dims)``."""

@@ -109,7 +109,8 @@ def primitive_models(platform) -> list[Path]:
 
 
 #: Behavioural models of vendor primitives, by FPGA family (see each file's header).
-PRIMITIVE_MODELS = {"ecp5": [Path(__file__).resolve().parent / "models" / "MULT18X18D.v"]}
+PRIMITIVE_MODELS = {"ecp5": [Path(__file__).resolve().parent / "models" / name
+                             for name in ("MULT18X18D.v", "LUT4.v", "TRELLIS_FF.v")]}
 
 
 def build(component, name: str, *, waves: bool = False, platform=None) -> SimBuild:
@@ -382,7 +383,8 @@ def run_cocotb_spec(sim_build: SimBuild, test_module: str, spec: dict, *, env_va
 def run_stream_test(component, name: str, inputs: dict, expected: dict,
                     sources=None, *, valid_prob: float = 1.0, ready_prob: float = 1.0,
                     seed: int = 0, waves: bool | None = None, stalls: str = "random",
-                    report: dict | None = None, platform=None) -> BenchResult:
+                    report: dict | None = None, platform=None,
+                    sim_build: SimBuild | None = None) -> BenchResult:
     """Drive ``inputs`` into the emitted Verilog's ``i`` stream under Verilator and check
     every word of its ``o`` stream against ``expected``, with random stalls on both sides.
 
@@ -410,6 +412,9 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         Filled with the testbench's whole report (with ``bursty``, the stall runs it saw).
     platform : Platform, optional
         Simulate the netlist elaborated for this platform (see :func:`build`).
+    sim_build : SimBuild, optional
+        Run on this build (e.g. the core inside a wrapper with the same ``i``/``o`` ports)
+        rather than on ``component``'s own Verilog; ``component`` then only gives the codecs.
 
     Returns
     -------
@@ -421,7 +426,8 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
     if waves is None:
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
     in_codec, out_codec = stream_codecs(component)
-    sim_build = build(component, name, waves=waves, platform=platform)
+    if sim_build is None:
+        sim_build = build(component, name, waves=waves, platform=platform)
     test_dir = new_test_dir(name)
     spec = {
         "in_codec": in_codec.to_json(),

@@ -1,10 +1,13 @@
 """A short golden-model check per generator, for any legal config (used by test_fuzz.py).
 
-Each check builds the generator's component from the config, makes a short random stimulus
-with the block's own test helpers, and runs it in the Amaranth simulator under random stalls
-against the golden model. It returns the number of output words compared, so a test can tell
-that the check did compare something.
+Each case builds the generator's component from the config and makes a short random stimulus
+with the block's own test helpers and its golden model's expected outputs (``CASES``: a
+``StreamCase``, which test_interface.py also runs on the named-port wrapper). Each check runs
+a case in the Amaranth simulator under random stalls against the golden model and returns the
+number of output words compared, so a test can tell that the check did compare something.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 from stimulus import array_transactions, operands, shift_amounts
@@ -21,6 +24,7 @@ from golden.memory.pingpong import pingpong
 from golden.memory.scratchpad import scratchpad
 from golden.nonlinear.exp import exp
 from golden.nonlinear.gelu import gelu
+from golden.nonlinear.layernorm import layernorm
 from golden.nonlinear.silu import silu
 from golden.nonlinear.softmax import softmax
 from golden.pe import pe_op
@@ -40,9 +44,26 @@ def _values(component, rng, lo, hi, n):
     return rng.integers(lo, hi + 1, (n, *field.dims))
 
 
-def _stream(component, inputs, expected, sources=None, seed=0) -> int:
-    result = simulate_stream(component, inputs, expected, sources, seed=seed, **STALLS)
-    return len(result.out_words)
+class StreamCase(NamedTuple):
+    """A component with stream ports ``i`` and ``o``, its inputs and the golden outputs."""
+
+    component: object
+    inputs: dict
+    expected: dict
+    sources: object = None
+
+
+def _stream(component, inputs, expected, sources=None) -> StreamCase:
+    return StreamCase(component, inputs, expected, sources)
+
+
+def _run(case):
+    def check(generator, config, rng):
+        c = case(generator, config, rng)
+        result = simulate_stream(c.component, c.inputs, c.expected, c.sources, seed=0,
+                                 **STALLS)
+        return len(result.out_words)
+    return check
 
 
 def check_pe(generator, config, rng):
@@ -77,6 +98,16 @@ def check_softmax(generator, config, rng):
     last = (rng.random(len(x)) < 0.3).astype(np.int64)
     last[-1] = 1
     return _stream(generator.build(config), {"x": x, "last": last}, softmax(config, x, last))
+
+
+def check_layernorm(generator, config, rng):
+    fmt = config.input_format
+    x = rng.integers(fmt.min_int, fmt.max_int + 1, 3 * config.max_len + 2)
+    x[:2] = fmt.min_int  # a constant vector (variance 0) when max_len <= 2
+    last = (rng.random(len(x)) < 0.3).astype(np.int64)
+    last[-1] = 1
+    return _stream(generator.build(config), {"x": x, "last": last},
+                   layernorm(config, x, last))
 
 
 def check_pe_array(generator, config, rng):
@@ -132,17 +163,15 @@ def check_scratchpad(generator, config, rng):
     return sum(len(r.out_words) for r in results)
 
 
-#: The check for each registered generator. DMA and CSR talk AXI: their checks are the
-#: cocotbext-axi tests in test_dma.py and test_csr.py; here they are built and elaborated.
-#: Every generator with stream ports needs a row here or in :data:`NO_FUZZ_CHECK`
-#: (tests/test_structure.py fails otherwise).
-CHECKS = {
+#: The stream case of each generator with stream ports ``i`` and ``o``.
+CASES = {
     "pe": check_pe,
     "reduction-tree": check_reduction_tree,
     "exp": _unary(exp),
     "gelu": _unary(gelu),
     "silu": _unary(silu),
     "softmax": check_softmax,
+    "layernorm": check_layernorm,
     "pe-array": check_pe_array,
     "input-share": check_input_share,
     "search-tree": check_search_tree,
@@ -150,8 +179,13 @@ CHECKS = {
     "sparse-decoder": check_sparse_decoder,
     "addrgen": check_addrgen,
     "pingpong": check_pingpong,
-    "scratchpad": check_scratchpad,
 }
+
+#: The check for each registered generator. DMA and CSR talk AXI: their checks are the
+#: cocotbext-axi tests in test_dma.py and test_csr.py; here they are built and elaborated.
+#: Every generator with stream ports needs a row here or in :data:`NO_FUZZ_CHECK`
+#: (tests/test_structure.py fails otherwise).
+CHECKS = {**{name: _run(case) for name, case in CASES.items()}, "scratchpad": check_scratchpad}
 
 #: Generators with stream ports whose golden-model check lives elsewhere, and where.
 NO_FUZZ_CHECK = {

@@ -52,8 +52,8 @@ def int16(rng, shape, lo=-(1 << 15), hi=1 << 15):
 
 
 def random_instruction(rng, config, kind=None):
-    """A legal random GEMV, EW, NL or SOFTMAX instruction of ``config`` (``kind``: a number in
-    [0, 1) choosing the opcode, default random)."""
+    """A legal random GEMV, EW, NL, SOFTMAX or LAYERNORM instruction of ``config`` (``kind``: a
+    number in [0, 1) choosing the opcode, default random)."""
     r, c, line, depth = config.rows, config.cols, config.line, config.depth
     kind = rng.random() if kind is None else kind
     if kind < 0.15:
@@ -65,6 +65,11 @@ def random_instruction(rng, config, kind=None):
         n = int(rng.integers(1, min(3 * line, config.softmax_max_len + 1)))
         last = (n - 1) // line
         return pack(Opcode.SOFTMAX, n=n, src=int(rng.integers(0, depth - last)),
+                    dst=int(rng.integers(0, depth - last)))
+    if kind < 0.32:
+        n = int(rng.integers(1, min(3 * line, config.layernorm_max_len + 1)))
+        last = (n - 1) // line
+        return pack(Opcode.LAYERNORM, n=n, src=int(rng.integers(0, depth - last)),
                     dst=int(rng.integers(0, depth - last)))
     if kind < 0.55:
         m, k = int(rng.integers(1, 3 * r + 1)), int(rng.integers(1, 3 * c + 1))

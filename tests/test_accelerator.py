@@ -44,6 +44,7 @@ from golden.accelerator_cycles import instruction_cost, latencies, program_cycle
 from golden.fixed_point import saturate, shift_right
 from golden.nonlinear.exp import exp
 from golden.nonlinear.gelu import gelu
+from golden.nonlinear.layernorm import layernorm
 from golden.nonlinear.silu import silu
 from golden.nonlinear.softmax import softmax
 from golden.pe import Op, pe_op
@@ -91,6 +92,8 @@ def test_config_derives_the_blocks():
     assert (cfg.exp_config.out_width, cfg.exp_config.out_frac) == (15, 14)
     assert (cfg.softmax_config.out_width, cfg.softmax_config.in_frac) == (15, 9)
     assert cfg.silu_config.input_format == cfg.gelu_config.output_format
+    ln = cfg.layernorm_config
+    assert (ln.in_width, ln.out_width, ln.out_frac, ln.max_len) == (16, 16, 10, 1024)
     assert AcceleratorConfig(rows=16, cols=16).dma_beats_per_line == 8
 
 
@@ -124,8 +127,8 @@ def test_pack_unpack_round_trip(rng):
 
 
 def test_pack_rejects_bad_instructions():
-    with pytest.raises(ValueError, match="unknown opcode 9"):
-        pack(9)
+    with pytest.raises(ValueError, match="unknown opcode 8"):
+        pack(8)
     with pytest.raises(ValueError, match="GEMV has no field 'lines'"):
         pack(Opcode.GEMV, lines=3)
     with pytest.raises(ValueError, match="EW field shift must be in 0..63, got 64"):
@@ -270,6 +273,24 @@ def test_softmax_matches_the_unit(n, rng):
                           np.delete(before.reshape(-1), range(40 * L, 40 * L + n)))
 
 
+@pytest.mark.parametrize("n", [1, 2, 32, 45, 384])
+def test_layernorm_matches_the_unit(n, rng):
+    mach = machine_with_random_spad(rng)
+    mach.spad.reshape(-1)[10 * L:10 * L + n] = rng.integers(-20000, 20000, n)
+    before = mach.spad.copy()
+    assert mach.execute(ins(Opcode.LAYERNORM, dst=40, src=10, n=n)) is None
+    last = np.zeros(n, dtype=np.int64)
+    last[-1] = 1
+    y = layernorm(CONFIG.layernorm_config, before.reshape(-1)[10 * L:10 * L + n], last)["y"]
+    flat = mach.spad.reshape(-1)
+    assert np.array_equal(flat[40 * L:40 * L + n], y)
+    assert np.array_equal(np.delete(flat, range(40 * L, 40 * L + n)),
+                          np.delete(before.reshape(-1), range(40 * L, 40 * L + n)))
+    # In place (dst = src) too: the instruction reads all its input before it writes.
+    assert mach.execute(ins(Opcode.LAYERNORM, dst=10, src=10, n=n)) is None
+    assert np.array_equal(flat[10 * L:10 * L + n], y)
+
+
 # --- error status --------------------------------------------------------------------------------
 
 
@@ -278,13 +299,15 @@ HALT = pack(Opcode.HALT)
 
 @pytest.mark.parametrize("word,code", [
     (0, ErrorCode.UNKNOWN_OPCODE),
-    (9, ErrorCode.UNKNOWN_OPCODE),
+    (8, ErrorCode.UNKNOWN_OPCODE),
+    (10, ErrorCode.UNKNOWN_OPCODE),
     (15 | 1 << 50, ErrorCode.UNKNOWN_OPCODE),
     (pack(Opcode.DMA_LOAD, line=0, ext=0, lines=0), ErrorCode.ZERO_LENGTH),
     (pack(Opcode.GEMV, m=4, k=0), ErrorCode.ZERO_LENGTH),
     (pack(Opcode.EW, lines=4, tcols=0), ErrorCode.ZERO_LENGTH),
     (pack(Opcode.NL, lines=0), ErrorCode.ZERO_LENGTH),
     (pack(Opcode.SOFTMAX, n=0), ErrorCode.ZERO_LENGTH),
+    (pack(Opcode.LAYERNORM, n=0), ErrorCode.ZERO_LENGTH),
     (pack(Opcode.DMA_LOAD, line=250, ext=0, lines=7), ErrorCode.ADDRESS_RANGE),
     (pack(Opcode.GEMV, y=0, w=200, x=0, m=64, k=64), ErrorCode.ADDRESS_RANGE),  # 128 tiles
     (pack(Opcode.GEMV, y=255, w=0, x=0, m=33, k=8), ErrorCode.ADDRESS_RANGE),
@@ -297,12 +320,15 @@ HALT = pack(Opcode.HALT)
     (pack(Opcode.NL, dst=250, src=0, lines=6), ErrorCode.NONE),
     (pack(Opcode.NL, dst=0, src=251, lines=6), ErrorCode.ADDRESS_RANGE),
     (pack(Opcode.SOFTMAX, dst=255, src=0, n=33), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.LAYERNORM, dst=0, src=255, n=33), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.LAYERNORM, dst=255, src=0, n=32), ErrorCode.NONE),
     (pack(Opcode.EW, op=9, lines=1, tcols=1), ErrorCode.BAD_FIELD),
     (pack(Opcode.EW, lines=1, tcols=1, amode=3), ErrorCode.BAD_FIELD),
     (pack(Opcode.EW, lines=5, tcols=2), ErrorCode.BAD_FIELD),
     (pack(Opcode.NL, unit=3, lines=1), ErrorCode.BAD_FIELD),
     (pack(Opcode.GEMV, m=1, k=1, ylayout=1, ycol=8, ystride=1), ErrorCode.BAD_FIELD),
     (pack(Opcode.SOFTMAX, n=1025), ErrorCode.BAD_FIELD),
+    (pack(Opcode.LAYERNORM, n=1025), ErrorCode.BAD_FIELD),
     (pack(Opcode.DMA_STORE, line=0, ext=10, lines=7), ErrorCode.EXT_RANGE),
 ])
 def test_illegal_instruction_sets_the_error_status_and_stops(word, code, rng):
@@ -462,6 +488,8 @@ def test_latencies_follow_the_hardware_formulas(p):
     assert (lat.pe_array, lat.requant, lat.exp, lat.gelu, lat.silu) == (
         p + 4, 1, 6 * p, 2 + 7 * p, 2 + 7 * p)
     assert lat.softmax == 6 * p + 1 + cfg.softmax_config.recip_width + 1 + 6 * p + p + 1
+    # Registers, the serial n*Q - S*S (26 steps for int16 and n <= 1024), 9 PEs.
+    assert lat.layernorm == 7 + 26 + 9 * p
     assert latencies(AcceleratorConfig(pe_latency=p, tree_levels_per_stage=3)).pe_array == p + 2
 
 
@@ -478,6 +506,8 @@ def test_instruction_costs():
     assert instruction_cost(AcceleratorConfig(rows=16, cols=16),
                             ins(Opcode.DMA_LOAD, lines=5)).stream == 40
     assert instruction_cost(cfg, ins(Opcode.SOFTMAX, n=20)).stream == 40
+    assert instruction_cost(cfg, ins(Opcode.LAYERNORM, n=384)).cycles == (
+        cfg.issue_cycles + 2 * 384 + cfg.read_latency + lat.layernorm)
     assert instruction_cost(cfg, ins(Opcode.NL, unit=0, lines=3)).pe_ops == 0
 
 
@@ -613,12 +643,12 @@ def _check_core(config, programs, spad, **kwargs):
                                                           max_program=32, rounding="nearest_even")])
 def test_core_runs_random_programs(config, rng, measure):
     spad = int16(rng, (config.depth, config.line), -3000, 3000)
-    kinds = [0.1, 0.2, 0.4, 0.8] + [None] * 12  # one of each opcode, then random ones
+    kinds = [0.1, 0.2, 0.3, 0.4, 0.8] + [None] * 12  # one of each opcode, then random ones
     words = [random_instruction(rng, config, kind) for kind in rng.permutation(kinds)] + [HALT]
     [(stats, cycles)] = _check_core(config, [words], spad)
     assert stats.status.done
     assert {i.opcode for _, i in stats.trace} >= {Opcode.GEMV, Opcode.EW, Opcode.NL,
-                                                   Opcode.SOFTMAX}
+                                                   Opcode.SOFTMAX, Opcode.LAYERNORM}
     measure(f"{config.rows}x{config.cols}: {stats.executed} instructions, {cycles} cycles "
             f"(model {program_cycles(config, [i for _, i in stats.trace]).cycles})")
 
@@ -632,7 +662,7 @@ def test_core_stops_with_the_error_code_and_pc(rng):
     spad = int16(rng, (config.depth, config.line))
     words = [pack(Opcode.EW, lines=1, tcols=1, dst=1, a=2, b=3),  # a legal one first
              pack(Opcode.NL, unit=1, dst=3, src=4, lines=2)]
-    bad = [0, 9, 15 | 1 << 50, pack(Opcode.DMA_LOAD, lines=0), pack(Opcode.GEMV, m=4, k=0),
+    bad = [0, 8, 10, 15 | 1 << 50, pack(Opcode.DMA_LOAD, lines=0), pack(Opcode.GEMV, m=4, k=0),
            pack(Opcode.EW, lines=4, tcols=0), pack(Opcode.NL, lines=0), pack(Opcode.SOFTMAX),
            pack(Opcode.DMA_LOAD, line=30, lines=3), pack(Opcode.DMA_STORE, ext=3, lines=2),
            pack(Opcode.GEMV, y=0, w=20, m=8, k=24), pack(Opcode.GEMV, y=31, m=9, k=4),
@@ -649,10 +679,12 @@ def test_core_stops_with_the_error_code_and_pc(rng):
            pack(Opcode.EW, op=9, lines=1, tcols=1), pack(Opcode.EW, lines=1, tcols=1, amode=3),
            pack(Opcode.EW, lines=5, tcols=2), pack(Opcode.EW, lines=1, tcols=2),
            pack(Opcode.NL, unit=3, lines=1), pack(Opcode.SOFTMAX, n=1025),
+           pack(Opcode.LAYERNORM, n=0), pack(Opcode.LAYERNORM, n=1025),
+           pack(Opcode.LAYERNORM, dst=31, n=9), pack(Opcode.LAYERNORM, src=31, n=9),
            pack(Opcode.GEMV, m=1, k=1, ylayout=1, ycol=4)]
     # Random words: a random opcode with small random fields, errors and legal ones mixed.
     for _ in range(25):
-        opcode = Opcode(int(rng.integers(1, 8)))
+        opcode = Opcode(int(rng.choice([1, 2, 3, 4, 5, 6, 7, 9])))
         fields = {name: int(rng.integers(0, min(1 << width, 40 if width > 2 else 1 << width)))
                   for name, (_, width) in FIELDS[opcode].items()}
         bad.append(pack(opcode, **fields))
@@ -668,6 +700,7 @@ def test_core_stops_with_the_error_code_and_pc(rng):
     ({"issue_cycles": 1}, "issue_cycles must be at least 2 for the hardware, got 1"),
     ({"read_latency": 2}, "read_latency must be 1 for the hardware, got 2"),
     ({"pe_latency": 4}, "pe_latency must be 3 for the hardware, got 4"),
+    ({"decoupled": True}, "decoupled must be False for the hardware, got True"),
     ({"rows": 3}, "rows must be a power of two, got 3"),
 ])
 def test_core_rejects_configs_it_cannot_build(params, message):
@@ -678,7 +711,9 @@ def test_core_rejects_configs_it_cannot_build(params, message):
 
 
 def test_core_waits_issue_cycles(rng):
-    config = AcceleratorConfig(rows=2, cols=2, depth=16, max_program=8, issue_cycles=5)
+    # The serial machine: HALT's fetch waits for the EW too (decoupled, it overlaps).
+    config = AcceleratorConfig(rows=2, cols=2, depth=16, max_program=8, issue_cycles=5,
+                               decoupled=False)
     spad = int16(rng, (config.depth, config.line))
     words = [pack(Opcode.EW, op=int(Op.ADD), dst=4, a=0, b=1, lines=3, tcols=1), HALT]
     [(stats, cycles)] = _check_core(config, [words], spad)
@@ -719,6 +754,36 @@ def test_top_runs_dma_programs_under_verilator(stall, rng, measure):
     hw = run_verilator(config, words, dram, stall=stall, dram_model="checked")
     assert (hw.status.error, hw.status.pc) == (ErrorCode.EXT_RANGE, 1)
     assert np.array_equal(hw.dram, dram)
+
+
+def test_layernorm_opcode_under_verilator(rng, measure):
+    # LAYERNORM on the emitted accelerator: a MiniLM-sized vector (384), a short one in place,
+    # a constant one (variance 0) and one at the scratchpad's end; golden = RTL bit for bit,
+    # and the cycles are the model's.
+    from gen.runtime import run_verilator
+
+    config = SMALL
+    line = config.line
+    dram = int16(rng, (80, line), -3000, 3000)
+    dram[56:64] = 1234  # elements 448..511: a constant vector
+    words = [pack(Opcode.DMA_LOAD, line=0, ext=0, lines=64),
+             pack(Opcode.LAYERNORM, dst=64, src=0, n=384),
+             pack(Opcode.LAYERNORM, dst=50, src=50, n=5),
+             pack(Opcode.LAYERNORM, dst=120, src=56, n=61),
+             pack(Opcode.LAYERNORM, dst=config.depth - 2, src=8, n=2 * line),
+             pack(Opcode.DMA_STORE, line=config.depth - 2, ext=0, lines=2),
+             pack(Opcode.DMA_STORE, line=50, ext=2, lines=1),
+             pack(Opcode.DMA_STORE, line=64, ext=3, lines=64), HALT]
+    expected, stats = run_golden(config, words, dram)
+    assert stats.status.done
+    assert np.all(expected[59:67] == 0) and np.any(expected[3:51] != 0)
+    hw = run_verilator(config, words, dram, seed=int(rng.integers(1 << 16)))
+    assert hw.status == MachineStatus(done=True, pc=len(words) - 1)
+    assert np.array_equal(hw.dram, expected)
+    model = program_cycles(config, [i for _, i in stats.trace]).cycles
+    measure(f"LAYERNORM program (n = 384, 5, 61, 16) on the {config.rows}x{config.cols} RTL: "
+            f"{hw.cycles} cycles (model {model})")
+    assert 0 <= hw.cycles - model <= 3  # a cycle more per store (its B response)
 
 
 def _compiled_layer(kind, dims, config, rng):

@@ -18,6 +18,8 @@ def test_accuracy_report_meets_targets(tmp_path, capsys, measure):
     for row, methods in data["softmax"].items():
         assert methods["ours, exp order 2"]["max_abs_error"] <= 2 ** -9, row
         assert methods["ours, exp order 2"]["max_sum_error"] <= 0.01, row
+    for row, summary in data["layernorm"].items():
+        assert summary["max_error_lsb"] <= 0.51, row
     # Ours beats each published baseline on its own function.
     assert data["exp"]["ours, order 1"]["max_rel_error"] < \
         data["exp"]["Schraudolph, c = 60801"]["max_rel_error"]

@@ -22,7 +22,7 @@ from gen.measure.provenance import measured_with
 SMALL = {
     "utilization": {"arrays": [(1, 2)], "gemv": [(3, 5)], "gemm": [(2, 4, 3)]},
     "simulation_speed": {"sizes": [(1, 2)],
-                         "transactions": {"verilator": 300, "amaranth": 300},
+                         "transactions": {"verilator": 300, "amaranth": 300, "native": 300},
                          "accelerator": {}},  # test_accelerator_speed_rows below
     "ecp5": {"designs": [("PE array", 1, 1, "pe-array", {})]},
     "streaming": {"mamba": (32, 64, 8, 4), "mlp": (64, 128, 4)},
@@ -52,10 +52,11 @@ def test_bench_small_sizes(tmp_path):
         assert row["padding_bound"] == row["macs"] / (row["transactions"] * 2)
         assert row["utilization"] < row["padding_bound"] <= 1 and row["bit_exact"]
 
-    # Speed: the same workload takes the same cycles on both simulators.
+    # Speed: the same workload takes the same cycles on every simulator.
     (speed,) = report["simulation_speed"]["rows"]
-    assert speed["verilator"]["cycles"] == speed["amaranth"]["cycles"] > \
-        speed["verilator"]["short_run"]["cycles"]
+    assert speed["verilator"]["cycles"] == speed["amaranth"]["cycles"] == \
+        speed["native"]["cycles"] > speed["verilator"]["short_run"]["cycles"]
+    assert speed["native_build_seconds"] > 0 and speed["native"]["loop_cycles_per_second"] > 0
     assert speed["verilator_build_seconds"] > 0 and speed["verilog_lines"] > 100
     assert speed["amaranth"]["end_to_end_cycles_per_second"] > 0
     assert report["simulation_speed"]["accelerator"] == []

@@ -130,7 +130,7 @@ def test_demo_runs_the_gemv_and_both_layers(capsys, tmp_path):
     """`accelgen demo` (small sizes; the layers on the golden machine, their RTL runs are the
     slow tests of tests/test_accelerator.py): measured figures printed and written as JSON."""
     status, out, _ = run(capsys, "demo", "--rows", "2", "--cols", "4", "--m", "9", "--k", "13",
-                         "--layers", "golden", "-o", str(tmp_path))
+                         "--layers", "golden", "--no-minilm", "-o", str(tmp_path))
     assert status == 0, out
     assert out.count("bit-exact: yes") == 2
     gemv = json.loads((tmp_path / "gemv.json").read_text())

@@ -41,10 +41,13 @@ def _build_or_reject(name, params):
     generator = GENERATORS[name]
     try:
         config = generator.config_class(**params)
+        # A component may narrow a config's range to what its hardware implements (the
+        # accelerator's cycle-model parameters): it too must name the parameter, before building.
+        component = generator.build(config)
     except (ValueError, TypeError) as error:
         assert _names_a_parameter(generator.config_class, str(error)), (params, error)
         return None, None
-    return generator.build(config), config
+    return component, config
 
 
 def _fuzz_legal(name, data):

@@ -87,24 +87,24 @@ def test_fetch_failures_leave_no_checkpoint(tmp_path, monkeypatch, capsys):
 # --- checkpoint loading and bad checkpoints -----------------------------------------------------
 
 
-def _tiny_checkpoint(directory, minilm, *, drop=(), config=None):
+def _tiny_checkpoint(directory, minilm, *, drop=(), config=None, hidden=16, heads=2, ffn=32):
     """A 1-layer BERT-style checkpoint with MiniLM's tokenizer and random weights."""
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(7)
-    dims = {"hidden": 16, "ffn": 32}
+    dims = {"hidden": hidden, "ffn": ffn}
     names = {f"embeddings.{n}": s for n, s in {
-        "word_embeddings.weight": (30522, 16), "position_embeddings.weight": (64, 16),
-        "token_type_embeddings.weight": (2, 16), "LayerNorm.weight": (16,),
-        "LayerNorm.bias": (16,)}.items()}
+        "word_embeddings.weight": (30522, hidden), "position_embeddings.weight": (64, hidden),
+        "token_type_embeddings.weight": (2, hidden), "LayerNorm.weight": (hidden,),
+        "LayerNorm.bias": (hidden,)}.items()}
     names.update(layer_weight_names(0, dims["hidden"], dims["ffn"]))
     tensors = {n: rng.normal(0, 0.2, s).astype(np.float32) for n, s in names.items()
                if n not in drop}
     directory.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(directory / "model.safetensors"))
     (directory / "config.json").write_text(json.dumps(config or {
-        "model_type": "bert", "hidden_size": 16, "num_attention_heads": 2,
-        "num_hidden_layers": 1, "intermediate_size": 32, "hidden_act": "gelu",
+        "model_type": "bert", "hidden_size": hidden, "num_attention_heads": heads,
+        "num_hidden_layers": 1, "intermediate_size": ffn, "hidden_act": "gelu",
         "layer_norm_eps": 1e-12}))
     (directory / "tokenizer.json").write_text((minilm.path / "tokenizer.json").read_text())
     return directory
@@ -166,6 +166,21 @@ def test_float_reference_reproduces_the_published_similarities(minilm, measure):
     measure(f"float64 similarities {sims[0, 1]:.4f} {sims[0, 2]:.4f} {sims[1, 2]:.4f}")
 
 
+def test_folded_model_equals_the_reference_and_calibrates(minilm):
+    from gen.model.encoder import fold, folded_forward, quantize_model
+    from gen.model.sentence import load_model
+
+    model = load_model(minilm, layers=2)
+    ids = model.tokenize(QUICK_START)
+    folded = fold(minilm.weights, model.dims)
+    for sentence in ids:
+        want = encode(minilm.weights, model.dims, sentence)
+        got = folded_forward(folded, model.embeddings_in(sentence))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-8)
+    fracs = quantize_model(folded, [model.embeddings_in(i) for i in ids]).fracs
+    assert fracs["act_ctx"] <= 14 and all(0 <= f <= 24 for f in fracs.values())
+
+
 def test_float_reference_mask_equals_the_unpadded_sentence(minilm):
     ids = minilm.tokenize(["He drove to the stadium."])[0]
     padded = np.concatenate([ids, np.zeros(5, dtype=np.int64)])
@@ -174,3 +189,173 @@ def test_float_reference_mask_equals_the_unpadded_sentence(minilm):
     want = encode(minilm.weights, small, ids)
     got = encode(minilm.weights, small, padded, mask)[:len(ids)]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+#: Runs on the accelerator need its LAYERNORM instruction (the LayerNorm unit's change).
+needs_layernorm = pytest.mark.skipif(
+    not hasattr(__import__("golden.accelerator").accelerator.Opcode, "LAYERNORM"),
+    reason="the accelerator has no LAYERNORM instruction yet")
+
+
+# --- the accelerator ---------------------------------------------------------------------------
+
+
+#: Varied sentences, 3 to 128 tokens ([CLS] and [SEP] included).
+VARIED = [
+    "Hi",
+    "Good morning.",
+    "Cats sleep a lot.",
+    "Is it going to rain tomorrow?",
+    "The stock market fell sharply after the announcement.",
+    "She plays the violin in the city orchestra every Sunday.",
+    "Photosynthesis converts light energy into chemical energy in plants.",
+    "I can't believe we missed the last train home again!",
+    "The committee postponed its decision until more data was available.",
+    "Neural networks learn representations from large amounts of data.",
+    "My grandmother's recipe for apple pie uses cinnamon and nutmeg.",
+    "Please turn off the lights when you leave the room.",
+    "The spacecraft entered orbit around Mars after a seven-month journey.",
+    "He fixed the bicycle chain with a pair of pliers and some oil.",
+    "Volcanoes can release large amounts of ash into the atmosphere.",
+    "What time does the museum open on public holidays?",
+    "The children built a sandcastle near the edge of the water.",
+    "Our team won the championship in overtime, 3-2.",
+    "Rust and C++ both give the programmer control over memory layout.",
+    " ".join(["The long report described, in great detail, how the river changed course over "
+              "centuries, how villages moved with it, and how farmers adapted their crops, "
+              "tools and calendars to floods that came earlier every year."] * 2),
+    " ".join(["word"] * 126),
+]
+
+
+@pytest.fixture(scope="session")
+def minilm_model(minilm):
+    from gen.model.sentence import load_model
+
+    return load_model(minilm)
+
+
+def test_varied_sentences_span_3_to_128_tokens(minilm):
+    counts = [len(ids) for ids in minilm.tokenize(VARIED)]
+    assert len(VARIED) >= 20 and min(counts) == 3 and max(counts) == 128
+
+
+@needs_layernorm
+def test_whole_encoder_is_one_program_that_fits(minilm_model):
+    from gen.model.encoder import MODEL_CONFIG
+    from golden.accelerator import Opcode
+
+    prog = minilm_model.compile([16, 128], overlap=False)  # 128 tokens: one weight region
+    assert prog.program.spad_lines <= MODEL_CONFIG.depth
+    assert len(prog.program.instructions) <= MODEL_CONFIG.max_program
+    ops = [ins.opcode for ins in prog.program.instructions]
+    # Embedding LayerNorm and two per layer, per token; the softmax unit for every head.
+    assert ops.count(Opcode.LAYERNORM) == 144 * (1 + 2 * 6)
+    assert ops.count(Opcode.SOFTMAX) == 144 * 12 * 6 and ops[-1] == Opcode.HALT
+
+
+@needs_layernorm
+def test_run_model_one_layer_on_golden_matches_float64(tmp_path, minilm, capsys, measure):
+    out = tmp_path / "run.json"
+    status, text, err = run(capsys, "run-model", str(minilm.path), "It's so sunny outside!",
+                            "He drove to the stadium.", "--layers", "1", "--json", str(out))
+    assert status == 0, err
+    assert "similarity matrix" in text and "PE utilization" in text and "sentences/s" in text
+    report = json.loads(out.read_text())
+    assert report["min_cosine_vs_float64"] >= 0.999
+    assert report["max_similarity_error"] < 0.005
+    assert 0 < report["pe_utilization"] <= 1 and report["cycles_per_sentence"] > 0
+    measure(f"1 layer: cosine {report['min_cosine_vs_float64']:.5f}, "
+            f"util {report['pe_utilization']:.1%}")
+
+
+def test_run_model_bad_input_is_one_line_and_writes_nothing(tmp_path, minilm, capsys):
+    out = tmp_path / "run.json"
+    cases = [
+        ([str(minilm.path)], "give at least one sentence"),
+        ([str(minilm.path), " ".join(["word"] * 200)], "more than the maximum of 128"),
+        ([str(tmp_path), "hello"], "has no config.json"),
+    ]
+    for argv, message in cases:
+        status, _, err = run(capsys, "run-model", *argv, "--json", str(out))
+        assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()
+
+
+@needs_layernorm
+@pytest.mark.slow
+def test_published_similarities_on_the_accelerator(minilm, minilm_model, measure):
+    from gen.model.encoder import MODEL_CONFIG
+    from gen.runtime import Accelerator
+
+    result = Accelerator(MODEL_CONFIG).run_model(minilm_model, QUICK_START)
+    for (i, j), published in PUBLISHED.items():
+        assert abs(result.similarity[i, j] - published) < 0.005
+    assert result.cosine.min() >= 0.999
+    measure(f"golden similarities {result.similarity[0, 1]:.4f} {result.similarity[0, 2]:.4f} "
+            f"{result.similarity[1, 2]:.4f}; util {result.utilization:.1%} batched")
+
+
+@needs_layernorm
+@pytest.mark.slow
+def test_varied_sentences_cosine_on_the_accelerator(minilm_model, measure):
+    from gen.model.encoder import MODEL_CONFIG
+    from gen.runtime import Accelerator
+
+    result = Accelerator(MODEL_CONFIG).run_model(minilm_model, VARIED)
+    assert result.cosine.min() >= 0.999, result.cosine
+    measure(f"{len(VARIED)} sentences: worst cosine {result.cosine.min():.5f}, util "
+            f"{result.utilization:.1%}, {result.cycles_per_sentence:,.0f} cycles/sentence")
+
+
+def test_pe_array_fast_accumulation_equals_the_transaction_loop(rng):
+    """The golden PE array's vectorized running sums (used when no partial sum can saturate)
+    give the loop's accumulators, and near the range it falls back to the loop."""
+    from golden import pe_array as pa
+
+    for acc_width in (None, 20):
+        config = pa.PEArrayConfig(rows=2, cols=4, in_width=16, signed=True, out_width=32,
+                                  max_k=64, acc_width=acc_width)
+        n = 40
+        a = rng.integers(-(1 << 15), 1 << 15, (n, 2, 4))
+        b = rng.integers(-(1 << 15), 1 << 15, (n, 2, 4))
+        last = (rng.random(n) < 0.3).astype(int)
+        fast, _ = pa.pe_array(config, 0, 1, last, a, b, np.zeros_like(a))
+        original = pa._accumulate_exact
+        try:
+            pa._accumulate_exact = lambda *args: False
+            slow, _ = pa.pe_array(config, 0, 1, last, a, b, np.zeros_like(a))
+        finally:
+            pa._accumulate_exact = original
+        np.testing.assert_array_equal(fast["acc"], slow["acc"])
+
+
+@needs_layernorm
+def test_encoder_layer_is_bit_exact_on_verilator(tmp_path, minilm, measure):
+    """The whole lowering of an encoder layer (every instruction kind the model uses) on the
+    RTL equals the golden machine bit for bit: a BERT-style layer of MiniLM's shape per head
+    (head_dim 32) at hidden 64, 2 heads, FFN 128, on an 8x8 accelerator small enough to build
+    quickly, one 7-token sentence padded to 8 (so the mask acts)."""
+    import time
+
+    from gen.model.sentence import load_model
+    from gen.runtime.accelerator import run_verilator
+    from golden.accelerator import AcceleratorConfig, run_golden
+
+    config = AcceleratorConfig(rows=8, cols=8, depth=1024, max_program=1024,
+                               softmax_max_len=64)
+    model = load_model(_tiny_checkpoint(tmp_path / "tiny", minilm, hidden=64, heads=2,
+                                        ffn=128))
+    ids = model.tokenize(["The cat sat down."])
+    assert len(ids[0]) == 8 - 1
+    lengths, embs = model.inputs(ids)
+    prog = model.compile(lengths, config)
+    dram = prog.dram(embs, [len(ids[0])])
+    golden_dram, stats = run_golden(config, prog.program.words, dram)
+    assert stats.status.done
+    start = time.perf_counter()
+    hw = run_verilator(config, prog.program.words, dram, max_cycles=5_000_000)
+    wall = time.perf_counter() - start
+    assert hw.status.done
+    np.testing.assert_array_equal(hw.dram, golden_dram)
+    measure(f"tiny encoder layer on verilator: {hw.cycles} cycles in {wall:.1f} s, bit-exact")

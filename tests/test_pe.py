@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from test_fixed_point import round_fraction
 
 from golden.pe import OP_NAMES, Op, PEConfig, pe_op, pe_op_reference
-from hw.pe import PE
+from hw.pe import PE, lane_is_mapped
 from hw.pipeline import StreamPipeline
 from sim.amaranth_sim import simulate_stream
 from sim.runner import run_stream_test
@@ -174,3 +174,106 @@ def test_golden_rejects_unknown_op_and_out_of_range_operands():
     with pytest.raises(ValueError, match="operand a must be in -8..7"):
         pe_op(config, 0, 8, 1, 1)
     assert set(OP_NAMES) == {op.name.lower() for op in Op}
+
+
+# --- The mapped int8 lane (hw.pe.mapped_lane): its netlists on every input ----------------
+
+def _mapped_lane_check(board, stages, sum_register, words):
+    """The lane's netlist (the portable one, or ``board``'s with LUT4 and MULT18X18D
+    primitives) in the native Verilator loop, every output against the golden model."""
+    from boards import get_board
+    from sim.lane_check import LaneSim, unpack_words
+
+    config = PEConfig(multiplier_stages=stages, sum_register=sum_register)
+    pe = PE(config)
+    assert pe.mapped
+    sim = LaneSim(pe, get_board(board).platform() if board else None)
+    checked = 0
+    for start, chunk in words:
+        if isinstance(chunk, int):
+            out = sim.outputs_range(start, chunk)
+            words_ = np.arange(start, start + chunk)
+        else:
+            words_ = chunk
+            out = sim.outputs(words_)
+        f = unpack_words(config, words_)
+        expected = pe_op(config, f["op"], f["a"], f["b"], f["c"])
+        bad = np.flatnonzero(out != expected)
+        assert bad.size == 0, [(int(f["op"][k]), int(f["a"][k]), int(f["b"][k]), int(f["c"][k]),
+                                int(out[k]), int(expected[k])) for k in bad[:5]]
+        checked += len(words_)
+    return checked
+
+
+@pytest.mark.parametrize("board,stages", [(None, 1), ("ulx3s-85f", 3)])
+def test_mapped_lane_every_op_a_b(board, stages, rng):
+    """Every (op, a, b) of the int8 lane, c random (2**19 inputs; ``c`` only enters madd):
+    the chained comparison on the portable netlist, the tree on ECP5's."""
+    grid = np.arange(1 << 19, dtype=np.int64)  # op in bits 0..2, a, b above: the word layout
+    words = grid | (rng.integers(0, 256, grid.size) << 19)
+    assert _mapped_lane_check(board, stages, False, [(0, words)]) == 1 << 19
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board,stages,sum_register", [
+    (None, 1, False), ("ulx3s-85f", 1, False), ("ulx3s-85f", 2, False),
+    ("ulx3s-85f", 3, True)])
+def test_mapped_lane_exhaustive(board, stages, sum_register):
+    """All 2**27 (op, a, b, c) inputs of the int8 lane through its netlist (about a minute of
+    CPU each, most of it the golden model)."""
+    chunk = 1 << 24
+    words = [(start, chunk) for start in range(0, 1 << 27, chunk)]
+    assert _mapped_lane_check(board, stages, sum_register, words) == 1 << 27
+
+
+@pytest.mark.parametrize("board,stages,sum_register", [(None, 1, False),
+                                                       ("ulx3s-85f", 3, True)])
+def test_mapped_lane_verilator_with_stalls(board, stages, sum_register, rng):
+    """The mapped lane's netlists under cocotb with random stalls on both sides (the ECP5
+    one with its LUT4, TRELLIS_FF and MULT18X18D primitives simulated)."""
+    from boards import get_board
+
+    config = PEConfig(multiplier_stages=stages, sum_register=sum_register)
+    assert lane_is_mapped(config)
+    _verilator_check(config, rng, platform=get_board(board).platform() if board else None)
+
+
+def test_mapped_lane_amaranth_with_stalls(rng):
+    """The mapped lane's portable description in the Amaranth simulator, random stalls."""
+    config = PEConfig()
+    assert lane_is_mapped(config)
+    n = 1500
+    op = rng.integers(0, 8, n)
+    a, b, c = (rng.integers(-128, 128, n) for _ in range(3))
+    b = np.where(op >= 6, rng.integers(-3, 20, n), b)
+    simulate_stream(StreamPipeline(PE(config)), lane_inputs(config, op, a, b, c),
+                    {"value": pe_op(config, op, a, b, c)}, valid_prob=0.7, ready_prob=0.6,
+                    seed=5)
+
+
+def test_decoded_op_needs_the_mapped_lane():
+    with pytest.raises(ValueError, match="decoded_op needs the mapped lane"):
+        PE(in_width=6, decoded_op=True)
+    with pytest.raises(TypeError, match="decoded_op must be a bool"):
+        PE(decoded_op=1)
+    for stages, delay in ((1, 0), (3, 1)):
+        pe = PE(decoded_op=True, multiplier_stages=stages)
+        pe._MustUse__silence = True  # built for its attributes only
+        assert pe.decode_delay == delay and "decoded" in pe.signature.members
+    assert not lane_is_mapped(PEConfig(rounding="nearest_even"))
+    assert not lane_is_mapped(PEConfig(ops=("mul", "add")))
+
+
+def test_lut4_truth_tables_and_portable_cells():
+    """INIT bit {D, C, B, A}; the portable cells are modules marked keep_hierarchy."""
+    from gen.emit import verilog_text
+    from hw.dsp import lut4_init
+
+    assert lut4_init(lambda a: a, 1) == 0xAAAA
+    assert lut4_init(lambda a, b, c, d: a & b & c & d, 4) == 0x8000
+    assert lut4_init(lambda a, b: ~(a ^ b), 2) == 0x9999
+    with pytest.raises(ValueError, match="n_inputs must be in 0..4"):
+        lut4_init(lambda *bits: 0, 5)
+    text = verilog_text(PE(), "pe")
+    assert text.count("(* keep_hierarchy = 1 *)\nmodule \\pe.lut4_") == 77
+    assert "keep_hierarchy" not in verilog_text(PE(in_width=6), "pe")

@@ -16,6 +16,13 @@ import numpy as np
 from golden.nonlinear import baselines
 from golden.nonlinear.exp import ExpConfig, exp, exp_reference
 from golden.nonlinear.gelu import GELUConfig, gelu, gelu_approximation, gelu_reference
+from golden.nonlinear.layernorm import (
+    LayerNormConfig,
+    layernorm,
+    layernorm_reference,
+    residual_vectors,
+    vectors_stream,
+)
 from golden.nonlinear.silu import SiLUConfig, silu, silu_approximation, silu_reference
 from golden.nonlinear.softmax import (
     SoftmaxConfig,
@@ -149,6 +156,21 @@ def softmax_table(seed: int = 0, rows_per_length: int = 8) -> dict:
     return table
 
 
+def layernorm_table(seed: int = 0, vectors_per_length: int = 8) -> dict:
+    """Max error of the LayerNorm unit (Q5.10 outputs) against float64, per vector length, on
+    residual-stream-like vectors (random scales and offsets)."""
+    rng = np.random.default_rng(seed)
+    config = LayerNormConfig()
+    table = {}
+    for length in (2, 16, 64, 384, 1024):
+        x, last = vectors_stream(residual_vectors(config, rng, [length] * vectors_per_length))
+        y = layernorm(config, x, last)["y"] * config.output_format.lsb
+        error = np.abs(y - layernorm_reference(config, x, last))
+        table[f"n={length}"] = {"max_abs_error": float(error.max()),
+                                "max_error_lsb": float(error.max() / config.output_format.lsb)}
+    return table
+
+
 def accuracy_report() -> tuple[dict, dict[str, list[Curve]]]:
     """Compute the report: ``(json_data, curves by function)``."""
     curves = {"exp": exp_curves(), "gelu": gelu_curves(), "silu": silu_curves()}
@@ -158,9 +180,11 @@ def accuracy_report() -> tuple[dict, dict[str, list[Curve]]]:
             "softmax": "max abs error <= 2^-9 for L <= 1024, row sums within 1 %",
             "gelu": "<= 2 LSB on [-24, 24]; approximation <= 1e-4; fewer than 177 table words",
             "silu": "<= 5e-3 on [-24, 24] with at most 8 segments",
+            "layernorm": "within 0.51 LSB of Q5.10 (half an LSB of rounding) for n <= 1024",
         },
         **{name: {c.label: c.summary for c in items} for name, items in curves.items()},
         "softmax": softmax_table(),
+        "layernorm": layernorm_table(),
         "tools": tool_versions(),
     }
     return data, curves

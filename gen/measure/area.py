@@ -21,10 +21,12 @@ from amaranth.lib.memory import Memory
 
 from golden.nonlinear.exp import ExpConfig
 from golden.nonlinear.gelu import GELUConfig
+from golden.nonlinear.layernorm import LayerNormConfig
 from golden.nonlinear.silu import SiLUConfig
 from golden.nonlinear.softmax import SoftmaxConfig
 from hw.nonlinear.exp import Exp
 from hw.nonlinear.gelu import GELU
+from hw.nonlinear.layernorm import LayerNorm
 from hw.nonlinear.silu import SiLU
 from hw.nonlinear.softmax import Softmax
 from hw.pe import PE
@@ -47,6 +49,7 @@ UNITS = {
     "gelu-poly": lambda: StreamPipeline(GELU(GELUConfig(method="poly"))),
     "silu": lambda: StreamPipeline(SiLU(SiLUConfig())),
     "softmax": lambda: Softmax(SoftmaxConfig()),
+    "layernorm": lambda: LayerNorm(LayerNormConfig()),
 }
 
 

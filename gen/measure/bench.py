@@ -6,9 +6,10 @@ The benchmark collects; the measurements are the project's own:
   useful MACs over the MAC-cycles the array offers from the first input accepted to the last
   output taken, next to the bound the tiling's zero padding leaves (useful MACs over
   transactions x PEs).
-- **Simulation speed**: the same PE array under cocotb + Verilator and under the Amaranth
-  simulator (:func:`sim.backends.run_stream`), the Verilog emission time and the Verilator
-  build time (in an empty build directory), as the array grows. Each simulator runs a short and
+- **Simulation speed**: the same PE array under cocotb + Verilator, under the Amaranth
+  simulator and in the native C++ Verilator harness (:func:`sim.backends.run_stream`,
+  :mod:`sim.native`), the Verilog emission time and the Verilator build times (in an empty
+  build directory), as the array grows. Each simulator runs a short and
   a long GEMV; cycles per second is the difference in simulated cycles over the difference in
   wall time (the fixed cost of a run, Verilog emission and simulator start-up, cancels out and
   is reported as ``startup_seconds``).
@@ -64,6 +65,8 @@ SPEED_SIZES = ((2, 2), (4, 4), (4, 8), (8, 8))
 ECP5_SUBSET = [("PE array", 2, 2, "pe-array", {}), ("PE array", 4, 4, "pe-array", {})]
 #: Where ``accelgen fpga-bench`` (``make fpga-bench``) writes its results.
 DEFAULT_FPGA_JSON = "build/fpga/fpga_bench.json"
+#: C++ optimization of the native harness in the speed bench (the tests build with -O1).
+BENCH_NATIVE_OPT = "-O2"
 #: Bench sections in report order.
 SECTIONS = ("utilization", "simulation_speed", "ecp5", "accuracy", "sparse_storage",
             "streaming")
@@ -170,12 +173,19 @@ def _gemv_stream(config: PEArrayConfig, transactions: int, seed: int):
     return schedule, expected, sources
 
 
-def _timed_run(config: PEArrayConfig, simulator: str, transactions: int) -> tuple[int, float]:
+def _timed_run(config: PEArrayConfig, simulator: str, transactions: int
+               ) -> tuple[int, float, object]:
     schedule, expected, sources = _gemv_stream(config, transactions, seed=transactions)
     started = time.perf_counter()
-    result = run_stream(PEArray(config), "pe_array", schedule, expected, sources,
-                        simulator=simulator)
-    return result.cycles, time.perf_counter() - started
+    if simulator == "native":
+        from sim.native import run_native_stream
+
+        result = run_native_stream(PEArray(config), "pe_array", schedule, expected, sources,
+                                   opt=BENCH_NATIVE_OPT, trace=False)
+    else:
+        result = run_stream(PEArray(config), "pe_array", schedule, expected, sources,
+                            simulator=simulator)
+    return result.cycles, time.perf_counter() - started, result
 
 
 def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = None,
@@ -186,11 +196,15 @@ def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = Non
     default :data:`ACCELERATOR_SPEED`; ``{}`` skips them).
 
     ``transactions`` maps each simulator to the length of its long run (default: 20000 for
-    Verilator, 4000 for the slower Amaranth simulator); the short run is 8 transactions.
+    cocotb on Verilator, 4000 for the slower Amaranth simulator, 200000 for the native
+    harness); the short run is 8 transactions. ``native_vs_cocotb`` is the ratio of the native
+    harness's cycles/s to cocotb's, measured side by side.
     """
+    from sim.native import build_stream_harness
     from sim.runner import build
 
-    lengths = {"verilator": 20000, "amaranth": 4000, **(transactions or {})}
+    lengths = {"verilator": 20000, "amaranth": 4000, "native": 200000,
+               **(transactions or {})}
     rows = []
     for r, c in sizes:
         config = _config(r, c)
@@ -205,11 +219,16 @@ def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = Non
             started = time.perf_counter()
             build(PEArray(config), "pe_array")
             row["verilator_build_seconds"] = time.perf_counter() - started
+            started, cpu = time.perf_counter(), _children_cpu()
+            build_stream_harness(PEArray(config), "pe_array", opt=BENCH_NATIVE_OPT)
+            row["native_build_seconds"] = time.perf_counter() - started
+            row["native_build_cpu_seconds"] = _children_cpu() - cpu
             for simulator in SIMULATORS:
                 if on_step:
                     on_step(f"simulation speed: {r}x{c} array on {simulator}")
-                short_cycles, short_seconds = _timed_run(config, simulator, 8)
-                long_cycles, long_seconds = _timed_run(config, simulator, lengths[simulator])
+                short_cycles, short_seconds, _ = _timed_run(config, simulator, 8)
+                long_cycles, long_seconds, result = _timed_run(config, simulator,
+                                                               lengths[simulator])
                 rate = (long_cycles - short_cycles) / (long_seconds - short_seconds)
                 row[simulator] = {
                     "cycles": long_cycles, "seconds": long_seconds,
@@ -217,6 +236,12 @@ def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = Non
                     "end_to_end_cycles_per_second": long_cycles / long_seconds,
                     "startup_seconds": short_seconds - short_cycles / rate if rate > 0 else None,
                     "short_run": {"cycles": short_cycles, "seconds": short_seconds}}
+                if simulator == "native":  # the C++ loop alone, without file and process costs
+                    row[simulator]["loop_cycles_per_second"] = (result.cycles
+                                                                / result.loop_seconds)
+            if row["verilator"]["cycles_per_second"] and row["native"]["cycles_per_second"]:
+                row["native_vs_cocotb"] = (row["native"]["cycles_per_second"]
+                                           / row["verilator"]["cycles_per_second"])
         rows.append(row)
     accelerator = ACCELERATOR_SPEED if accelerator is None else accelerator
     accelerator_rows = (accelerator_speed_bench(**accelerator, on_step=on_step)
@@ -225,7 +250,9 @@ def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = Non
                       "cycles) / (long - short run wall seconds); startup_seconds = the short "
                       "run's time less its cycles at that rate (Verilog emission to find the "
                       "cached build, simulator start-up); verilator_build_seconds in an empty "
-                      "build directory; accelerator rows: the top running a compiled "
+                      "build directory; native: the C++ Verilator harness of sim/native.py "
+                      f"built with {BENCH_NATIVE_OPT}, stimulus and expected words from a file; "
+                      "accelerator rows: the top running a compiled "
                       "layer, cycles_per_second = clock cycles simulated (program load and "
                       "status polls included) / wall seconds, cycles_per_cpu_second the same "
                       "per CPU second of the simulation loop (fast model)",
@@ -304,12 +331,20 @@ def accelerator_speed_bench(config: dict, mamba: dict, dram_models=("fast", "che
     return rows
 
 
+def _children_cpu() -> float:
+    """CPU seconds of the finished child processes (compilers) so far."""
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
 def _plot_speed(data: dict, path: Path) -> None:
     plt = pyplot()
     rows = data["rows"]
     pes = [r["pes"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for simulator, marker in zip(SIMULATORS, "os"):
+    for simulator, marker in zip(SIMULATORS, "os^"):
+        if not all(simulator in r for r in rows):  # a report from before the native harness
+            continue
         left.plot(pes, [r[simulator]["cycles_per_second"] or np.nan for r in rows],
                   f"{marker}-", label=f"{simulator} (steady)")
         left.plot(pes, [r[simulator]["end_to_end_cycles_per_second"] for r in rows],
@@ -318,6 +353,9 @@ def _plot_speed(data: dict, path: Path) -> None:
              ylabel="simulated cycles per second", title="simulation speed, PE array GEMV")
     left.legend(fontsize=8)
     right.plot(pes, [r["verilator_build_seconds"] for r in rows], "o-", label="Verilator build")
+    if all("native_build_seconds" in r for r in rows):
+        right.plot(pes, [r["native_build_seconds"] for r in rows], "^-",
+                   label=f"native build ({BENCH_NATIVE_OPT})")
     right.plot(pes, [r["emit_seconds"] for r in rows], "s-", label="Verilog emission")
     right.set(xscale="log", yscale="log", xlabel="PE array", ylabel="seconds",
               title="build time")
@@ -428,6 +466,7 @@ def accuracy_bench(out_dir: Path) -> dict:
                       "against float64 and the published baselines",
             "report": str(paths[0]), "figures": [str(p) for p in paths[1:]],
             **{name: data[name] for name in ("exp", "gelu", "silu")}, "softmax": softmax,
+            "layernorm": data["layernorm"],
             "targets": data["targets"], **info}
 
 
@@ -501,15 +540,20 @@ def markdown_report(report: dict) -> str:
     if (data := report.get("simulation_speed")):
         out += ["**Simulation speed** (PE array GEMV; steady cycles/s without the fixed cost "
                 "of a run, which is given as start-up)", "",
-                "| array | Verilog lines | emit (s) | Verilator build (s) | Verilator cycles/s | "
-                "start-up (s) | Amaranth cycles/s | start-up (s) |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                "| array | Verilog lines | emit (s) | Verilator build (s) | cocotb cycles/s | "
+                "start-up (s) | Amaranth cycles/s | start-up (s) | native build (s) | "
+                "native cycles/s | native / cocotb |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in data["rows"]:
-            v, a = r["verilator"], r["amaranth"]
+            v, a, n = r["verilator"], r["amaranth"], r.get("native", {})
+            ratio = r.get("native_vs_cocotb")
             out.append(f"| {r['rows']}x{r['cols']} | {r['verilog_lines']} | "
                        f"{r['emit_seconds']:.2f} | {r['verilator_build_seconds']:.1f} | "
                        f"{_fmt(v['cycles_per_second'])} | {_fmt(v['startup_seconds'], 2)} | "
-                       f"{_fmt(a['cycles_per_second'])} | {_fmt(a['startup_seconds'], 2)} |")
+                       f"{_fmt(a['cycles_per_second'])} | {_fmt(a['startup_seconds'], 2)} | "
+                       f"{_fmt(r.get('native_build_seconds'), 2)} | "
+                       f"{_fmt(n.get('cycles_per_second'))} | "
+                       f"{_fmt(ratio, 2)}{'x' if ratio else ''} |")
         if data.get("accelerator"):
             out += ["", "| accelerator | workload | DRAM model | build (s) | build CPU (s) | "
                     "cycles simulated | cycles/s (wall) | cycles per CPU-second | load |",
@@ -552,6 +596,10 @@ def markdown_report(report: dict) -> str:
         for order, value in worst.items():
             out.append(f"| softmax | exp order {order}, L <= 1024 | {value:.3g} | max abs error "
                        f"of p |")
+        if "layernorm" in data:  # reports written before the unit existed lack it
+            worst = max(row["max_abs_error"] for row in data["layernorm"].values())
+            out.append(f"| layernorm | Q5.10 out, n <= 1024 | {worst:.3g} | max abs error "
+                       f"({worst * 1024:.3f} LSB) |")
         out += ["", _measured_line(data), ""]
     if (data := report.get("sparse_storage")):
         formats = list(data["rows"][0]["bits_per_element"])

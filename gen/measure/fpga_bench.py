@@ -10,7 +10,10 @@ PNG and the Markdown tables the README shows.
 Where the PE array's LUTs go: :func:`lane_costs` synthesizes one int8 PE lane alone for each op
 set of :data:`LANE_OP_SETS` (``mul`` only, ``mul`` plus one op, all ops), so the table shows
 what each op adds to a lane; the array adds its reduction trees and accumulators, which the
-baseline has too.
+baseline has too. :func:`lane_floor` sets the all-op int8 lane beside the lane written by hand
+for ECP5 (:data:`HAND_LANE_FLOOR`, figures measured outside the project): the ECP5 netlist
+(``hw.pe.mapped_lane``'s LUT4 primitives), the portable Verilog ``accelgen emit pe`` writes,
+and a lane as the 8x8 array has it (its row's op decode).
 """
 
 from __future__ import annotations
@@ -29,21 +32,23 @@ from golden.pe import OP_NAMES
 from hw.mac_array import MACArray
 from hw.pe import PE
 from hw.pe_array import PEArray
+from hw.pipeline import StreamPipeline
 
 from ..build import BuildError, build_top, toolchain_env
-from ..emit import atomic_write
+from ..emit import atomic_write, verilog_text
 from .figures import pyplot, save_figure
 from .fpga_report import parse_yosys_stat
 from .provenance import measured_with, source_digest
 
 __all__ = ["BenchDesign", "DESIGNS", "LANE_OP_SETS", "core_resources", "synthesize_core",
            "place_and_route_core", "bench_design",
-           "lane_costs", "markdown_table", "lane_table", "write_fpga_bench",
-           "README_MARKERS"]
+           "lane_costs", "markdown_table", "lane_table", "HAND_LANE_FLOOR", "lane_floor",
+           "floor_table", "write_fpga_bench", "README_MARKERS"]
 
 class BenchDesign(NamedTuple):
     """One core of the bench: its table label, size, generator (``pe-array`` or
-    ``mac-array``), extra generator parameters and nextpnr's router."""
+    ``mac-array``), extra generator parameters, nextpnr's router and its seed (None:
+    nextpnr's default)."""
 
     label: str
     rows: int
@@ -51,6 +56,7 @@ class BenchDesign(NamedTuple):
     kind: str
     params: dict
     router: str = "router1"
+    seed: int | None = None
 
 
 #: The cores measured by default.
@@ -60,9 +66,10 @@ DESIGNS = [
     BenchDesign("PE array", 4, 4, "pe-array", {}),
     BenchDesign("MAC baseline", 4, 4, "mac-array", {}),
     # At 8x8 the DSPs spread over the die: the routes into and out of them get cycles of their
-    # own (multiplier_stages=3). (router2 routes the all-op array in 6 instead of 9 minutes,
-    # at 74 instead of 93 MHz.)
-    BenchDesign("PE array, 3 multiplier stages", 8, 8, "pe-array", {"multiplier_stages": 3}),
+    # own (multiplier_stages=3). router2: router1 had not routed the mapped all-op array after
+    # 20 minutes (issue 18), over-used wires stuck near 35 000.
+    BenchDesign("PE array, 3 multiplier stages", 8, 8, "pe-array", {"multiplier_stages": 3},
+                "router2"),
     # The sum registered too: router1 had not routed it after 25 minutes.
     BenchDesign("PE array, 3 multiplier stages, sum register", 8, 8, "pe-array",
                 {"multiplier_stages": 3, "sum_register": True}, "router2"),
@@ -91,15 +98,23 @@ def synthesize_core(core, directory: Path) -> dict[str, int]:
     """Yosys ``synth_ecp5`` of the core's Verilog alone (no harness, no place and route),
     elaborated for the bench's board as in the harness (the PE's DSP instances): its cell
     counts. The fallback when the harness build fails inside Yosys."""
-    directory.mkdir(parents=True, exist_ok=True)
     platform = get_board(BOARD).platform()
-    (directory / "core.v").write_text(verilog.convert(core, name=CORE_NAME, platform=platform))
+    return synthesize_verilog(verilog.convert(core, name=CORE_NAME, platform=platform),
+                              directory)
+
+
+def synthesize_verilog(text: str, directory: Path) -> dict[str, int]:
+    """Yosys ``synth_ecp5`` of Verilog whose top module is :data:`CORE_NAME`, flattened after
+    synthesis (modules kept apart during it count into the top): its cell counts."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "core.v").write_text(text)
     env = toolchain_env("ecp5")
     log = directory / "synth.log"
     # -q -l as Amaranth's build scripts run it: YoWASP Yosys's ABC step can end the process
     # early (exit status 0) when the full log goes to stdout.
     done = subprocess.run([env["YOSYS"], "-q", "-l", log.name, "-p",
-                           f"read_verilog core.v; synth_ecp5 -top {CORE_NAME}; stat"],
+                           f"read_verilog core.v; synth_ecp5 -top {CORE_NAME}; "
+                           "setattr -mod -unset keep_hierarchy; flatten; stat"],
                           cwd=directory, capture_output=True, text=True, env=env)
     if done.returncode or "Printing statistics" not in log.read_text():
         raise BuildError(f"synthesis of the core alone failed too (log: {log})")
@@ -107,19 +122,23 @@ def synthesize_core(core, directory: Path) -> dict[str, int]:
 
 
 def place_and_route_core(core, directory: Path, *, target_mhz: float = TARGET_MHZ,
-                         router: str = "router1",
+                         router: str = "router1", seed: int | None = None,
                          on_stage: Callable[[str], None] | None = None) -> dict:
     """Place and route ``core`` in :class:`~boards.harness.FmaxHarness` on the bench's board:
     the core's own resources (:func:`core_resources`), ``fmax_mhz`` after routing,
     ``timing_met`` and the build's ``seconds`` and ``directory``. ``router`` is nextpnr's
-    (``router1`` or ``router2``). Raises :class:`~gen.build.BuildError` when a tool fails."""
+    (``router1`` or ``router2``), ``seed`` its placer's seed (None: its default). Raises
+    :class:`~gen.build.BuildError` when a tool fails."""
     if router not in ("router1", "router2"):
         raise ValueError(f"router must be router1 or router2, got {router!r}")
+    if seed is not None and (not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     board = get_board(BOARD)
     result = build_top(board, FmaxHarness(core, board, freq_hz=target_mhz * 1e6), "bench",
                        Path(directory), on_stage=on_stage,
                        overrides={"script_after_read": keep_core_script("bench"),
-                                  "nextpnr_opts": f"--router {router}"})
+                                  "nextpnr_opts": f"--router {router}"
+                                  + ("" if seed is None else f" --seed {seed}")})
     return _routed(result.report, result.directory)
 
 
@@ -132,6 +151,7 @@ def _routed(report: dict, directory) -> dict:
 
 def bench_design(label: str, rows: int, cols: int, kind: str, params: dict, out_dir: Path, *,
                  target_mhz: float = TARGET_MHZ, router: str = "router1",
+                 seed: int | None = None,
                  on_stage: Callable[[str], None] | None = None) -> dict:
     """Place and route one int8 core in the harness; return its row of the table.
 
@@ -140,7 +160,8 @@ def bench_design(label: str, rows: int, cols: int, kind: str, params: dict, out_
     suffix = "-".join(f"{k}{'_'.join(v) if isinstance(v, tuple) else v}"
                       for k, v in params.items())
     directory = out_dir / (f"{kind}-{rows}x{cols}{'-' + suffix if suffix else ''}"
-                           f"{'' if router == 'router1' else '-' + router}")
+                           f"{'' if router == 'router1' else '-' + router}"
+                           f"{'' if seed is None else f'-seed{seed}'}")
     factory = PEArray if kind == "pe-array" else MACArray
 
     def core():
@@ -148,7 +169,7 @@ def bench_design(label: str, rows: int, cols: int, kind: str, params: dict, out_
 
     row = {"label": label, "kind": kind, "rows": rows, "cols": cols,
            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-           "target_mhz": target_mhz, "router": router}
+           "target_mhz": target_mhz, "router": router, "seed": seed}
     # A build is reused only when accelgen's source (hardware, harness, flow) is the one that
     # produced it; any change to the code measures it again.
     stamp, source = directory / "accelgen_source", source_digest()
@@ -158,7 +179,7 @@ def bench_design(label: str, rows: int, cols: int, kind: str, params: dict, out_
     else:
         try:
             measured = place_and_route_core(core(), directory, target_mhz=target_mhz,
-                                            router=router, on_stage=on_stage)
+                                            router=router, seed=seed, on_stage=on_stage)
             atomic_write(stamp, source + "\n")
         except BuildError as error:
             # Recorded, not hidden. When the harness build fails inside Yosys, the core alone
@@ -192,6 +213,44 @@ def lane_costs(out_dir: Path, op_sets=None) -> list[dict]:
     for row in rows:
         row["added_luts"] = None if base is None else row["luts"] - base
     return rows
+
+
+#: The all-op int8 lane written by hand for ECP5, as issue 18 reports it: measured outside the
+#: project (Yosys 0.69 ``synth_ecp5``, LUTs = LUT4 + 2 per CCU2C, beyond the one MULT18X18D),
+#: its netlist checked on all 2**27 (op, a, b, c) inputs. Reference figures, not measured here.
+HAND_LANE_FLOOR = [
+    ("by hand: a plain `case` statement", 371, 43),
+    ("by hand: every op as `a*y + z` on one multiplier and one adder, generic RTL", 195, 43),
+    ("by hand: the same, saturation only on product bits [22:15], a 16-bit adder, one shift "
+     "decoder, each output bit one LUT4", 145, 43),
+    ("by hand: the same logic mapped to LUT4 by hand", 89, 43),
+    ("by hand: the same, the op's effect on `b` by the input register's reset", 85, 51),
+]
+
+
+def lane_floor(out_dir: Path) -> list[dict]:
+    """The all-op int8 lane as accelgen builds it, synthesized alone for ECP5: ``label``,
+    ``luts``, ``ffs``, ``dsps`` per row."""
+    out_dir = Path(out_dir)
+    builds = [
+        ("accelgen: `PE()` for ECP5 (LUT4 primitives, hw.pe.mapped_lane)",
+         lambda d: synthesize_core(PE(), d)),
+        ("accelgen: the portable Verilog of `accelgen emit pe` (with its stream wrapper)",
+         lambda d: synthesize_verilog(verilog_text(StreamPipeline(PE()), CORE_NAME), d)),
+        ("accelgen: a lane of the 8x8 array (its row's op decode shared, 3 multiplier stages)",
+         lambda d: synthesize_core(PE(multiplier_stages=3, decoded_op=True), d)),
+    ]
+    return [{"label": label, **core_resources(build(out_dir / f"floor-{k}"))}
+            for k, (label, build) in enumerate(builds)]
+
+
+def floor_table(rows: list[dict]) -> str:
+    """Markdown table of the hand-written floor (:data:`HAND_LANE_FLOOR`) and
+    :func:`lane_floor`'s rows."""
+    lines = ["| all-op int8 lane, ECP5 synthesis | LUTs | FFs |", "|---|---:|---:|"]
+    lines += [f"| {label} | {luts} | {ffs} |" for label, luts, ffs in HAND_LANE_FLOOR]
+    lines += [f"| {r['label']} | {r['luts']} | {r['ffs']} |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def lane_table(rows: list[dict]) -> str:
@@ -251,18 +310,23 @@ def write_fpga_bench(out_dir: str | Path, designs=None, *, lane_op_sets=None,
     (:func:`bench_design`)."""
     out_dir = Path(out_dir)
     rows = [bench_design(d.label, d.rows, d.cols, d.kind, d.params, out_dir / "builds",
-                         router=d.router, on_stage=on_stage)
+                         router=d.router, seed=d.seed, on_stage=on_stage)
             for d in (BenchDesign(*d) for d in (designs or DESIGNS))]
     if on_stage:
         on_stage("PE lanes: synthesis")
     lanes = lane_costs(out_dir / "lanes", lane_op_sets)
+    floor = lane_floor(out_dir / "lanes")
     paths = [out_dir / "fpga_bench.json", out_dir / "fpga_bench.md", out_dir / "fpga_bench.png"]
     # The machine, the tools and the source digest the builds are stamped with.
     atomic_write(paths[0], json.dumps({"board": BOARD, "target_mhz": TARGET_MHZ,
                                        **measured_with(["yosys", "nextpnr-ecp5"]),
                                        "source": source_digest(), "rows": rows,
-                                       "lanes": lanes}, indent=2) + "\n")
-    atomic_write(paths[1], markdown_table(rows) + "\n" + lane_table(lanes))
+                                       "lanes": lanes, "lane_floor": floor,
+                                       "hand_lane_floor": [dict(zip(("label", "luts", "ffs"), r))
+                                                           for r in HAND_LANE_FLOOR]},
+                                      indent=2) + "\n")
+    atomic_write(paths[1], markdown_table(rows) + "\n" + lane_table(lanes) + "\n"
+                 + floor_table(floor))
     _plot(rows, paths[2])
     return paths
 

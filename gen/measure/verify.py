@@ -236,8 +236,8 @@ def readme_summary(report: dict) -> str:
     wall = (f"the last full run took {full['seconds'] / 60:.1f} min with {full['jobs']} "
             f"solvers in parallel (load average {full['machine'].get('load_average_1min', '?')})"
             if full else "no full run yet")
-    lines += ["", f"{len(rows)} checks, {report['failed']} failed, {report['missing']} not "
-              f"run; {cpu / 60:.1f} min of check time, {wall} (`make verify`; every row with "
+    lines += ["", f"{len(rows)} checks, {report['failed']} failed, {report['missing']} missing; "
+              f"{cpu / 60:.1f} min of check time, {wall} (`make verify`; every row with "
               "its engine and seconds: `build/verify/report.md`)."]
     return "\n".join(lines) + "\n"
 

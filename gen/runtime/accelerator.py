@@ -44,7 +44,7 @@ from golden.fixed_point import dequantize, quantize
 
 from ..compiler import Program
 
-__all__ = ["BACKENDS", "DRAM_MODELS", "Accelerator", "RunResult", "HardwareRun",
+__all__ = ["BACKENDS", "DRAM_MODELS", "Accelerator", "RunResult", "ModelRun", "HardwareRun",
            "run_verilator"]
 
 
@@ -299,3 +299,189 @@ class Accelerator:
         cycles = program_cycles(self.config, [ins for _, ins in stats.trace], phases)
         return RunResult(dequantize(out_q, program.output_format), out_q, x_q, stats, cycles,
                          measured, hardware)
+
+    def run_model(self, model, sentences, backend: str = "golden", *,
+                  batch_tokens: int | None = 128, **verilator_options) -> ModelRun:
+        """Sentence embeddings of ``sentences`` from ``model`` (``gen.model.load_model``),
+        the whole encoder on this accelerator: see :func:`_run_model`."""
+        return _run_model(self, model, sentences, backend, batch_tokens=batch_tokens,
+                          **verilator_options)
+
+
+@dataclass
+class ModelRun:
+    """Outcome of :meth:`Accelerator.run_model`.
+
+    Attributes
+    ----------
+    sentences : list of str
+    tokens : list of int
+        Tokens per sentence (``[CLS]`` and ``[SEP]`` included).
+    embeddings, reference : numpy.ndarray, shape ``(n, hidden)``
+        Unit-norm sentence embeddings from the accelerator and from the float64 model.
+    cosine : numpy.ndarray, shape ``(n,)``
+        Cosine between each sentence's accelerator and float64 embeddings.
+    similarity, reference_similarity : numpy.ndarray, shape ``(n, n)``
+    cycles : int
+        Modeled cycles of every program run (the cycle model of the executed trace).
+    pe_ops, model_macs : int
+        Useful PE operations as the cycle model counts them, and the float model's
+        multiply-accumulates (projections, scores, context) for the padded lengths.
+    pe_count : int
+    batches : list of list of int
+        Sentence indices of each program.
+    measured_cycles : int or None
+        Cycles the RTL counted (verilator backend).
+    wall_seconds : float
+        Wall time of the backend runs.
+    """
+
+    sentences: list[str]
+    tokens: list[int]
+    embeddings: np.ndarray
+    reference: np.ndarray
+    cosine: np.ndarray
+    similarity: np.ndarray
+    reference_similarity: np.ndarray
+    cycles: int
+    pe_ops: int
+    model_macs: int
+    pe_count: int
+    batches: list
+    phases: dict
+    measured_cycles: int | None = None
+    wall_seconds: float = 0.0
+
+    @property
+    def cycles_per_sentence(self) -> float:
+        return self.cycles / len(self.sentences)
+
+    @property
+    def utilization(self) -> float:
+        """PE utilization as the cycle model counts it (GEMV and EW PE operations)."""
+        return self.pe_ops / (self.pe_count * self.cycles)
+
+    @property
+    def model_utilization(self) -> float:
+        """The float model's MACs over ``PE count x cycles``: the stricter figure (zero
+        blocks of the attention layouts and element-wise plumbing count as idle)."""
+        return self.model_macs / (self.pe_count * self.cycles)
+
+    def sentences_per_second(self, clock_mhz: float) -> float:
+        return clock_mhz * 1e6 / self.cycles_per_sentence
+
+    def to_dict(self, clock_mhz: float) -> dict:
+        err = np.abs(self.similarity - self.reference_similarity)
+        return {
+            "sentences": self.sentences, "tokens": self.tokens,
+            "similarity": self.similarity.round(6).tolist(),
+            "reference_similarity": self.reference_similarity.round(6).tolist(),
+            "max_similarity_error": float(err.max()),
+            "cosine_vs_float64": self.cosine.round(6).tolist(),
+            "min_cosine_vs_float64": float(self.cosine.min()),
+            "cycles": self.cycles, "cycles_per_sentence": self.cycles_per_sentence,
+            "pe_utilization": self.utilization, "model_mac_utilization": self.model_utilization,
+            "clock_mhz": clock_mhz,
+            "sentences_per_second": self.sentences_per_second(clock_mhz),
+            "batches": self.batches,
+            "phases": self.phases,
+            "measured_cycles": self.measured_cycles, "wall_seconds": self.wall_seconds,
+        }
+
+
+def _batches(lengths: list[int], batch_tokens: int | None) -> list[list[int]]:
+    """Consecutive sentences grouped while their padded tokens fit ``batch_tokens``."""
+    if not batch_tokens:
+        return [[i] for i in range(len(lengths))]
+    groups, current, used = [], [], 0
+    for i, t in enumerate(lengths):
+        if current and used + t > batch_tokens:
+            groups.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += t
+    groups.append(current)
+    return groups
+
+
+def plan_batches(model, lengths, batch_tokens, config) -> list:
+    """``(sentence indices, EncoderProgram)`` per program: consecutive sentences whose padded
+    ``lengths`` fit ``batch_tokens``; a group that overflows the scratchpad is halved, and a
+    sentence that overflows it alone gets one weight region (no DMA overlap)."""
+    planned = []
+    pending = _batches(list(lengths), batch_tokens)
+    while pending:
+        group = pending.pop(0)
+        try:
+            planned.append((group, model.compile([lengths[i] for i in group], config)))
+        except ValueError as error:
+            if "buffer overflow" not in str(error):
+                raise
+            if len(group) == 1:  # one long sentence: one weight region, loads not hidden
+                planned.append((group, model.compile([lengths[group[0]]], config,
+                                                     overlap=False)))
+                continue
+            half = len(group) // 2
+            pending[:0] = [group[:half], group[half:]]
+    return planned
+
+
+def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
+               batch_tokens: int | None = 128, **verilator_options) -> ModelRun:
+    """Embed ``sentences`` with ``model`` (a :class:`gen.model.sentence.SentenceModel`) on
+    this accelerator: the host tokenizes, looks the embeddings up, pools and normalises; the
+    accelerator runs the whole encoder, one program per batch of sentences whose padded
+    tokens fit ``batch_tokens`` (``None``: one sentence per program).
+
+    Raises
+    ------
+    ValueError
+        No sentences, a sentence longer than ``model.max_tokens``, an unknown backend.
+    """
+    import time
+
+    from golden.minilm import cosine_matrix
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if isinstance(sentences, str):
+        sentences = [sentences]
+    sentences = list(sentences)
+    ids = model.tokenize(sentences)
+    lengths, embs = model.inputs(ids)
+    hidden = [None] * len(sentences)
+    cycles = pe_ops = macs = 0
+    measured = 0 if backend == "verilator" else None
+    phases: dict[str, int] = {}
+    wall = 0.0
+    planned = plan_batches(model, lengths, batch_tokens, self.config)
+    groups = [g for g, _ in planned]
+    for group, prog in planned:
+        dram = prog.dram([embs[i] for i in group], [len(ids[i]) for i in group])
+        start = time.perf_counter()
+        if backend == "golden":
+            after, stats = run_golden(self.config, prog.program.words, dram)
+        else:
+            hw = run_verilator(self.config, prog.program.words, dram, **verilator_options)
+            after, measured = hw.dram, measured + hw.cycles
+            words = prog.program.words
+            stats = RunStats(hw.status, [(pc, unpack(words[pc]))
+                                         for pc in range(hw.status.pc + 1)])
+        wall += time.perf_counter() - start
+        if not stats.status.done:
+            raise RuntimeError(f"the accelerator stopped with error {stats.status.error.name} "
+                               f"at pc {stats.status.pc}: {stats.status.message}")
+        report = program_cycles(self.config, [ins for _, ins in stats.trace],
+                                [prog.program.phases[pc] for pc, _ in stats.trace])
+        cycles += report.cycles
+        pe_ops += report.total.pe_ops
+        macs += prog.model_macs
+        for name, phase in report.phases.items():
+            phases[name] = phases.get(name, 0) + phase.cycles
+        for i, h in zip(group, prog.output(after)):
+            hidden[i] = h
+    emb = model.pool(hidden, ids)
+    ref = model.reference(ids)
+    return ModelRun(sentences, [len(i) for i in ids], emb, ref, np.sum(emb * ref, axis=1),
+                    cosine_matrix(emb), cosine_matrix(ref), cycles, pe_ops, macs,
+                    self.config.rows * self.config.cols, groups, phases, measured, wall)

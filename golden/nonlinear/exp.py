@@ -83,21 +83,21 @@ class ExpConfig(InOutFormats, BlockConfig):
         """``c[0] .. c[order]`` of ``2**f ~ sum(c[k] * f**k)``, with ``poly_frac`` fraction bits."""
         return _poly_coefficients(self.order, self.poly_frac)
 
-    @property
+    @functools.cached_property  # built once: config validation is slow
     def scale_pe(self) -> PEConfig:
         """PE computing ``t = x * log2(e)`` exactly (18 bits fits a DSP multiplier)."""
         return PEConfig(in_width=max(self.in_width, 18), signed=True, ops=("mul",))
 
-    @property
+    @functools.cached_property  # built once: config validation is slow
     def poly_mul_pe(self) -> PEConfig:
         return PEConfig(in_width=self.poly_frac + 1, signed=False, ops=("mul",))
 
-    @property
+    @functools.cached_property  # built once: config validation is slow
     def poly_add_pe(self) -> PEConfig:
         return PEConfig(in_width=self.poly_frac + 1, signed=False,
                         out_width=self.poly_frac + 1, ops=("add",))
 
-    @property
+    @functools.cached_property  # built once: config validation is slow
     def shift_pe(self) -> PEConfig:
         """PE scaling ``2**f`` by ``2**n`` into the output format, saturating."""
         return PEConfig(in_width=self.poly_frac + 1, signed=False, out_width=self.out_width,

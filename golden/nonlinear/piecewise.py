@@ -245,18 +245,18 @@ class PiecewiseConfig(InOutFormats, BlockConfig):
         """Coefficient ROM size in words: ``segments * (order + 1)``."""
         return self.segment_count * (self.order + 1)
 
-    @property
+    @functools.cached_property  # built once: config validation is slow
     def mul_pe(self) -> PEConfig:
         """Horner multiply ``p * r``, exact (``2 * poly_width`` bits)."""
         return PEConfig(in_width=self.poly_width, signed=True, ops=("mul",))
 
-    @property
+    @functools.cached_property  # built once: config validation is slow
     def add_pe(self) -> PEConfig:
         """Horner add ``(p * r >> F) + c``, saturating to ``poly_width``."""
         return PEConfig(in_width=self.poly_width, signed=True, out_width=self.poly_width,
                         ops=("add",))
 
-    @property
+    @functools.cached_property  # built once: config validation is slow
     def out_pe(self) -> PEConfig:
         """Shift from ``F`` fraction bits to the output format, rounded and saturated."""
         return PEConfig(in_width=self.poly_width, signed=True, out_width=self.out_width,

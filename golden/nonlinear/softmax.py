@@ -16,6 +16,7 @@ A vector longer than ``max_len`` ends at its ``max_len``-th element.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,7 @@ class SoftmaxConfig(InOutFormats, BlockConfig):
             raise ValueError(f"out_frac must be in 1..{self.out_width} (at most out_width), "
                              f"got {self.out_frac}")
 
-    @property
+    @functools.cached_property  # built once: config validation is slow
     def exp(self) -> ExpConfig:
         """The exponential: input format of the differences, output UQ1.20."""
         return ExpConfig(in_width=self.in_width, in_frac=self.in_frac,

@@ -1,0 +1,197 @@
+"""The whole accelerator on an ECP5-85F: LUTs, DSPs, BRAMs, Fmax, whether it fits, sentences/s.
+
+The design is the registered ``accelerator`` (:class:`hw.accelerator_top.AcceleratorTop`: the
+core behind its AXI4-Lite registers, with its AXI4 master), built in three steps of increasing
+cost:
+
+1. :func:`multiplier_estimate`: the multipliers of the elaborated core (Amaranth's netlist,
+   no synthesis) and the 18x18 DSP blocks they need, ``ceil(a/18) * ceil(b/18)`` each (seconds:
+   the fast tests use it);
+2. :func:`synthesize`: Yosys ``synth_ecp5`` of the design alone, its LUTs (LUT4 + 2 per CCU2C),
+   flip-flops, DSPs (MULT18X18D) and block RAMs (DP16KD): whether it fits the device;
+3. :func:`place_and_route`: the design in :class:`boards.harness.FmaxHarness` placed and routed
+   by nextpnr-ecp5 for the ULX3S-85F with a timeout: Fmax.
+
+Why the nonlinear units have their own lane count (``nl_lanes``): with a lane per element of a
+line, the exp, GELU and SiLU units hold ``3 * rows * cols`` lanes of a few multipliers each,
+which alone need more DSPs than the device has at 4x8 and above. With ``nl_lanes`` lanes an NL
+instruction streams a line in ``rows * cols / nl_lanes`` cycles instead of one.
+
+Sentences per second are ``Fmax / cycles per sentence``, the cycles from the cycle model of the
+compiled MiniLM program (given by the caller).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+from pathlib import Path
+
+from amaranth.back import rtlil, verilog
+
+from boards import get_board
+from boards.harness import CORE_NAME, FmaxHarness, keep_core_script
+from golden.accelerator import AcceleratorConfig
+
+from ..build import BuildError, build_top, toolchain_env
+from ..emit import atomic_write
+from .fpga_bench import core_resources
+from .fpga_report import parse_yosys_stat
+from .provenance import measured_with
+
+__all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "fpga_config", "multiplier_estimate",
+           "fits", "synthesize", "place_and_route", "sentences_per_second",
+           "measure_accelerator", "write_fpga_accelerator"]
+
+#: Capacity of the LFE5U-85F: LUT4s, 18x18 multipliers (MULT18X18D), 18 Kbit block RAMs.
+ECP5_85F = {"luts": 83640, "dsps": 156, "brams": 208}
+BOARD = "ulx3s-85f"
+
+#: The configurations measured by default: the largest arrays with narrow nonlinear units and
+#: the scratchpad and program memory sized to the block RAMs.
+DEFAULT_CONFIGS = [
+    {"rows": 8, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024},
+    {"rows": 4, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024},
+]
+
+
+def fpga_config(**params) -> AcceleratorConfig:
+    """An :class:`AcceleratorConfig` from keyword parameters (validated as usual)."""
+    return AcceleratorConfig(**params)
+
+
+def _design(config: AcceleratorConfig):
+    from hw.accelerator_top import AcceleratorTop
+
+    return AcceleratorTop(config)
+
+
+def multiplier_estimate(config: AcceleratorConfig) -> dict:
+    """Multipliers of the elaborated core and the 18x18 DSP blocks they need.
+
+    Returns
+    -------
+    dict
+        ``multipliers`` (count), ``dsps`` (sum of ``ceil(a/18) * ceil(b/18)`` over them, a
+        constant operand's width being its value's) and ``by_width`` (``"AxB": count``).
+    """
+    from hw.accelerator import AcceleratorCore
+
+    text = rtlil.convert(AcceleratorCore(config), name="core")
+    by_width: dict[str, int] = {}
+    dsps = 0
+    for cell in re.finditer(r"cell \$mul \S+\n(.*?)\n\s*end", text, re.S):
+        body = cell.group(1)
+        a = int(re.search(r"parameter \\A_WIDTH (\d+)", body).group(1))
+        b = int(re.search(r"parameter \\B_WIDTH (\d+)", body).group(1))
+        a, b = sorted((a, b))
+        by_width[f"{a}x{b}"] = by_width.get(f"{a}x{b}", 0) + 1
+        dsps += math.ceil(a / 18) * math.ceil(b / 18)
+    return {"multipliers": sum(by_width.values()), "dsps": dsps,
+            "by_width": dict(sorted(by_width.items()))}
+
+
+def fits(resources: dict) -> bool:
+    """Whether LUTs, DSPs and block RAMs are all within the ECP5-85F's."""
+    return all(resources.get(k, 0) <= ECP5_85F[k] for k in ECP5_85F)
+
+
+def synthesize(config: AcceleratorConfig, directory: Path, *,
+               timeout: float | None = None) -> dict:
+    """Yosys ``synth_ecp5`` of the accelerator alone: ``luts``, ``ffs``, ``dsps``, ``brams``,
+    ``fits`` and ``seconds``. Raises :class:`~gen.build.BuildError` on failure or timeout."""
+    import time
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    platform = get_board(BOARD).platform()
+    (directory / "core.v").write_text(verilog.convert(_design(config), name=CORE_NAME,
+                                                      platform=platform))
+    env = toolchain_env("ecp5")
+    log = directory / "synth.log"
+    started = time.monotonic()
+    try:
+        done = subprocess.run([env["YOSYS"], "-q", "-l", log.name, "-p",
+                               f"read_verilog core.v; synth_ecp5 -top {CORE_NAME}; stat"],
+                              cwd=directory, capture_output=True, text=True, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"synthesis timed out after {timeout:g} s (log: {log})") from None
+    if done.returncode or "Printing statistics" not in log.read_text():
+        raise BuildError(f"synthesis failed (log: {log})")
+    resources = core_resources(parse_yosys_stat(log.read_text())[CORE_NAME])
+    return {**resources, "fits": fits(resources),
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: float = 50.0,
+                    timeout: float | None = None, router: str = "router1") -> dict:
+    """Place and route the accelerator in :class:`~boards.harness.FmaxHarness` on the
+    ULX3S-85F: its resources, ``fmax_mhz``, ``timing_met`` and ``seconds``. Raises
+    :class:`~gen.build.BuildError` when a tool fails or the flow passes ``timeout`` seconds."""
+    if router not in ("router1", "router2"):
+        raise ValueError(f"router must be router1 or router2, got {router!r}")
+    board = get_board(BOARD)
+    harness = FmaxHarness(_design(config), board, freq_hz=target_mhz * 1e6)
+    result = build_top(board, harness, "bench", Path(directory), timeout=timeout,
+                       overrides={"script_after_read": keep_core_script("bench"),
+                                  "nextpnr_opts": f"--router {router}"})
+    report = result.report
+    (timing,) = report["clocks"].values()
+    resources = core_resources(report["modules"][f"bench.{CORE_NAME}"])
+    return {**resources, "fits": fits(resources), "fmax_mhz": timing["fmax_mhz"],
+            "timing_met": timing["met"], "seconds": report["seconds"],
+            "directory": str(result.directory)}
+
+
+def sentences_per_second(fmax_mhz: float, cycles_per_sentence: int) -> float:
+    """Sentences per second at ``fmax_mhz`` for a program of ``cycles_per_sentence``."""
+    if cycles_per_sentence <= 0:
+        raise ValueError(f"cycles_per_sentence must be positive, got {cycles_per_sentence}")
+    return fmax_mhz * 1e6 / cycles_per_sentence
+
+
+def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synthesis", "pnr"),
+                        target_mhz: float = 50.0, timeout: float | None = None,
+                        router: str = "router1", cycles_per_sentence: int | None = None) -> dict:
+    """One configuration through the ``steps`` asked for; failures and timeouts are recorded
+    in the row, not raised."""
+    config = fpga_config(**params)
+    name = "-".join(f"{k}{v}" for k, v in params.items())
+    row = {"params": params, "config": config.to_dict(), "device": "LFE5U-85F", "board": BOARD,
+           "capacity": ECP5_85F}
+    if "estimate" in steps:
+        row["estimate"] = multiplier_estimate(config)
+    if "synthesis" in steps:
+        try:
+            row["synthesis"] = synthesize(config, out_dir / f"{name}.synth", timeout=timeout)
+        except BuildError as error:
+            row["synthesis"] = {"error": str(error)}
+    if "pnr" in steps:
+        try:
+            row["pnr"] = {**place_and_route(config, out_dir / name, target_mhz=target_mhz,
+                                            timeout=timeout, router=router),
+                          "target_mhz": target_mhz, "router": router, "timeout_s": timeout}
+        except BuildError as error:
+            row["pnr"] = {"error": str(error), "target_mhz": target_mhz, "router": router,
+                          "timeout_s": timeout}
+    if cycles_per_sentence:
+        row["cycles_per_sentence"] = cycles_per_sentence
+        fmax = row.get("pnr", {}).get("fmax_mhz")
+        if fmax:
+            row["sentences_per_second"] = sentences_per_second(fmax, cycles_per_sentence)
+    return row
+
+
+def write_fpga_accelerator(out_dir: str | Path, configs=None, **options) -> list[Path]:
+    """Measure each configuration (default :data:`DEFAULT_CONFIGS`) and write
+    ``fpga_accelerator.json``; returns its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = [measure_accelerator(p, out_dir, **options) for p in (configs or DEFAULT_CONFIGS)]
+    path = out_dir / "fpga_accelerator.json"
+    atomic_write(path, json.dumps({"rows": rows, **measured_with(["yosys", "nextpnr-ecp5"])},
+                                  indent=2) + "\n")
+    return [path]

@@ -1,0 +1,113 @@
+"""The accelerator on the ECP5-85F: narrow nonlinear units (nl_lanes) keep golden, cycle model and
+RTL in step and take fewer multipliers; the fit and sentences/s arithmetic; the CLI; and (slow)
+real synthesis, place and route."""
+
+import json
+
+import numpy as np
+import pytest
+from stimulus import int16
+
+from gen.cli import main
+from gen.measure.fpga_accelerator import (
+    ECP5_85F,
+    fits,
+    fpga_config,
+    multiplier_estimate,
+    place_and_route,
+    sentences_per_second,
+    synthesize,
+)
+from golden.accelerator import AcceleratorConfig, Opcode, pack
+from golden.accelerator_cycles import instruction_cost, latencies
+
+
+def test_nl_lanes_is_validated():
+    with pytest.raises(ValueError, match="nl_lanes must be a power of two in 1..8"):
+        AcceleratorConfig(rows=2, cols=4, nl_lanes=3)
+    with pytest.raises(ValueError, match="nl_lanes must be a power of two in 1..8"):
+        AcceleratorConfig(rows=2, cols=4, nl_lanes=16)
+    config = AcceleratorConfig(rows=8, cols=8, nl_lanes=4)
+    assert (config.nl_unit_lanes, config.nl_passes) == (4, 16)
+    assert config.exp_config.lanes == config.gelu_config.lanes == config.silu_config.lanes == 4
+    assert AcceleratorConfig(rows=8, cols=8).nl_passes == 1
+
+
+def test_nl_cycles_follow_the_passes():
+    nl = pack(Opcode.NL, unit=1, lines=5)
+    from golden.accelerator import unpack
+
+    for lanes, passes in ((None, 1), (8, 4), (1, 32)):
+        config = AcceleratorConfig(nl_lanes=lanes)
+        cost = instruction_cost(config, unpack(nl))
+        assert cost.stream == 5 * passes
+        assert cost.latency == config.read_latency + latencies(config).gelu
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_core_with_narrow_nl_units_matches_golden_and_the_cycle_model(lanes, rng):
+    from test_accelerator import HALT, _check_core
+
+    config = AcceleratorConfig(rows=2, cols=4, depth=32, max_program=32, nl_lanes=lanes)
+    spad = int16(rng, (config.depth, config.line), -3000, 3000)
+    words = [pack(Opcode.NL, unit=u, dst=10 + 4 * u, src=2 * u, lines=3) for u in range(3)]
+    words += [pack(Opcode.NL, unit=1, dst=5, src=5, lines=2),  # in place
+              pack(Opcode.EW, op=1, dst=20, a=1, b=2, lines=2, tcols=1), HALT]
+    [(stats, cycles)] = _check_core(config, [words], spad)
+    assert stats.status.done and stats.executed == len(words)
+
+
+def test_narrow_nl_units_take_fewer_multipliers(measure):
+    wide = multiplier_estimate(fpga_config(rows=2, cols=2, depth=16, max_program=16))
+    narrow = multiplier_estimate(fpga_config(rows=2, cols=2, depth=16, max_program=16,
+                                             nl_lanes=1))
+    measure(f"2x2 accelerator multipliers: {wide['multipliers']} with a NL lane per element "
+            f"(~{wide['dsps']} 18x18 blocks), {narrow['multipliers']} with one lane "
+            f"(~{narrow['dsps']})")
+    assert narrow["multipliers"] < wide["multipliers"] and narrow["dsps"] < wide["dsps"]
+
+
+def test_fits_and_sentences_per_second():
+    assert fits({"luts": 80000, "dsps": 156, "brams": 208})
+    assert not fits({"luts": 1000, "dsps": 157, "brams": 10})
+    assert not fits({"luts": ECP5_85F["luts"] + 1, "dsps": 1, "brams": 1})
+    assert sentences_per_second(50.0, 1_000_000) == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="cycles_per_sentence must be positive"):
+        sentences_per_second(50.0, 0)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--nl-lanes", "3"], "nl_lanes must be a power of two"),
+    (["--rows", "3"], "rows must be a power of two"),
+    (["--steps", "estimate,route"], "steps must be drawn from"),
+    (["--timeout", "0"], "timeout must be positive"),
+])
+def test_cli_rejects_bad_arguments(argv, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["fpga-accelerator", "-o", str(out), *argv]) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_estimate_writes_json(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["fpga-accelerator", "-o", str(out), "--rows", "2", "--cols", "2",
+                 "--nl-lanes", "1", "--depth", "16", "--max-program", "16",
+                 "--steps", "estimate"]) == 0
+    capsys.readouterr()
+    (row,) = json.loads((out / "fpga_accelerator.json").read_text())["rows"]
+    assert row["config"]["nl_lanes"] == 1 and row["estimate"]["multipliers"] > 0
+
+
+@pytest.mark.slow
+def test_small_accelerator_synthesizes_and_routes(tmp_path, measure):
+    # 2x2 with one NL lane: small enough to place and route in minutes here.
+    config = fpga_config(rows=2, cols=2, nl_lanes=1, depth=64, max_program=64)
+    synthesized = synthesize(config, tmp_path / "synth", timeout=3600)
+    assert synthesized["fits"] and synthesized["dsps"] > 0
+    routed = place_and_route(config, tmp_path / "pnr", target_mhz=40.0, timeout=3600)
+    measure(f"2x2 accelerator, 1 NL lane, on the ECP5-85F: {routed['luts']} LUTs, "
+            f"{routed['dsps']} DSPs, {routed['brams']} BRAMs, {routed['fmax_mhz']:.1f} MHz")
+    assert routed["fits"] and routed["fmax_mhz"] > 0
+    assert np.isfinite(routed["fmax_mhz"])
