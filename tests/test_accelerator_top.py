@@ -50,9 +50,9 @@ def test_regmap_follows_the_config():
     assert [r.address for r in regmap.registers] == [4 * k for k in range(len(names))]
     assert (regmap.addr_width, regmap.data_width) == (12, 32)
     params = {n[2:] for n in names if n.startswith("p_")}
-    assert params == {"rows", "cols", "depth", "max_program", "max_k", "tree_levels_per_stage",
-                      "softmax_max_len", "layernorm_max_len", "issue_cycles", "pe_latency",
-                      "read_latency"}
+    assert params == {"rows", "cols", "depth", "decoupled", "max_program", "max_k",
+                      "tree_levels_per_stage", "softmax_max_len", "layernorm_max_len",
+                      "issue_cycles", "pe_latency", "read_latency"}
     assert not params & MODEL_PARAMETERS and "acc_width" not in params  # None: derived
     # Widths follow the config: prog_len reaches max_program, prog_addr the last word.
     assert regmap.register("prog_len").field("value").width == 6
