@@ -360,7 +360,7 @@ def _golden_and_verilator(model, sentence, measure, what):
     must be equal bit for bit."""
     import time
 
-    from gen.model.encoder import MODEL_CONFIG, MODEL_RTL_CONFIG
+    from gen.model.encoder import MODEL_CONFIG
     from gen.runtime.accelerator import run_verilator
     from golden.accelerator import run_golden
     from golden.accelerator_cycles import program_cycles
@@ -375,17 +375,17 @@ def _golden_and_verilator(model, sentence, measure, what):
         golden_dram, stats = run_golden(MODEL_CONFIG, program.words, dram)
         assert stats.status.done
         start = time.perf_counter()
-        hw = run_verilator(MODEL_RTL_CONFIG, program.words, dram, max_cycles=100_000_000)
+        hw = run_verilator(MODEL_CONFIG, program.words, dram, max_cycles=100_000_000)
         wall += time.perf_counter() - start
         cpu += hw.sim_cpu_seconds or 0.0
         assert hw.status.done
         np.testing.assert_array_equal(hw.dram, golden_dram)
         cycles += hw.cycles
-        modeled += program_cycles(MODEL_RTL_CONFIG, program.instructions,
+        modeled += program_cycles(MODEL_CONFIG, program.instructions,
                                   program.phases).cycles
         dram = golden_dram
     measure(f"{what} on verilator ({len(ids[0])} tokens, {len(prog.programs)} programs): "
-            f"{cycles:,} cycles (serial cycle model {modeled:,}) in {wall:.1f} s wall, "
+            f"{cycles:,} cycles (cycle model {modeled:,}) in {wall:.1f} s wall, "
             f"{cpu:.1f} s CPU of simulation, bit-exact")
     return prog, dram, ids
 

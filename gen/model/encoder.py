@@ -67,7 +67,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -88,7 +88,7 @@ from golden.pe import Op
 from ..compiler.layers import HEADROOM, frac_for
 from ..compiler.program import Matrix, Program, WeightStream, _Builder
 
-__all__ = ["MODEL_CONFIG", "MODEL_RTL_CONFIG", "FoldedLayer", "FoldedModel", "fold",
+__all__ = ["MODEL_CONFIG", "FoldedLayer", "FoldedModel", "fold",
            "folded_forward", "QuantizedModel", "quantize_model", "EncoderProgram",
            "compile_encoder", "padded_length"]
 
@@ -97,9 +97,6 @@ __all__ = ["MODEL_CONFIG", "MODEL_RTL_CONFIG", "FoldedLayer", "FoldedModel", "fo
 #: as a sequence of programs. A 128-token sentence's attention buffers need the depth.
 MODEL_CONFIG = AcceleratorConfig(rows=8, cols=8, depth=4096, max_program=4096,
                                  softmax_max_len=128, decoupled=True)
-#: The same accelerator as the RTL builds it: the decoupled engines exist in the golden and cycle
-#: models only (the RTL runs one instruction at a time; the same programs, the same results).
-MODEL_RTL_CONFIG = replace(MODEL_CONFIG, decoupled=False)
 
 #: Fixed formats of the units (fraction bits).
 LN_FRAC, GELU_IN_FRAC, GELU_OUT_FRAC, SM_IN_FRAC, SM_OUT_FRAC = 10, 10, 10, 9, 15

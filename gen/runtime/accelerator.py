@@ -465,9 +465,7 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
             if backend == "golden":
                 after, stats = run_golden(self.config, words, after)
             else:
-                # The RTL has no decoupled engines (the cycle model does): same results.
-                hw = run_verilator(replace(self.config, decoupled=False), words, after,
-                                   **verilator_options)
+                hw = run_verilator(self.config, words, after, **verilator_options)
                 after, measured = hw.dram, measured + hw.cycles
                 stats = RunStats(hw.status, [(pc, unpack(words[pc]))
                                              for pc in range(hw.status.pc + 1)])
