@@ -497,9 +497,11 @@ class AcceleratorCore(wiring.Component):
                 overlap(old["dram_read"], dram_write)).any()
 
         hazard = Signal()
-        m.d.comb += hazard.eq((c_busy & ~c_last & conflict(slots["c"]))
-                              | (l_busy & ~l_last & conflict(slots["l"]))
-                              | (s_busy & ~s_last & conflict(slots["s"])))
+        if cfg.decoupled:  # serial: every engine is idle (or in its last cycle) at a dispatch,
+            # so nothing can conflict and the scoreboard is left out
+            m.d.comb += hazard.eq((c_busy & ~c_last & conflict(slots["c"]))
+                                  | (l_busy & ~l_last & conflict(slots["l"]))
+                                  | (s_busy & ~s_last & conflict(slots["s"])))
 
         # --- issue: fetch, decode and check, wait for the engine and the interlock ----------
         opcode = word[:4]
