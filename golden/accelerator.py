@@ -97,7 +97,12 @@ HALT        stop; the status reports done.
 
 An instruction reads all its operands before it writes (so ``dst`` may equal a ``LINE``
 operand's base, or ``src``); operands that partially overlap the destination are not allowed
-(the hardware streams them). Errors stop the machine with an error code and the pc
+(the hardware streams them): an operand's line range (:func:`access`) must be disjoint from the
+destination's or, except for ``GEMV``, equal to it (:func:`overlaps_destination`). Such an
+instruction is not rejected; its result is undefined (the hardware may read a line it has
+already written; the golden machine reads everything first). The compilers never emit one.
+
+Errors stop the machine with an error code and the pc
 (:class:`ErrorCode`, checked by :func:`check_instruction` in this order): unknown opcode,
 zero length, a bad field value, a scratchpad line beyond ``depth``, a DRAM range outside the
 external memory, and running off the program (pc at ``max_program`` or past the words given).
@@ -140,6 +145,7 @@ __all__ = [
     "Access",
     "access",
     "conflicts",
+    "overlaps_destination",
     "engine",
     "ew_operands",
     "requantize",
@@ -214,7 +220,8 @@ class AcceleratorConfig(BlockConfig):
         Cycle model: cycles from a DMA instruction's start to its first beat, 0..4096.
     decoupled : bool
         Load, compute and store engines run concurrently under the hardware interlock (the
-        module docstring's dependency rule); ``False``: one instruction at a time.
+        module docstring's dependency rule; the default); ``False``: one instruction at a
+        time.
     """
 
     rows: int = param(4, help="PE rows (one reduction tree each; a power of two)", range=(1, 64))
@@ -242,7 +249,7 @@ class AcceleratorConfig(BlockConfig):
     read_latency: int = param(1, help="cycle model: scratchpad read latency", range=(1, 4))
     dma_latency: int = param(32, help="cycle model: cycles before a DMA's first beat",
                              range=(0, 4096))
-    decoupled: bool = param(False, help="load / compute / store engines overlap under a "
+    decoupled: bool = param(True, help="load / compute / store engines overlap under a "
                             "hardware interlock (False: one instruction at a time)")
 
     elem_width: ClassVar[int] = ELEM_WIDTH
@@ -603,6 +610,18 @@ def conflicts(earlier: Access, later: Access) -> bool:
             or _overlap(earlier.spad_reads, later.spad_writes)
             or _overlap(earlier.dram_writes, later.dram_reads + later.dram_writes)
             or _overlap(earlier.dram_reads, later.dram_writes))
+
+
+def overlaps_destination(config: AcceleratorConfig, ins: Instruction) -> bool:
+    """Whether a (legal) instruction breaks the operand rule of the module docstring: a
+    scratchpad operand range that overlaps the destination range without being equal to it
+    (any overlap for ``GEMV``). The result of such an instruction is undefined."""
+    acc = access(config, ins)
+    if ins.opcode in (Opcode.DMA_LOAD, Opcode.DMA_STORE) or not acc.spad_writes:
+        return False
+    (first, last), = acc.spad_writes
+    return any(a <= last and first <= b and ((a, b) != (first, last) or ins.opcode == Opcode.GEMV)
+               for a, b in acc.spad_reads)
 
 
 def engine(opcode) -> str | None:

@@ -7,13 +7,24 @@ docstring is the specification); the per-instruction cycle counts are those of
 Sequencer timing, per instruction (``issue_cycles`` >= 2, the model's defaults otherwise):
 
 - FETCH (``issue_cycles - 1`` cycles): the program memory reads the word at ``pc``; a ``pc``
-  past the program stops with ``PC_RANGE``.
-- DECODE (1 cycle): every check of ``check_instruction`` runs at once on the word, the first
-  failing one (in the model's order) stops the machine with its code and ``pc``; otherwise
-  the fields are registered and the instruction starts.
-- STREAM (the model's streaming cycles): one scratchpad read step per cycle on ports 0 and 1.
-- DRAIN (the model's pipeline latency): the last results reach the write port; the next FETCH
-  starts the cycle after the last write, so instructions never overlap.
+  past the program stops with ``PC_RANGE`` (once the engines are idle).
+- DECODE (1 cycle or more): every check of ``check_instruction`` runs at once on the word, the
+  first failing one (in the model's order) stops the machine with its code and ``pc`` once the
+  engines are idle; otherwise the instruction waits here until its engine (compute, load or
+  store) is free and the interlock finds no conflict (``_access``: the ranges of
+  ``golden.accelerator.access``, compared with those of each engine's instruction in flight),
+  and dispatches. An engine is free in its instruction's last cycle (its last write), so a
+  dependent instruction dispatches in that cycle and reads the next. ``HALT`` waits for all
+  engines. Decoupled: the next FETCH follows the dispatch; serial (``decoupled=False``): it
+  follows the engine's last cycle.
+- Compute engine: STREAM (the model's streaming cycles, one read step per cycle on ports 0
+  and 1), then DRAIN (the model's pipeline latency: the last results reach the write port).
+- Load and store engines: one :class:`hw.memory.dma.DMA` each, from the command to the done
+  response.
+
+Scratchpad: 3R2W -- compute reads ports 0 and 1 and writes its port, the load engine writes
+its own port, the store engine reads its own (replicated read ports; the interlock keeps the
+engines' ranges apart, so the two write ports never hit one line in a cycle).
 
 Datapath: read data (one cycle after the address) is shaped into the PE array's ``a``, ``b``,
 ``c`` grids by each operand's mode (``LINE``: the line; ``COL``: a run of ``C`` elements down
@@ -29,15 +40,16 @@ the :class:`~hw.nonlinear.softmax.Softmax` one element per cycle (selected from 
 port 0) and writes each result, through an output register, with a one-element enable;
 ``LAYERNORM`` does the same through the :class:`~hw.nonlinear.layernorm.LayerNorm`.
 
-DMA: :class:`hw.memory.dma.DMA` runs the AXI4 side (bursts, 4 KiB boundaries, outstanding
-bursts, completion) of a command ``{ext * line_bytes, line * beats, lines * line_bytes}``; the
-data beats bypass its own buffer: every R beat is written into the scratchpad as it arrives
-(element enables select the beat's part of a line), and ``wdata`` is driven from scratchpad
-port 1, addressed so that it always holds the beat the W channel presents (the count of W
-beats taken so far, plus the one taken this cycle). The DMA's buffer is left without readers,
-so synthesis drops it. A DMA instruction takes ``issue + lines * beats`` plus the memory's
-latency (5 cycles for a load, 6 for a store with a wait-free cocotbext-axi ``AxiRam``; the
-model's ``dma_latency``).
+DMA: two :class:`hw.memory.dma.DMA` run the AXI4 side (bursts, 4 KiB boundaries, outstanding
+bursts, completion) of a command ``{ext * line_bytes, line * beats, lines * line_bytes}``: the
+load engine's owns the read channels (AR, R), the store engine's the write channels (AW, W, B),
+so a load and a store run at once on the one AXI4 port. Their data beats bypass their own
+buffers: every R beat is written into the scratchpad (load port) as it arrives (element enables
+select the beat's part of a line), and ``wdata`` is driven from the store read port, addressed
+so that it always holds the beat the W channel presents (the count of W beats taken so far,
+plus the one taken this cycle). A DMA instruction takes ``issue + lines * beats`` plus the
+memory's latency (5 cycles for a load, 6 for a store with a wait-free cocotbext-axi
+``AxiRam``; the model's ``dma_latency``).
 """
 
 from __future__ import annotations
@@ -90,8 +102,8 @@ class AcceleratorCore(wiring.Component):
     ----------
     config : golden.accelerator.AcceleratorConfig, optional
         Or its fields as keywords. The hardware needs ``issue_cycles >= 2``,
-        ``read_latency == 1``, ``pe_latency`` equal to its PE lanes' (3) and
-        ``decoupled=False`` (it runs one instruction at a time).
+        ``read_latency == 1`` and ``pe_latency`` equal to its PE lanes' (3); ``decoupled``
+        chooses the concurrent engines (the default) or the serial machine.
 
     Attributes
     ----------
@@ -103,7 +115,8 @@ class AcceleratorCore(wiring.Component):
         The nonlinear units, ``config.nl_unit_lanes`` lanes each.
     softmax : Softmax
     layernorm : LayerNorm
-    dma : DMA
+    load_dma, store_dma : DMA
+        The load engine's (AXI read channels) and the store engine's (write channels).
     drain : dict of str to int
         Pipeline latency (after the last streaming cycle) per instruction kind.
 
@@ -136,9 +149,7 @@ class AcceleratorCore(wiring.Component):
         lanes = pe_latency(cfg.pe_array_config.pe)
         for name, ok, need in (("issue_cycles", cfg.issue_cycles >= 2, "at least 2"),
                                ("read_latency", cfg.read_latency == 1, "1"),
-                               ("pe_latency", cfg.pe_latency == lanes, str(lanes)),
-                               # the decoupled engines exist in the golden and cycle models only
-                               ("decoupled", not cfg.decoupled, "False")):
+                               ("pe_latency", cfg.pe_latency == lanes, str(lanes))):
             if not ok:
                 self._MustUse__silence = True
                 raise ValueError(f"{name} must be {need} for the hardware, got "
@@ -149,7 +160,8 @@ class AcceleratorCore(wiring.Component):
                       NLUnit.SILU: SiLU(cfg.silu_config)}
         self.softmax = Softmax(cfg.softmax_config)
         self.layernorm = LayerNorm(cfg.layernorm_config)
-        self.dma = DMA(cfg.dma_config)
+        self.load_dma = DMA(cfg.dma_config)   # AR / R: DMA_LOAD
+        self.store_dma = DMA(cfg.dma_config)  # AW / W / B: DMA_STORE
         self.drain = {"pe": cfg.read_latency + self.pe_array.latency + 1,
                       **{unit.name: cfg.read_latency + self.units[unit].latency
                          for unit in NLUnit}}
@@ -246,6 +258,58 @@ class AcceleratorCore(wiring.Component):
                 (ErrorCode.BAD_FIELD, bad), (ErrorCode.ADDRESS_RANGE, out_of_range),
                 (ErrorCode.EXT_RANGE, ext)]
 
+    def _access(self, word):
+        """The ranges of :func:`golden.accelerator.access` for a word: ``(reads, write,
+        dram_read, dram_write)``, each range ``(valid, first, last)``, ``reads`` three."""
+        cfg = self.config
+        r_log, c_log, l_log = _log2(cfg.rows), _log2(cfg.cols), _log2(cfg.line)
+        opcode = word[:4]
+
+        def f(op, name):
+            lsb, width = FIELDS[op][name]
+            return word[lsb:lsb + width]
+
+        is_op = {op: opcode == op for op in Opcode}
+        ld, st, g, ew, nl, sm = (Opcode.DMA_LOAD, Opcode.DMA_STORE, Opcode.GEMV, Opcode.EW,
+                                 Opcode.NL, Opcode.SOFTMAX)
+        vector = is_op[sm] | is_op[Opcode.LAYERNORM]  # LAYERNORM has SOFTMAX's fields
+        dma_spad = (f(ld, "line"), f(ld, "line") + f(ld, "lines") - 1)
+        dma_ext = (f(ld, "ext"), f(ld, "ext") + f(ld, "lines") - 1)
+        m, k = f(g, "m"), f(g, "k")
+        rbs, kcs = (m + cfg.rows - 1) >> r_log, (k + cfg.cols - 1) >> c_log
+        y_last = Mux(f(g, "ylayout") == YLayout.DENSE,
+                     f(g, "y") + (((f(g, "ycol") << r_log) + m - 1) >> l_log),
+                     f(g, "y") + (rbs - 1) * f(g, "ystride"))
+        lines, tcols = f(ew, "lines"), f(ew, "tcols")
+        row_blocks = lines // tcols
+
+        def ew_last(name):
+            mode, base = f(ew, f"{name}mode"), f(ew, name)
+            return Mux(mode == OperandMode.LINE, base + lines - 1,
+                       Mux(mode == OperandMode.COL, base + ((tcols - 1) >> r_log),
+                           base + ((row_blocks - 1) >> c_log)))
+
+        sm_last = (f(sm, "n") - 1) >> l_log
+        first_src = word[24:40]  # GEMV w, EW a, NL, SOFTMAX and LAYERNORM src
+        src_last = Mux(is_op[g], f(g, "w") + rbs * kcs - 1,
+                       Mux(is_op[ew], ew_last("a"),
+                           Mux(is_op[nl], f(nl, "src") + f(nl, "lines") - 1,
+                               Mux(vector, f(sm, "src") + sm_last, dma_spad[1]))))
+        compute = is_op[g] | is_op[ew] | is_op[nl] | vector
+        reads = [
+            (compute | is_op[st], Mux(is_op[st], dma_spad[0], first_src), src_last),
+            (is_op[g] | is_op[ew], Mux(is_op[g], f(g, "x"), f(ew, "b")),
+             Mux(is_op[g], f(g, "x") + ((kcs - 1) >> r_log), ew_last("b"))),
+            (is_op[ew] & (f(ew, "op") == Op.MADD), f(ew, "c"), ew_last("c")),
+        ]
+        dst = word[8:24]  # GEMV y, EW / NL / SOFTMAX / LAYERNORM dst
+        dst_last = Mux(is_op[g], y_last, Mux(is_op[ew], f(ew, "dst") + lines - 1,
+                                             Mux(is_op[nl], f(nl, "dst") + f(nl, "lines") - 1,
+                                                 Mux(vector, f(sm, "dst") + sm_last,
+                                                     dma_spad[1]))))
+        write = (compute | is_op[ld], Mux(is_op[ld], dma_spad[0], dst), dst_last)
+        return reads, write, (is_op[ld], *dma_ext), (is_op[st], *dma_ext)
+
     # --- datapath helpers ------------------------------------------------------------------
 
     def _grid(self, name, line, mode, chunk):
@@ -275,8 +339,11 @@ class AcceleratorCore(wiring.Component):
                                                 init=[])
         prog_wr, prog_rd = program.write_port(), program.read_port()
         m.submodules.spad = spad = Memory(shape=self.line_shape, depth=cfg.depth, init=[])
+        # 3R2W: compute reads two lines and writes one, the load engine writes, the store
+        # engine reads (the interlock keeps their ranges apart).
         wr = spad.write_port(granularity=ELEM_WIDTH)
-        rd0, rd1 = spad.read_port(), spad.read_port()
+        wr_load = spad.write_port(granularity=ELEM_WIDTH)
+        rd0, rd1, rd_store = spad.read_port(), spad.read_port(), spad.read_port()
         m.submodules.pe_array = pe = self.pe_array
         for unit in NLUnit:
             m.submodules[unit.name.lower()] = self.units[unit]
@@ -327,15 +394,16 @@ class AcceleratorCore(wiring.Component):
         sm_primed = Signal()
         sm_written = Signal()
         # DMA: the DMA moves the bursts; its data beats go to and from this scratchpad.
-        m.submodules.dma = dma = self.dma
-        cmd = Signal(dma.command_layout)
-        dma_count = Signal(32)  # beats moved
-        dma_active = Signal()
+        m.submodules.load_dma = ldma = self.load_dma
+        m.submodules.store_dma = sdma = self.store_dma
+        l_cmd, s_cmd = Signal(ldma.command_layout), Signal(sdma.command_layout)
+        l_count, s_count = Signal(32), Signal(32)  # beats moved
+        l_base, s_base = Signal(16), Signal(16)
         beats = cfg.dma_beats_per_line
         beat_log = _log2(beats)
         beat_width = cfg.dma_config.data_width
         line_shift = _log2(beats * cfg.dma_config.beat_bytes)
-        m.d.comb += dma.cmd.payload.eq(cmd)
+        m.d.comb += [ldma.cmd.payload.eq(l_cmd), sdma.cmd.payload.eq(s_cmd)]
 
         checks = self._checks(word)
         failing = Signal()
@@ -346,7 +414,101 @@ class AcceleratorCore(wiring.Component):
 
         issue = Signal()  # a read step this cycle
         m.d.sync += self.cycles.eq(self.cycles + self.busy)
-        with m.FSM():
+
+        # --- engines: each runs one instruction; ``*_last`` marks its last cycle, in which
+        # the next instruction for it (or one waiting on it) may already dispatch.
+        c_busy, c_last, l_busy, l_last, s_busy, s_last = (
+            Signal(name=n) for n in ("c_busy", "c_last", "l_busy", "l_last", "s_busy",
+                                     "s_last"))
+        c_free, l_free, s_free = ~c_busy | c_last, ~l_busy | l_last, ~s_busy | s_last
+        all_free = c_free & l_free & s_free
+        dispatch_c, dispatch_l, dispatch_s = Signal(), Signal(), Signal()
+        c_vector = Signal()  # the compute instruction dispatched is a SOFTMAX or LAYERNORM
+
+        with m.FSM(name="compute"):
+            def start():
+                with m.If(dispatch_c):
+                    m.next = "VECTOR"
+                    with m.If(~c_vector):
+                        m.next = "STREAM"
+
+            with m.State("IDLE"):
+                start()
+            with m.State("STREAM"):
+                m.d.comb += [c_busy.eq(1), issue.eq(1)]
+                m.d.sync += steps.eq(steps - 1)
+                with m.If(steps == 1):
+                    m.next = "DRAIN"
+            with m.State("VECTOR"):  # steps: n; feed n elements, then write n results
+                m.d.comb += [c_busy.eq(1), sm_feed.eq(1)]
+                with m.If(sm_written & (sm_out == steps - 1)):
+                    m.d.comb += c_last.eq(1)
+                    m.next = "IDLE"
+                    start()
+            with m.State("DRAIN"):
+                m.d.comb += c_busy.eq(1)
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 0):
+                    m.d.comb += c_last.eq(1)
+                    m.next = "IDLE"
+                    start()
+
+        for name, dma, busy, last, dispatch in (("load", ldma, l_busy, l_last, dispatch_l),
+                                                ("store", sdma, s_busy, s_last, dispatch_s)):
+            with m.FSM(name=name):
+                with m.State("IDLE"):
+                    with m.If(dispatch):
+                        m.next = "CMD"
+                with m.State("CMD"):
+                    m.d.comb += [busy.eq(1), dma.cmd.valid.eq(1)]
+                    with m.If(dma.cmd.ready):
+                        m.next = "WAIT"
+                with m.State("WAIT"):
+                    m.d.comb += [busy.eq(1), dma.done.ready.eq(1)]
+                    with m.If(dma.done.valid):  # an AXI error response is not an ISA error
+                        m.d.comb += last.eq(1)
+                        m.next = "IDLE"
+                        with m.If(dispatch):
+                            m.next = "CMD"
+
+        # --- the interlock: the ranges of each engine's instruction in flight --------------
+        def slot(name, dram_width=32):
+            return {"reads": [(Signal(name=f"{name}_r{j}_v"), Signal(16, name=f"{name}_r{j}_f"),
+                               Signal(16, name=f"{name}_r{j}_l")) for j in range(3)],
+                    "write": (Signal(name=f"{name}_w_v"), Signal(16, name=f"{name}_w_f"),
+                              Signal(16, name=f"{name}_w_l")),
+                    "dram_read": (Signal(name=f"{name}_dr_v"), Signal(dram_width),
+                                  Signal(dram_width)),
+                    "dram_write": (Signal(name=f"{name}_dw_v"), Signal(dram_width),
+                                   Signal(dram_width))}
+
+        reads, write, dram_read, dram_write = self._access(word)
+        slots = {"c": slot("c"), "l": slot("l"), "s": slot("s")}
+
+        def overlap(a, b):
+            return a[0] & b[0] & (a[1] <= b[2]) & (b[1] <= a[2])
+
+        def conflict(old):
+            new_spad = [*reads, write]
+            return Cat(
+                *(overlap(old["write"], x) for x in new_spad),
+                *(overlap(x, write) for x in old["reads"]),
+                overlap(old["dram_write"], dram_read), overlap(old["dram_write"], dram_write),
+                overlap(old["dram_read"], dram_write)).any()
+
+        hazard = Signal()
+        if cfg.decoupled:  # serial: every engine is idle (or in its last cycle) at a dispatch,
+            # so nothing can conflict and the scoreboard is left out
+            m.d.comb += hazard.eq((c_busy & ~c_last & conflict(slots["c"]))
+                                  | (l_busy & ~l_last & conflict(slots["l"]))
+                                  | (s_busy & ~s_last & conflict(slots["s"])))
+
+        # --- issue: fetch, decode and check, wait for the engine and the interlock ----------
+        opcode = word[:4]
+        is_load, is_store = opcode == Opcode.DMA_LOAD, opcode == Opcode.DMA_STORE
+        engine_free = Mux(is_load, l_free, Mux(is_store, s_free, c_free))
+        dispatch = Signal()
+        with m.FSM(name="issue"):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [pc.eq(0), self.done.eq(0), self.error.eq(0), code.eq(0),
@@ -356,103 +518,34 @@ class AcceleratorCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(pc >= Mux(self.prog_len < cfg.max_program, self.prog_len,
                                     cfg.max_program)):
-                    m.d.sync += [self.error.eq(1), code.eq(ErrorCode.PC_RANGE)]
-                    m.next = "IDLE"
+                    with m.If(all_free):  # the instructions before it complete first
+                        m.d.sync += [self.error.eq(1), code.eq(ErrorCode.PC_RANGE)]
+                        m.next = "IDLE"
                 with m.Elif(wait == cfg.issue_cycles - 2):
                     m.next = "DECODE"
                 with m.Else():
                     m.d.sync += wait.eq(wait + 1)
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                ew, g, nl = Opcode.EW, Opcode.GEMV, Opcode.NL
-                opcode = word[:4]
-                is_gemv = opcode == g
-                rbs = (fld(g, "m") + r - 1) >> r_log
-                kcs = (fld(g, "k") + c - 1) >> c_log
-                ew_madd = fld(ew, "op") == Op.MADD
-                m.d.sync += [
-                    wait.eq(0), kind.eq(opcode), phase.eq(0), i.eq(0), cb.eq(0), rb.eq(0),
-                    # a dense GEMV writes from row block ycol of its first line on
-                    w_index.eq(Mux(is_gemv & (fld(g, "ylayout") == YLayout.DENSE),
-                                   fld(g, "ycol"), 0)),
-                    linear.eq(is_gemv), madd.eq(~is_gemv & ew_madd),
-                    op.eq(Mux(is_gemv, Op.MUL, fld(ew, "op"))),
-                    shift.eq(fld(ew, "shift")),  # GEMV and EW share the field
-                    unit.eq(fld(nl, "unit")),
-                    modes[0].eq(Mux(is_gemv, OperandMode.LINE, fld(ew, "amode"))),
-                    modes[1].eq(Mux(is_gemv, OperandMode.COL, fld(ew, "bmode"))),
-                    modes[2].eq(fld(ew, "cmode")),
-                    bases[0].eq(Mux(is_gemv, fld(g, "w"), fld(ew, "a"))),
-                    bases[1].eq(Mux(is_gemv, fld(g, "x"), fld(ew, "b"))),
-                    bases[2].eq(fld(ew, "c")),
-                    dst.eq(fld(ew, "dst")),  # also GEMV y, NL dst
-                    tcols.eq(Mux(is_gemv, kcs, fld(ew, "tcols"))),
-                    ylayout.eq(fld(g, "ylayout")), ycol.eq(fld(g, "ycol")),
-                    ystride.eq(fld(g, "ystride")), m_left.eq(fld(g, "m")),
-                    y_line.eq(fld(g, "y")),
-                ]
                 with m.If(failing):
-                    m.d.sync += [self.error.eq(1), code.eq(failing_code)]
-                    m.next = "IDLE"
+                    with m.If(all_free):
+                        m.d.sync += [self.error.eq(1), code.eq(failing_code)]
+                        m.next = "IDLE"
                 with m.Elif(opcode == Opcode.HALT):
-                    m.d.sync += self.done.eq(1)
-                    m.next = "IDLE"
-                with m.Elif(is_gemv):
-                    m.d.sync += [steps.eq(rbs * kcs), drain.eq(self.drain["pe"] - 1)]
-                    m.next = "STREAM"
-                with m.Elif(opcode == ew):
-                    m.d.sync += [steps.eq(Mux(ew_madd, fld(ew, "lines") << 1, fld(ew, "lines"))),
-                                 drain.eq(self.drain["pe"] - 1)]
-                    m.next = "STREAM"
-                with m.Elif(opcode == nl):
-                    with m.Switch(fld(nl, "unit")):
-                        for u in NLUnit:
-                            with m.Case(u):
-                                m.d.sync += drain.eq(self.drain[u.name] - 1)
-                    if cfg.nl_passes == 1:
-                        m.d.sync += steps.eq(fld(nl, "lines"))
-                    else:
-                        m.d.sync += steps.eq(fld(nl, "lines") << _log2(cfg.nl_passes))
-                    m.next = "STREAM"
-                with m.Elif((opcode == Opcode.SOFTMAX) | (opcode == Opcode.LAYERNORM)):
-                    m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0),
-                                 vec_ln.eq(opcode == Opcode.LAYERNORM)]
-                    m.next = "VECTOR"
-                with m.Else():  # DMA_LOAD, DMA_STORE
-                    d = Opcode.DMA_LOAD
-                    m.d.sync += [
-                        dma_count.eq(0), bases[0].eq(fld(d, "line")),
-                        cmd.write.eq(opcode == Opcode.DMA_STORE),
-                        cmd.ext_addr.eq(fld(d, "ext") << line_shift),
-                        cmd.local_addr.eq(fld(d, "line") << beat_log),
-                        cmd.length.eq(fld(d, "lines") << line_shift),
-                    ]
-                    m.next = "DMA_CMD"
-            with m.State("STREAM"):
-                m.d.comb += [self.busy.eq(1), issue.eq(1)]
-                m.d.sync += steps.eq(steps - 1)
-                with m.If(steps == 1):
-                    m.next = "DRAIN"
-            with m.State("VECTOR"):  # steps: n; feed n elements, then write n results
-                m.d.comb += [self.busy.eq(1), sm_feed.eq(1)]
-                with m.If(sm_written & (sm_out == steps - 1)):
-                    m.d.sync += pc.eq(pc + 1)
-                    m.next = "FETCH"
-            with m.State("DMA_CMD"):
-                m.d.comb += [self.busy.eq(1), dma.cmd.valid.eq(1), dma_active.eq(1)]
-                with m.If(dma.cmd.ready):
-                    m.next = "DMA_WAIT"
-            with m.State("DMA_WAIT"):
-                m.d.comb += [self.busy.eq(1), dma.done.ready.eq(1), dma_active.eq(1)]
-                with m.If(dma.done.valid):  # an AXI error response is not an ISA error
-                    m.d.sync += pc.eq(pc + 1)
-                    m.next = "FETCH"
-            with m.State("DRAIN"):
+                    with m.If(all_free):
+                        m.d.sync += self.done.eq(1)
+                        m.next = "IDLE"
+                with m.Elif(engine_free & ~hazard):
+                    m.d.comb += dispatch.eq(1)
+                    m.d.sync += [pc.eq(pc + 1), wait.eq(0)]
+                    m.next = "FETCH" if cfg.decoupled else "WAIT"
+            with m.State("WAIT"):  # the serial machine: the next fetch after the last cycle
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += drain.eq(drain - 1)
-                with m.If(drain == 0):
-                    m.d.sync += pc.eq(pc + 1)
+                with m.If(all_free):
                     m.next = "FETCH"
+        m.d.comb += [dispatch_c.eq(dispatch & ~is_load & ~is_store),
+                     dispatch_l.eq(dispatch & is_load), dispatch_s.eq(dispatch & is_store),
+                     c_vector.eq((opcode == Opcode.SOFTMAX) | (opcode == Opcode.LAYERNORM))]
 
         # --- read side: addresses of this step, shaping info for the next cycle ------------
         def address(n):
@@ -468,7 +561,7 @@ class AcceleratorCore(wiring.Component):
         sm_take = (sm.i.valid & sm.i.ready) | (ln.i.valid & ln.i.ready)
         sm_next = sm_in + sm_take
         w_take = self.axi.wvalid & self.axi.wready
-        dma_next = dma_count + w_take
+        s_next = s_count + w_take
         m.d.comb += [
             rd0.addr.eq(Mux(~self.busy, self.host_addr,
                             Mux((kind == Opcode.SOFTMAX) | (kind == Opcode.LAYERNORM),
@@ -476,9 +569,10 @@ class AcceleratorCore(wiring.Component):
                                 Mux(is_nl, bases[0] + (i >> _log2(cfg.nl_passes)
                                                        if cfg.nl_passes > 1 else i),
                                     Mux(second, address(2), address(0)))))),
+            rd1.addr.eq(address(1)),
+            rd1.en.eq(~second),
             # DMA_STORE: the line of the beat the W channel presents next.
-            rd1.addr.eq(Mux(dma_active, bases[0] + (dma_next >> beat_log), address(1))),
-            rd1.en.eq(dma_active | ~second),
+            rd_store.addr.eq(s_base + (s_next >> beat_log)),
         ]
         got = Signal()              # read data of a step arrives this cycle
         got_last = Signal()         # ... of a GEMV row block's last chunk
@@ -553,17 +647,18 @@ class AcceleratorCore(wiring.Component):
         # register -------------------------------------------------------------------------
         feed = sm_feed & (sm_in < steps) & sm_primed
         element = rd0.data.word_select(sm_in[:l_log] if l_log else 0, ELEM_WIDTH)
-        for unit, selected in ((sm, ~vec_ln), (ln, vec_ln)):
+        for vunit, selected in ((sm, ~vec_ln), (ln, vec_ln)):
             m.d.comb += [
-                unit.i.valid.eq(feed & selected),
-                unit.i.payload.x.eq(element),
-                unit.i.payload.last.eq(sm_in == steps - 1),
-                unit.o.ready.eq(1),
+                vunit.i.valid.eq(feed & selected),
+                vunit.i.payload.x.eq(element),
+                vunit.i.payload.last.eq(sm_in == steps - 1),
+                vunit.o.ready.eq(1),
             ]
         sm_p = Signal(ELEM_WIDTH)
         with m.If(sm_take):
             m.d.sync += sm_in.eq(sm_in + 1)
-        m.d.sync += sm_primed.eq(sm_feed)  # the first line arrives a cycle after the start
+        # the first line arrives a cycle after the start (also of a vector op right after one)
+        m.d.sync += sm_primed.eq(sm_feed & ~c_last)
         m.d.sync += [sm_written.eq((sm.o.valid | ln.o.valid) & sm_feed),
                      sm_p.eq(Mux(vec_ln, ln.o.payload.y, sm.o.payload.p))]
         with m.If(sm_written):
@@ -573,21 +668,30 @@ class AcceleratorCore(wiring.Component):
 
         # --- DMA: AXI passes through, but W data comes from (and R data goes to) the
         # scratchpad; a beat is 1 / beats of a line.
+        # The load engine owns the read channels (AR, R), the store engine the write
+        # channels (AW, W, B); each DMA's other channels stay idle.
         for name, member in self.axi.signature.members.items():
-            ours, theirs = getattr(self.axi, name), getattr(dma.axi, name)
+            theirs = getattr((ldma if name.startswith(("ar", "r")) else sdma).axi, name)
+            ours = getattr(self.axi, name)
             if name == "wdata":
-                beat = dma_count[:beat_log] if beat_log else 0
-                m.d.comb += ours.eq(rd1.data.word_select(beat, beat_width))
+                beat = s_count[:beat_log] if beat_log else 0
+                m.d.comb += ours.eq(rd_store.data.word_select(beat, beat_width))
             elif member.flow == Out:
                 m.d.comb += ours.eq(theirs)
             else:
                 m.d.comb += theirs.eq(ours)
-        with m.If(w_take | (self.axi.rvalid & self.axi.rready)):
-            m.d.sync += dma_count.eq(dma_count + 1)
+        r_take = self.axi.rvalid & self.axi.rready
+        with m.If(w_take):
+            m.d.sync += s_count.eq(s_count + 1)
+        with m.If(r_take):
+            m.d.sync += l_count.eq(l_count + 1)
         beat_elems = beat_width // ELEM_WIDTH
         beat_en = Signal(line)
         m.d.comb += beat_en.eq(((1 << beat_elems) - 1) << (
-            (dma_count[:beat_log] * beat_elems) if beat_log else 0))
+            (l_count[:beat_log] * beat_elems) if beat_log else 0))
+        m.d.comb += [wr_load.en.eq(Mux(r_take, beat_en, 0)),
+                     wr_load.addr.eq(l_base + (l_count >> beat_log)),
+                     wr_load.data.eq(Cat([self.axi.rdata] * beats))]
 
         # --- write port ----------------------------------------------------------------------
         rq_bits = Value.cast(rq)
@@ -600,10 +704,6 @@ class AcceleratorCore(wiring.Component):
         with m.If(~self.busy):
             m.d.comb += [wr.en.eq(Mux(self.host_we, all_en, 0)), wr.addr.eq(self.host_addr),
                          wr.data.eq(self.host_wdata)]
-        with m.Elif(dma_active):
-            with m.If(self.axi.rvalid & self.axi.rready):
-                m.d.comb += [wr.en.eq(beat_en), wr.addr.eq(bases[0] + (dma_count >> beat_log)),
-                             wr.data.eq(Cat([self.axi.rdata] * beats))]
         with m.Elif(sm_written):
             m.d.comb += [wr.en.eq(sm_en), wr.addr.eq(dst + (sm_out >> l_log)),
                          wr.data.eq(Cat([sm_p] * line))]
@@ -627,5 +727,68 @@ class AcceleratorCore(wiring.Component):
                 m.d.comb += [wr.en.eq(column_en), wr.addr.eq(y_line), wr.data.eq(column_data)]
             m.d.sync += [w_index.eq(w_index + 1), y_line.eq(y_line + ystride),
                          m_left.eq(Mux(m_left > r, m_left - r, 0))]
+
+        # --- dispatch: an engine takes its instruction's fields (last in program order: an
+        # engine's final write in its last cycle updates some of these registers too) --------
+        ew, g, nl, d = Opcode.EW, Opcode.GEMV, Opcode.NL, Opcode.DMA_LOAD
+        is_gemv = opcode == g
+        rbs = (fld(g, "m") + r - 1) >> r_log
+        kcs = (fld(g, "k") + c - 1) >> c_log
+        ew_madd = fld(ew, "op") == Op.MADD
+        with m.If(dispatch_c):
+            m.d.sync += [
+                kind.eq(opcode), phase.eq(0), i.eq(0), cb.eq(0), rb.eq(0),
+                # a dense GEMV writes from row block ycol of its first line on
+                w_index.eq(Mux(is_gemv & (fld(g, "ylayout") == YLayout.DENSE),
+                               fld(g, "ycol"), 0)),
+                linear.eq(is_gemv), madd.eq(~is_gemv & ew_madd),
+                op.eq(Mux(is_gemv, Op.MUL, fld(ew, "op"))),
+                shift.eq(fld(ew, "shift")),  # GEMV and EW share the field
+                unit.eq(fld(nl, "unit")),
+                modes[0].eq(Mux(is_gemv, OperandMode.LINE, fld(ew, "amode"))),
+                modes[1].eq(Mux(is_gemv, OperandMode.COL, fld(ew, "bmode"))),
+                modes[2].eq(fld(ew, "cmode")),
+                bases[0].eq(Mux(is_gemv, fld(g, "w"), fld(ew, "a"))),
+                bases[1].eq(Mux(is_gemv, fld(g, "x"), fld(ew, "b"))),
+                bases[2].eq(fld(ew, "c")),
+                dst.eq(fld(ew, "dst")),  # also GEMV y, NL dst
+                tcols.eq(Mux(is_gemv, kcs, fld(ew, "tcols"))),
+                ylayout.eq(fld(g, "ylayout")), ycol.eq(fld(g, "ycol")),
+                ystride.eq(fld(g, "ystride")), m_left.eq(fld(g, "m")),
+                y_line.eq(fld(g, "y")),
+            ]
+            with m.If(is_gemv):
+                m.d.sync += [steps.eq(rbs * kcs), drain.eq(self.drain["pe"] - 1)]
+            with m.Elif(opcode == ew):
+                m.d.sync += [steps.eq(Mux(ew_madd, fld(ew, "lines") << 1, fld(ew, "lines"))),
+                             drain.eq(self.drain["pe"] - 1)]
+            with m.Elif(opcode == nl):
+                with m.Switch(fld(nl, "unit")):
+                    for u in NLUnit:
+                        with m.Case(u):
+                            m.d.sync += drain.eq(self.drain[u.name] - 1)
+                if cfg.nl_passes == 1:
+                    m.d.sync += steps.eq(fld(nl, "lines"))
+                else:
+                    m.d.sync += steps.eq(fld(nl, "lines") << _log2(cfg.nl_passes))
+            with m.Else():  # SOFTMAX, LAYERNORM
+                m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0),
+                             vec_ln.eq(opcode == Opcode.LAYERNORM)]
+        for dispatch_e, cmd, count, base in ((dispatch_l, l_cmd, l_count, l_base),
+                                             (dispatch_s, s_cmd, s_count, s_base)):
+            with m.If(dispatch_e):
+                m.d.sync += [
+                    count.eq(0), base.eq(fld(d, "line")),
+                    cmd.write.eq(opcode == Opcode.DMA_STORE),
+                    cmd.ext_addr.eq(fld(d, "ext") << line_shift),
+                    cmd.local_addr.eq(fld(d, "line") << beat_log),
+                    cmd.length.eq(fld(d, "lines") << line_shift),
+                ]
+        for name, dispatch_e in (("c", dispatch_c), ("l", dispatch_l), ("s", dispatch_s)):
+            sl = slots[name]
+            with m.If(dispatch_e):
+                for ours, new in [*zip(sl["reads"], reads), (sl["write"], write),
+                                  (sl["dram_read"], dram_read), (sl["dram_write"], dram_write)]:
+                    m.d.sync += [a.eq(b) for a, b in zip(ours, new)]
         return m
 

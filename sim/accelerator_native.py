@@ -101,13 +101,15 @@ def _top_header(component, name: str) -> str:
 @functools.cache
 def native_build(config: AcceleratorConfig):
     """The native executable of the accelerator top for ``config`` (built on first use,
-    cached on disk by the Verilog's hash): a :class:`sim.runner.NativeBuild`."""
-    from gen.emit import verilog_text
+    cached on disk: the Verilog by config and sources, the executable by the Verilog's hash):
+    a :class:`sim.runner.NativeBuild`."""
     from hw.accelerator_top import AcceleratorTop
-    from sim.runner import build_native
+    from sim.runner import build_native, cached_verilog
 
     top = AcceleratorTop(config)
-    return build_native(verilog_text(top, GENERATOR), GENERATOR, [_HARNESS], headers=[_RAM],
+    top._MustUse__silence = True  # with the Verilog cached, only its signature is used
+    text = cached_verilog(config, lambda: top, GENERATOR)
+    return build_native(text, GENERATOR, [_HARNESS], headers=[_RAM],
                         generated={"accelgen_top.h": _top_header(top, GENERATOR)})
 
 

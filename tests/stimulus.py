@@ -3,7 +3,7 @@ programs for the accelerator."""
 
 import numpy as np
 
-from golden.accelerator import Opcode, OperandMode, pack
+from golden.accelerator import Opcode, OperandMode, overlaps_destination, pack, unpack
 from golden.pe import Op
 
 
@@ -53,7 +53,15 @@ def int16(rng, shape, lo=-(1 << 15), hi=1 << 15):
 
 def random_instruction(rng, config, kind=None):
     """A legal random GEMV, EW, NL, SOFTMAX or LAYERNORM instruction of ``config`` (``kind``: a
-    number in [0, 1) choosing the opcode, default random)."""
+    number in [0, 1) choosing the opcode, default random), with no operand partially
+    overlapping its destination (``golden.accelerator.overlaps_destination``: undefined)."""
+    while True:
+        word = _random_instruction(rng, config, kind)
+        if not overlaps_destination(config, unpack(word)):
+            return word
+
+
+def _random_instruction(rng, config, kind):
     r, c, line, depth = config.rows, config.cols, config.line, config.depth
     kind = rng.random() if kind is None else kind
     if kind < 0.15:

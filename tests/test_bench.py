@@ -25,7 +25,7 @@ SMALL = {
                          "transactions": {"verilator": 300, "amaranth": 300, "native": 300},
                          "accelerator": {}},  # test_accelerator_speed_rows below
     "ecp5": {"designs": [("PE array", 1, 1, "pe-array", {})]},
-    "streaming": {"mamba": (32, 64, 8, 4), "mlp": (64, 128, 4)},
+    "streaming": {"mamba": (32, 64, 8, 4), "mlp": (64, 128, 4), "rtl_mlp": None},
 }
 
 

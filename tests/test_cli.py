@@ -7,8 +7,8 @@ import pytest
 from stimulus import SMALL_ACCELERATOR
 
 from gen.cli import main
+from gen.lint import lint_verilog
 from gen.registry import GENERATORS, get_generator
-from sim.runner import build
 
 
 def run(capsys, *argv):
@@ -46,21 +46,26 @@ def test_emit_writes_verilog_and_manifest(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pe_array.json", "pe_array.v"]
 
 
-# Parameters for generators whose defaults take minutes to convert and build (the default
-# accelerator: about 7 minutes); the same small accelerator as tests/test_accelerator.py's.
+# Parameters for generators whose defaults take minutes to convert (the default accelerator:
+# about 7 minutes); the same small accelerator as tests/test_accelerator.py's.
 SMALL_PARAMETERS = {"accelerator": SMALL_ACCELERATOR}
 
 
 @pytest.mark.parametrize("name", list(GENERATORS))
-def test_every_registered_generator_emits_verilog_that_verilator_builds(name, tmp_path, capsys):
+def test_every_registered_generator_emits_verilog_that_verilator_accepts(name, tmp_path, capsys):
+    # The file the CLI wrote, as users get it, through Verilator's front end with -Wall. The
+    # C++ build of each block's Verilog is the business of its own tests (they simulate it);
+    # compiling every default here (the 8x8 PE array alone: 5 CPU-minutes) proved nothing more.
     generator = get_generator(name)
     params = SMALL_PARAMETERS.get(name, {})
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in params.items()]
-    status, _, _ = run(capsys, "emit", name, *flags, "-o", str(tmp_path))
+    status, _, _ = run(capsys, "emit", name, *flags, "-o", str(tmp_path / "out"))
     assert status == 0
-    component = generator.build(generator.config_class(**params))
-    sim_build = build(component, generator.module_name)
-    assert (sim_build.build_dir / generator.module_name).exists()
+    module = generator.module_name
+    text = (tmp_path / "out" / f"{module}.v").read_text()
+    report = lint_verilog(text, module, tmp_path / "lint")
+    assert report.clean, "\n".join(map(str, report.findings[:20]))
+    assert sum(report.allowed.values()) > 0  # Verilator did run and report
 
 
 @pytest.mark.parametrize("argv,message", [

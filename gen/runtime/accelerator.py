@@ -121,13 +121,14 @@ def _hardware_config(config: AcceleratorConfig) -> AcceleratorConfig:
 
 @functools.cache
 def _simulation_build(config: AcceleratorConfig, waves: bool):
-    """The Verilator build of the top for ``config`` (``sim.runner.build`` caches it on disk by
-    the Verilog's hash; this saves converting the design again for every run)."""
+    """The Verilator build of the top for ``config`` (the Verilog cached on disk by config and
+    sources, the build by the Verilog's hash; this saves converting the design again)."""
     from golden.accelerator_top import GENERATOR
     from hw.accelerator_top import AcceleratorTop
-    from sim.runner import build
+    from sim.runner import build_verilog, cached_verilog
 
-    return build(AcceleratorTop(config), GENERATOR, waves=waves)
+    return build_verilog(cached_verilog(config, lambda: AcceleratorTop(config), GENERATOR),
+                         GENERATOR, waves=waves)
 
 
 def run_verilator(config: AcceleratorConfig, words, dram, *, prog_len: int | None = None,
