@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import textwrap
@@ -569,6 +570,18 @@ def _cmd_sweep(args) -> int:
     return 1 if result.records and len(result.failed) == len(result.records) else 0
 
 
+def _arrays(text: str, name: str) -> tuple[tuple[int, int], ...]:
+    """``"4x8,8x8"`` as ((4, 8), (8, 8)); a ValueError naming ``name`` otherwise."""
+    sizes = []
+    for item in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)x(\d+)\s*", item)
+        if not match or not 1 <= int(match[1]) <= 64 or not 1 <= int(match[2]) <= 64:
+            raise ValueError(f"{name}: each array must be RxC with 1 <= R, C <= 64, got "
+                             f"{item!r}")
+        sizes.append((int(match[1]), int(match[2])))
+    return tuple(sizes)
+
+
 def _cmd_bench(args) -> int:
     from .measure.bench import DEFAULT_FPGA_JSON, SECTIONS, write_bench
 
@@ -582,8 +595,12 @@ def _cmd_bench(args) -> int:
                          f"writes it)")
     fpga_json = args.fpga_json or (DEFAULT_FPGA_JSON if Path(DEFAULT_FPGA_JSON).exists()
                                    else None)
+    options = {}
+    if args.speed_arrays is not None:
+        options["simulation_speed"] = {"sizes": _arrays(args.speed_arrays, "speed-arrays"),
+                                       "accelerator": {}}
     paths = write_bench(args.output, sections=args.only or SECTIONS, fpga_json=fpga_json,
-                        readme=args.readme, on_step=on_step)
+                        readme=args.readme, options=options, on_step=on_step)
     print(paths[1].read_text(), end="")
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0
@@ -743,6 +760,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
                        help=f"measure only this section (repeatable; the others are kept from "
                        f"the previous bench.json): {', '.join(SECTIONS)}")
+    bench.add_argument("--speed-arrays", metavar="RxC[,RxC...]", default=None,
+                       help="simulation speed on these PE arrays only, without the "
+                       "accelerator rows (e.g. 8x8: the native / cocotb figure alone)")
     bench.set_defaults(run=_cmd_bench)
 
     verify = commands.add_parser("verify", help="formal proofs of every streaming block's "

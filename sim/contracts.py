@@ -28,10 +28,14 @@ layernorm                              vector ends, too deep for the no-loss che
 scratchpad         req[k] -> resp[k]   1 per read request, 0 per write
 dma                cmd -> done         at most 1 (a transfer waits on the AXI slave, which
                                        may stall forever; the slave is assumed legal, the
-                                       master's AXI channels keep their contract)
+                                       master's AXI channels keep their contract; proven
+                                       for all time with the slave's state in the invariants)
 csr                AR -> R; AW, W -> B 1; at most 1 (B waits for both AW and W)
-uart (loopback)    i -> o              at most 1: ``tx`` wired to ``rx``; no drain check
-                                       (a frame is 40 cycles, too deep for the no-loss check)
+uart (loopback)    i -> o              at most 1: ``tx`` wired to ``rx``; no drain check (a
+                                       byte that completes while ``o`` holds one is dropped
+                                       by design)
+uart-ready         i -> o              1 with the consumer always ready (no overrun then):
+                                       every byte back within a frame + 8 cycles (bounded)
 stream-buffer      (handshakes only)   its words come from bus writes, not from a stream
 host-bridge        (handshakes only)   responses depend on the command bytes' protocol
 =================  ==================  =======================================================
@@ -87,10 +91,12 @@ def axi_channels(bus, names: tuple[str, ...], prefix: str) -> list[Channel]:
     return channels
 
 
-def _legal_axi_slave(m: Module, axi) -> None:
+def _legal_axi_slave(m: Module, axi) -> dict:
     """Assume the AXI4 slave behind a master with one burst in flight per direction plays by
     the rules: R beats only for an accepted AR, RLAST on its ``len``-th beat; B only after
-    the burst's AW and its W beat with WLAST."""
+    the burst's AW and its W beat with WLAST. Returns the model's state (for invariants):
+    ``reads`` (an AR accepted, its last R beat not yet), ``address`` and ``data`` (the AW /
+    the last W beat of the burst whose B is due)."""
     reads, beat, length = Signal(), Signal(8), Signal(8)
     with m.If(axi.arvalid & axi.arready):
         m.d.sync += [reads.eq(1), beat.eq(0), length.eq(axi.arlen)]
@@ -109,6 +115,48 @@ def _legal_axi_slave(m: Module, axi) -> None:
         m.d.sync += [address.eq(0), data.eq(0)]
     with m.If(axi.bvalid):
         m.d.comb += Assume(address & data)
+    return {"reads": reads, "beat": beat, "length": length, "address": address, "data": data}
+
+
+def _dma_invariants(harness) -> list:
+    """One command at a time: owed while it moves data or its ``done`` waits; one address
+    channel (AR or AW) and the W register only while a transfer of that kind runs; with one
+    burst in flight, a new address waits until the slave has answered the previous burst
+    (its last R beat, its B), and no W beat follows a burst's last one before its B."""
+    st, c, slave = harness.dut.state, harness.counters[0], harness.slave
+    reading, writing, a_valid = st["reading"], st["writing"], st["a_valid"]
+    done = harness.dut.done.valid
+    return [(c.pending == reading + writing + done, "owed = the command running or done"),
+            (~(reading & writing), "one direction at a time"),
+            (~((reading | writing) & done), "done waits only after the transfer"),
+            (~a_valid | reading | writing, "an address only during a transfer"),
+            (~st["w_valid"] | writing, "W beats only while writing"),
+            (~reading | (st["in_flight"] == a_valid + slave["reads"]),
+             "reading: the bursts in flight are the AR offered and the one answered"),
+            (~writing | (st["in_flight"] == a_valid + slave["address"]),
+             "writing: the bursts in flight are the AW offered and the one accepted"),
+            (reading | ~slave["reads"], "R beats owed only while reading"),
+            (writing | ~(slave["address"] | slave["data"]), "a B owed only while writing"),
+            (reading | writing | (st["in_flight"] == 0), "no burst in flight between transfers"),
+            (writing | (st["aw_ahead"] == 0), "AW bursts wait for data only while writing"),
+            (~(a_valid & reading & slave["reads"]), "no AR while a read burst is answered"),
+            (~reading | (st["r_left"] == st["addr_left"] + Mux(a_valid, st["a_len"] + 1, 0)
+                         + Mux(slave["reads"], slave["length"] - slave["beat"] + 1, 0)),
+             "reading: the beats to come are those of the bursts to issue, offered and "
+             "answered"),
+            (~slave["reads"] | (slave["beat"] <= slave["length"]),
+             "the slave's beat within its burst"),
+            (~(writing & slave["data"]) | (~st["w_valid"] & (st["w_burst"] == 0)
+                                            & (st["aw_ahead"] == 0)),
+             "no W beat between WLAST and B"),
+            (~writing | (st["w_burst"] == 0) | (st["w_valid"] & ~st["w_last"]),
+             "a W burst under way has its beat on W, not the last"),
+            (~st["w_valid"] | (st["w_last"] == (st["w_burst"] == 0)),
+             "WLAST on the burst's last beat"),
+            (st["w_burst"] < harness.dut.config.max_burst, "a W burst within max_burst"),
+            (~writing | (st["in_flight"] == st["aw_ahead"] + st["w_valid"] + slave["data"]),
+             "writing: the burst in flight waits for its data, sends it, or waits for B"),
+            (st["a_len"] < harness.dut.config.max_burst, "a burst within max_burst")]
 
 
 class DirectSum(wiring.Component):
@@ -308,9 +356,18 @@ def _addrgen_invariants(harness) -> list:
     st, o = dut.state, dut.o
     more = o.valid & ~o.payload.last
     busy = Cat(*(left != 0 for left in st["left"])).any()
+    top = 2 ** dut.config.count_width - 1  # bounds - 1 of a bound 0 (an error descriptor)
     return [(c.pending == st["s1_valid"] + st["s2_valid"] + o.valid,
              "owed = descriptors in the check stages + the one at the output"),
             (~more | busy, "a word that is not the last has iterations left"),
+            # A walk never runs longer than its bounds: each level's counter within its
+            # reload count, which a bound of at least 1 keeps below 2**count_width - 1.
+            *((~more | ((left <= reload) & (reload != top)),
+               f"level {k}'s iterations left within its bound")
+              for k, (left, reload) in enumerate(zip(st["left"], st["reload"]))),
+            *((~st["s2_valid"] | st["s2_error"] | (reload != top),
+               f"stage 2's level {k} reload count from a bound of at least 1")
+              for k, reload in enumerate(st["s2_reload"])),
             (~st["s1_valid"] | (st["s1_empty"] == Cat(*(b == 0 for b in st["s1"].bounds)).any()),
              "stage 1's empty flag matches its bounds"),
             (~st["s2_valid"] | st["s2_error"]
@@ -403,6 +460,17 @@ def _targets() -> list[FormalTarget]:
         return ContractHarness(dut, stream_pairs(dut, contract), drive=drive, driven=("rx",),
                                cover_words=1, **kw)
 
+    def uart_loopback_ready(dut, **kw):
+        def drive(m, dut):
+            m.d.comb += [dut.rx.eq(dut.tx), dut.o.ready.eq(1)]
+        # With the consumer always ready no byte is dropped (an overrun needs a held byte), so
+        # every byte must come back: a frame after it left, plus the synchronizer and the
+        # half bit to the start bit's middle.
+        contract = Contract(drain=lambda dut: dut.config.frame_cycles + 8,
+                            note="a byte out per byte in, the consumer always ready")
+        return ContractHarness(dut, stream_pairs(dut, contract), drive=drive,
+                               driven=("rx", "o__ready"), cover_words=1, **kw)
+
     def axil_slave(dut, **kw):
         ar, aw, w = axi_channels(dut.axil, ("ar", "aw", "w"), "axil.")
         r, b = axi_channels(dut.axil, ("r", "b"), "axil.")
@@ -415,8 +483,10 @@ def _targets() -> list[FormalTarget]:
         ins = axi_channels(dut.axi, ("b", "r"), "axi.")
         outs = axi_channels(dut.axi, ("aw", "w", "ar"), "axi.")
         pairs = stream_pairs(dut, Contract(drain=None), into="cmd", out="done")
-        return ContractHarness(dut, pairs, inputs=ins, outputs=outs, cover_words=1,
-                               drive=lambda m, dut: _legal_axi_slave(m, dut.axi), **kw)
+        harness = ContractHarness(dut, pairs, inputs=ins, outputs=outs, cover_words=1,
+                                  drive=lambda m, dut: setattr(
+                                      harness, "slave", _legal_axi_slave(m, dut.axi)), **kw)
+        return harness
 
     def stream_buffer(dut, **kw):
         ins = [Channel.of_stream("i", dut.i), *axi_channels(dut.bus, ("aw", "w", "ar"), "bus.")]
@@ -467,8 +537,10 @@ def _targets() -> list[FormalTarget]:
                      _streams(queries), invariants=_sparse_decoder_invariants, induction=4),
         FormalTarget("addrgen", _addrgen(levels=1), _addrgen_contract(levels=1),
                      invariants=_addrgen_invariants, induction=16),
+        # k = the drain (32 cycles) + 2, as for one level: a shorter window lets a walk that
+        # started before it look unfinished at the drain check.
         FormalTarget("addrgen-nested", _addrgen(levels=2), _addrgen_contract(levels=2),
-                     deep=True),
+                     deep=True, invariants=_addrgen_invariants, induction=34),
         FormalTarget("pingpong", lambda: PingPong(pingpong),
                      _streams(Contract(ends=lambda p, run: p.last | (run == pingpong.depth - 1),
                                        drain=lambda dut: dut.latency + 2 * pingpong.depth + 2,
@@ -485,7 +557,7 @@ def _targets() -> list[FormalTarget]:
                      invariants=_csr_invariants, induction=4),
         FormalTarget("dma", lambda: DMA(DMAConfig(data_width=32, addr_width=16, max_burst=2,
                                                   outstanding=1, local_depth=16)),
-                     dma, depth=12),
+                     dma, depth=12, invariants=_dma_invariants, induction=4),
         FormalTarget("stream-buffer",
                      lambda: StreamBuffer(StreamBufferConfig(in_width=4, out_width=4, depth=2)),
                      stream_buffer, depth=12, induction=4),
@@ -493,6 +565,8 @@ def _targets() -> list[FormalTarget]:
                      invariants=_host_bridge_invariants, induction=4),
         FormalTarget("uart", lambda: UART(uart), uart_loopback,
                      depth=uart.frame_cycles + 12, deep=True),
+        # No-loss, bounded: one frame and its drain (the harness's default depth, 52).
+        FormalTarget("uart-ready", lambda: UART(uart), uart_loopback_ready, deep=True),
         # The output pass starts ~50 cycles after a vector ends (two exp pipelines and a
         # divider), so the drain check is out of reach; handshakes, counts and reset are not.
         FormalTarget("softmax", lambda: Softmax(softmax),

@@ -59,6 +59,9 @@ def test_bench_small_sizes(tmp_path):
     assert speed["native_build_seconds"] > 0 and speed["native"]["loop_cycles_per_second"] > 0
     assert speed["verilator_build_seconds"] > 0 and speed["verilog_lines"] > 100
     assert speed["amaranth"]["end_to_end_cycles_per_second"] > 0
+    for simulator in ("verilator", "amaranth", "native"):  # CPU time: the simulator's too
+        assert speed[simulator]["cpu_seconds"] > 0
+    assert speed["native_vs_cocotb_end_to_end_cpu"] > 0
     assert report["simulation_speed"]["accelerator"] == []
 
     # ECP5: built here (no fpga-bench JSON given); the Yosys version comes from the build log.

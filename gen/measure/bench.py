@@ -147,17 +147,19 @@ def _shape_label(row: dict) -> str:
 
 @contextmanager
 def _fresh_build_dir():
-    """A temporary ``ACCELGEN_BUILD_DIR``, so the Verilator build is timed from scratch."""
-    saved = os.environ.get("ACCELGEN_BUILD_DIR")
+    """A temporary ``ACCELGEN_BUILD_DIR`` and no compiler cache, so the Verilator builds are
+    timed from scratch."""
+    saved = {name: os.environ.get(name) for name in ("ACCELGEN_BUILD_DIR", "ACCELGEN_NO_CCACHE")}
     directory = tempfile.mkdtemp(prefix="accelgen-bench-")
-    os.environ["ACCELGEN_BUILD_DIR"] = directory
+    os.environ.update(ACCELGEN_BUILD_DIR=directory, ACCELGEN_NO_CCACHE="1")
     try:
         yield Path(directory)
     finally:
-        if saved is None:
-            os.environ.pop("ACCELGEN_BUILD_DIR", None)
-        else:
-            os.environ["ACCELGEN_BUILD_DIR"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -174,9 +176,11 @@ def _gemv_stream(config: PEArrayConfig, transactions: int, seed: int):
 
 
 def _timed_run(config: PEArrayConfig, simulator: str, transactions: int
-               ) -> tuple[int, float, object]:
+               ) -> tuple[int, float, float, object]:
+    """Cycles, wall seconds and CPU seconds (this process and its simulator processes) of one
+    stream run; the golden model's time is left out."""
     schedule, expected, sources = _gemv_stream(config, transactions, seed=transactions)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _all_cpu()
     if simulator == "native":
         from sim.native import run_native_stream
 
@@ -185,7 +189,15 @@ def _timed_run(config: PEArrayConfig, simulator: str, transactions: int
     else:
         result = run_stream(PEArray(config), "pe_array", schedule, expected, sources,
                             simulator=simulator)
-    return result.cycles, time.perf_counter() - started, result
+    return result.cycles, time.perf_counter() - started, _all_cpu() - cpu, result
+
+
+#: The native harness's speed over cocotb's: steady (run cost left out) and end to end, per wall
+#: and per CPU second (what a loaded machine changes less).
+_SPEED_RATIOS = {"native_vs_cocotb": "cycles_per_second",
+                 "native_vs_cocotb_cpu": "cycles_per_cpu_second",
+                 "native_vs_cocotb_end_to_end": "end_to_end_cycles_per_second",
+                 "native_vs_cocotb_end_to_end_cpu": "end_to_end_cycles_per_cpu_second"}
 
 
 def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = None,
@@ -226,22 +238,30 @@ def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = Non
             for simulator in SIMULATORS:
                 if on_step:
                     on_step(f"simulation speed: {r}x{c} array on {simulator}")
-                short_cycles, short_seconds, _ = _timed_run(config, simulator, 8)
-                long_cycles, long_seconds, result = _timed_run(config, simulator,
-                                                               lengths[simulator])
+                short_cycles, short_seconds, short_cpu, _ = _timed_run(config, simulator, 8)
+                long_cycles, long_seconds, long_cpu, result = _timed_run(config, simulator,
+                                                                         lengths[simulator])
                 rate = (long_cycles - short_cycles) / (long_seconds - short_seconds)
+                cpu_rate = ((long_cycles - short_cycles) / (long_cpu - short_cpu)
+                            if long_cpu > short_cpu else None)
                 row[simulator] = {
-                    "cycles": long_cycles, "seconds": long_seconds,
+                    "cycles": long_cycles, "seconds": long_seconds, "cpu_seconds": long_cpu,
                     "cycles_per_second": rate if rate > 0 else None,
+                    "cycles_per_cpu_second": cpu_rate,
                     "end_to_end_cycles_per_second": long_cycles / long_seconds,
+                    "end_to_end_cycles_per_cpu_second": (long_cycles / long_cpu if long_cpu
+                                                         else None),
                     "startup_seconds": short_seconds - short_cycles / rate if rate > 0 else None,
-                    "short_run": {"cycles": short_cycles, "seconds": short_seconds}}
+                    "short_run": {"cycles": short_cycles, "seconds": short_seconds,
+                                  "cpu_seconds": short_cpu},
+                    "load_average_1min": round(os.getloadavg()[0], 2)}
                 if simulator == "native":  # the C++ loop alone, without file and process costs
                     row[simulator]["loop_cycles_per_second"] = (result.cycles
                                                                 / result.loop_seconds)
-            if row["verilator"]["cycles_per_second"] and row["native"]["cycles_per_second"]:
-                row["native_vs_cocotb"] = (row["native"]["cycles_per_second"]
-                                           / row["verilator"]["cycles_per_second"])
+            for ratio, key in _SPEED_RATIOS.items():
+                native, cocotb = row["native"].get(key), row["verilator"].get(key)
+                if native and cocotb:
+                    row[ratio] = native / cocotb
         rows.append(row)
     accelerator = ACCELERATOR_SPEED if accelerator is None else accelerator
     accelerator_rows = (accelerator_speed_bench(**accelerator, on_step=on_step)
@@ -252,6 +272,9 @@ def simulation_speed_bench(sizes=SPEED_SIZES, *, transactions: dict | None = Non
                       "cached build, simulator start-up); verilator_build_seconds in an empty "
                       "build directory; native: the C++ Verilator harness of sim/native.py "
                       f"built with {BENCH_NATIVE_OPT}, stimulus and expected words from a file; "
+                      "cycles_per_cpu_second the same differences over CPU seconds (the "
+                      "bench process and its simulator processes); end_to_end: a long run's "
+                      "cycles over its whole time; native_vs_cocotb*: the ratios; "
                       "accelerator rows: the top running a compiled "
                       "layer, cycles_per_second = clock cycles simulated (program load and "
                       "status polls included) / wall seconds, cycles_per_cpu_second the same "
@@ -335,6 +358,12 @@ def _children_cpu() -> float:
     """CPU seconds of the finished child processes (compilers) so far."""
     usage = os.times()
     return usage.children_user + usage.children_system
+
+
+def _all_cpu() -> float:
+    """CPU seconds of this process and of its finished child processes (simulators) so far."""
+    usage = os.times()
+    return usage.user + usage.system + usage.children_user + usage.children_system
 
 
 def _plot_speed(data: dict, path: Path) -> None:
@@ -554,6 +583,21 @@ def markdown_report(report: dict) -> str:
                        f"{_fmt(r.get('native_build_seconds'), 2)} | "
                        f"{_fmt(n.get('cycles_per_second'))} | "
                        f"{_fmt(ratio, 2)}{'x' if ratio else ''} |")
+        if any("native_vs_cocotb_cpu" in r for r in data["rows"]):
+            out += ["", "| array | cocotb cycles per CPU-s | native cycles per CPU-s | "
+                    "native / cocotb: steady, wall | steady, CPU | end to end, wall | "
+                    "end to end, CPU | native loop alone (cycles/s) | load |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            for r in data["rows"]:
+                if "native_vs_cocotb_cpu" not in r:
+                    continue
+                v, n = r["verilator"], r["native"]
+                out.append(f"| {r['rows']}x{r['cols']} | {_fmt(v['cycles_per_cpu_second'])} | "
+                           f"{_fmt(n['cycles_per_cpu_second'])} | " + " | ".join(
+                               f"{_fmt(r.get(k), 3)}x" if r.get(k) else "-"
+                               for k in _SPEED_RATIOS) +
+                           f" | {_fmt(n.get('loop_cycles_per_second'))} | "
+                           f"{_fmt(n.get('load_average_1min'))} |")
         if data.get("accelerator"):
             out += ["", "| accelerator | workload | DRAM model | build (s) | build CPU (s) | "
                     "cycles simulated | cycles/s (wall) | cycles per CPU-second | load |",

@@ -163,5 +163,5 @@ class AddrGen(wiring.Component):
         # Kept for the formal proofs' invariants (sim/contracts.py).
         self.state = {"s1_valid": s1_valid, "s2_valid": s2_valid, "left": left, "s1": s1,
                       "s1_empty": s1_empty, "s2_error": s2_error, "s2_single": s2_single,
-                      "s2_reload": s2_reload}
+                      "s2_reload": s2_reload, "reload": reload}
         return m

@@ -259,4 +259,9 @@ class DMA(wiring.Component):
             rd.addr.eq(Mux(writing, pointer, local.addr)),
             local.rdata.eq(rd.data),
         ]
+        # Kept for the formal proofs' invariants (sim/contracts.py).
+        self.state = {"reading": reading, "writing": writing, "a_valid": a_valid,
+                      "w_valid": w_valid, "w_last": w_last, "w_burst": w_burst,
+                      "in_flight": in_flight, "aw_ahead": aw_ahead, "r_left": r_left,
+                      "addr_left": addr_left, "a_len": a_len}
         return m
