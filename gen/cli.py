@@ -174,8 +174,8 @@ def _cmd_demo(args) -> int:
 
 
 def _demo_minilm(out: Path) -> None:
-    """The demo's end: a MiniLM sentence pair, the whole encoder on the golden machine (the
-    RTL has no LayerNorm instruction yet, so no verilator run)."""
+    """The demo's end: a MiniLM sentence pair, the whole encoder on the golden machine (a
+    whole-model verilator run is the slow suite's, tests/test_minilm.py)."""
     from .emit import atomic_write
     from .model.encoder import MODEL_CONFIG
     from .model.fetch import fetch_model
@@ -184,7 +184,7 @@ def _demo_minilm(out: Path) -> None:
 
     pair = ["The weather is lovely today.", "It's so sunny outside!"]
     print(f"\nall-MiniLM-L6-v2 on the {MODEL_CONFIG.rows}x{MODEL_CONFIG.cols} accelerator "
-          f"(golden machine, whole encoder in one program; a few minutes):")
+          f"(golden machine, the whole encoder; a few minutes):")
     model = load_model(fetch_model("minilm"))
     run = Accelerator(MODEL_CONFIG).run_model(model, pair)
     print(f"  similarity {run.similarity[0, 1]:.4f} (float64 {run.reference_similarity[0, 1]:.4f}"
@@ -439,7 +439,8 @@ def _cmd_run_model(args) -> int:
     print(f"error vs float64: max |similarity - float64| {err:.4f}, cosine of embeddings "
           f"min {run.cosine.min():.5f}")
     print(f"cycles per sentence {run.cycles_per_sentence:,.0f} ({run.cycles:,} in "
-          f"{len(run.batches)} program(s)), PE utilization {run.utilization:.1%} "
+          f"{run.programs} programs, {len(run.batches)} batch(es)), PE utilization "
+          f"{run.utilization:.1%} "
           f"(model MACs {run.model_utilization:.1%}) on the {MODEL_CONFIG.rows}x"
           f"{MODEL_CONFIG.cols} array")
     print(f"modeled {run.sentences_per_second(args.clock_mhz):.1f} sentences/s at "
@@ -814,9 +815,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_model.add_argument("--clock-mhz", type=float, default=100.0,
                            help="clock for the modeled sentences/s [default: 100]")
     run_model.add_argument("--batch-tokens", type=int, default=128,
-                           help="padded tokens per program (sentences share one) "
+                           help="padded tokens per batch (sentences compiled together) "
                            "[default: 128]")
-    run_model.add_argument("--no-batch", action="store_true", help="one sentence per program")
+    run_model.add_argument("--no-batch", action="store_true", help="one sentence per batch")
     run_model.add_argument("--layers", type=int, help="run only the first layers")
     run_model.set_defaults(run=_cmd_run_model)
 

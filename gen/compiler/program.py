@@ -42,7 +42,7 @@ from golden.accelerator import (
 from golden.fixed_point import QFormat
 from golden.pe import Op
 
-__all__ = ["Segment", "Program", "Rows", "Matrix"]
+__all__ = ["Segment", "Program", "Rows", "Matrix", "WeightStream"]
 
 
 # --- programs ------------------------------------------------------------------------------------
@@ -223,6 +223,13 @@ class _Builder:
         self.dram_blocks: list[np.ndarray] = []
         self.segments: dict[str, Segment] = {}
         self.dram_next = 0
+        self.cuts: list[tuple[int, list]] = []  # (instruction index, restoring loads)
+
+    def cut(self, restore) -> None:
+        """Mark the current point as one where a new program may start (:meth:`split`):
+        nothing on chip is live there but what the DMA loads ``restore`` (``(line, ext,
+        lines)`` each) put back, which a program starting here runs first."""
+        self.cuts.append((len(self.instructions), list(restore)))
 
     def release(self, mark: int) -> None:
         """Free the scratchpad lines from ``mark`` (an earlier ``spad_next``) up: later buffers
@@ -430,6 +437,65 @@ class _Builder:
     def nl(self, unit: NLUnit, dst: int, src: int, lines: int) -> None:
         self.emit(Opcode.NL, unit=int(unit), dst=dst, src=src, lines=lines)
 
+    def split(self, fracs: dict[str, int]) -> list[Program]:
+        """Programs of at most ``max_program`` words that run one after the other on the
+        same DRAM: the instructions cut at the :meth:`cut` points (greedily as few pieces
+        as fit), each piece after the first preceded by its cut's restoring loads and every
+        piece ended by ``HALT``. The scratchpad's contents do not carry from one program to
+        the next (every piece restores what it reads)."""
+        cfg = self.config
+        limit = cfg.max_program - 1  # the HALT
+        bounds = sorted({0, *(i for i, _ in self.cuts)} - {len(self.instructions)})
+        restore = {i: loads for i, loads in self.cuts}
+        ends = bounds[1:] + [len(self.instructions)]
+        pieces: list[list[int]] = []
+        size = 0
+        for b0, b1 in zip(bounds, ends):
+            pre = len(self._loads(restore.get(b0, [])))
+            if pieces and size + (b1 - b0) <= limit:
+                size += b1 - b0
+                pieces[-1][1] = b1
+                continue
+            if pre + b1 - b0 > limit:
+                raise ValueError(f"program too long: the {self.kind} {self.dims} has a piece of "
+                                 f"{pre + b1 - b0 + 1} instructions between two cut points, "
+                                 f"more than max_program={cfg.max_program}")
+            size = pre + b1 - b0
+            pieces.append([b0, b1])
+        programs = []
+        for b0, b1 in pieces:
+            pre = self._loads(restore.get(b0, []))
+            ins = pre + self.instructions[b0:b1] + [unpack(pack(Opcode.HALT))]
+            phases = ["restore"] * len(pre) + self.phases[b0:b1] + ["halt"]
+            programs.append(self._program(ins, phases, fracs))
+        return programs
+
+    def _loads(self, loads) -> list[Instruction]:
+        out = []
+        for line, ext, lines in loads:
+            limit = (1 << 16) - 1
+            for start in range(0, lines, limit):
+                out.append(unpack(pack(Opcode.DMA_LOAD, line=line + start, ext=ext + start,
+                                       lines=min(limit, lines - start))))
+        return out
+
+    def _program(self, instructions, phases, fracs) -> Program:
+        cfg = self.config
+        if self.spad_peak > cfg.depth:
+            biggest = sorted(self.spad.items(), key=lambda kv: -kv[1][1])[:3]
+            raise ValueError(f"buffer overflow: the {self.kind} layer {self.dims} needs "
+                             f"{self.spad_peak} scratchpad lines, more than depth={cfg.depth} "
+                             f"(largest buffers: "
+                             f"{', '.join(f'{n} {s[1]}' for n, s in biggest)})")
+        for pc, ins in enumerate(instructions):
+            error = check_instruction(cfg, ins, ext_lines=self.dram_next)
+            if error:  # a compiler bug: every layer that fits must compile to legal code
+                raise ValueError(f"illegal instruction at pc {pc} ({ins}): {error[1]}")
+        image = np.concatenate(self.dram_blocks) if self.dram_blocks else np.zeros(
+            (0, cfg.line), dtype=np.int64)
+        return Program(cfg, self.kind, self.dims, instructions, phases, image, self.segments,
+                       fracs, max(self.spad_peak, self.spad_used))
+
     def finish(self, fracs: dict[str, int]) -> Program:
         cfg = self.config
         self.phase = "halt"
@@ -452,3 +518,71 @@ class _Builder:
             (0, cfg.line), dtype=np.int64)
         return Program(cfg, self.kind, self.dims, self.instructions, self.phases, image,
                        self.segments, fracs, max(self.spad_peak, self.spad_used))
+
+
+class WeightStream:
+    """Weight tiles through two ping-pong regions of ``region`` lines at the top of the
+    scratchpad, across any number of matrices: while the PE array works on one tile, the DMA
+    loads the next one the program will use (not only the next tile of the same matrix, as
+    :meth:`_Builder.linear` does), so the loads hide behind the work of the tile before.
+
+    The order of the tiles comes from a first compilation pass (``plan=None`` records it in
+    :attr:`used`); the second pass, given that ``plan``, emits the prefetches.
+
+    Parameters
+    ----------
+    builder : _Builder
+    region : int
+        Lines of each region.
+    plan : list of (int, int), optional
+        ``(ext, lines)`` of every tile in the order :meth:`use` will be called.
+    """
+
+    def __init__(self, builder: _Builder, region: int, plan=None):
+        depth = builder.config.depth
+        if region < 1 or 2 * region > depth:
+            raise ValueError(f"weight region of {region} lines: two must fit depth={depth}")
+        self.b, self.region, self.plan = builder, region, plan
+        self.bufs = (depth - 2 * region, depth - region)
+        self.used: list[tuple[int, int]] = []
+        self.loaded = -1  # index of the last tile whose load was emitted
+        builder.spad_used = depth
+
+    def tiles(self, m: Matrix, kc_lines: int | None = None):
+        """The tiles of ``m`` (whole row blocks each, as many as a region holds): ``(row0,
+        rows, ext, lines)``."""
+        r, c = self.b.config.rows, self.b.config.cols
+        kc = kc_lines or -(-m.k // c)
+        rbs = -(-m.m // r)
+        per = self.region // kc
+        if per < 1:
+            raise ValueError(f"cannot tile W {m.name} ({m.m} x {m.k}): one row block needs "
+                             f"{kc} lines, more than the {self.region}-line weight region")
+        return [(rb * r, min(m.m - rb * r, per * r), m.ext + rb * kc, min(per, rbs - rb) * kc)
+                for rb in range(0, rbs, per)]
+
+    def use(self, ext: int, lines: int) -> int:
+        """The scratchpad line of the tile ``(ext, lines)``, loaded (if not yet) and the next
+        planned tile's load emitted."""
+        if lines > self.region:
+            raise ValueError(f"a {lines}-line tile exceeds the {self.region}-line region")
+        i = len(self.used)
+        self.used.append((ext, lines))
+        if self.plan is not None and (i >= len(self.plan) or self.plan[i] != (ext, lines)):
+            raise RuntimeError("weight stream: the second pass uses other tiles than the first")
+        phase, self.b.phase = self.b.phase, "weights"
+        if self.loaded < i:
+            self.b.dma(Opcode.DMA_LOAD, self.bufs[i % 2], ext, lines)
+            self.loaded = i
+        if self.plan is not None and i + 1 < len(self.plan):
+            self.b.dma(Opcode.DMA_LOAD, self.bufs[(i + 1) % 2], *self.plan[i + 1])
+            self.loaded = i + 1
+        self.b.phase = phase
+        return self.bufs[i % 2]
+
+    def pending(self) -> list[tuple[int, int, int]]:
+        """The load a program starting now must redo: the prefetched, not yet used tile."""
+        i = len(self.used)
+        if self.loaded == i and self.plan is not None:
+            return [(self.bufs[i % 2], *self.plan[i])]
+        return []

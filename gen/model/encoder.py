@@ -1,15 +1,30 @@
-"""Compile a BERT-style sentence encoder (all-MiniLM-L6-v2) into ONE accelerator program.
+"""Compile a BERT-style sentence encoder (all-MiniLM-L6-v2) for the accelerator, its weights
+streamed from DRAM through a scratchpad of the default size (4096 lines).
 
 What runs where
 ---------------
 - Host: tokenization, the embedding lookup (word + position + token type: a table gather, no
   arithmetic beyond one sum), and at the end mean pooling over the real tokens and the L2
   normalisation (as the issue allows).
-- Accelerator, one program for the whole encoder: the embedding LayerNorm, then per layer the
-  Q/K/V projections, 12 attention heads (scores, the padding mask, softmax, context) sharing
-  the softmax unit, the output projection, bias and residual adds, both LayerNorms (opcode
+- Accelerator, the whole encoder: the embedding LayerNorm, then per layer the Q/K/V
+  projections, 12 attention heads (scores, the padding mask, softmax, context) sharing the
+  softmax unit, the output projection, bias and residual adds, both LayerNorms (opcode
   ``LAYERNORM``), the FFN with exact-erf GELU (the GELU unit), and the final LayerNorm
-  affine. Weights live in DRAM and are DMA'd into the scratchpad layer by layer.
+  affine.
+
+Streaming
+---------
+Weights and activations live in DRAM. Every weight matrix is cut into tiles of whole row
+blocks that stream through two ping-pong regions at the top of the scratchpad
+(:class:`gen.compiler.program.WeightStream`: the next tile loads while the PE array runs the
+current one, across matrices and layers). Attention runs per sentence and head pair: the
+pair's ``[k; q]`` and values for every token of the sentence (its LN outputs staged on chip),
+the scores, mask, softmax and context; each token's context line of the pair goes to DRAM.
+The output projection, residuals, LayerNorms and the FFN then run per block of tokens, every
+weight tile serving the whole block. The instruction stream is cut into programs of at most
+``max_program`` words where nothing on chip is live (between head pairs and token blocks); a
+program that starts at a cut first reloads the constants, the staged tokens and the
+prefetched weight tile.
 
 Rewrites (exact in real arithmetic; :func:`folded_forward` checks them against
 :mod:`golden.minilm` in float64):
@@ -26,10 +41,11 @@ Rewrites (exact in real arithmetic; :func:`folded_forward` checks them against
 
 Layouts on the 8x8 array (line of 64 int16)
 -------------------------------------------
-Each token's vectors are dense (a token is a run of lines). Per token one GEMV computes every
-head's ``[k_h ; q_h]`` (64 rows, one line per head). Scores need each head's keys as a tile
-matrix with tokens on its rows: 12 element-wise ``MADD`` per token place ``k_h`` (a ``COL``
-broadcast run) on the token's row (a ``ROW`` one-hot mask). That tile matrix is
+Each token's vectors are dense (a token is a run of lines). Per token and head pair the
+GEMVs of the pair's tiles compute ``[k_h ; q_h]`` of its two heads (64 rows, one line per
+head). Scores need each head's keys as a tile matrix with tokens on its rows: an element-wise
+``MADD`` per token and head places ``k_h`` (a ``COL`` broadcast run) on the token's row (a
+``ROW`` one-hot mask). That tile matrix is
 ``(T, 64)`` with ``K_h`` in its right half and zeros in the left, so the scores GEMV reads the
 whole ``[k_h ; q_h]`` line as its ``x`` and the zeros cancel ``k_h``. Values are written by
 GEMV column writes straight into, per head pair, a block-diagonal ``(64, T64 + T)`` tile
@@ -39,8 +55,8 @@ values, so the context vector comes out dense for the output projection.
 
 Padding and the mask: a sentence's tokens are padded to a multiple of 8 (``T``); the mask
 (0 for a real key, int16 minimum for a padded one) is added to the scores before softmax,
-so padded keys get probability 0. It is an input in DRAM, so one program serves any sentence
-of its padded length; padded queries produce rows that the host's pooling leaves out.
+so padded keys get probability 0. It is an input in DRAM, so the programs serve any sentence
+of their padded length; padded queries produce rows that the host's pooling leaves out.
 
 Quantization: per-tensor int16 formats; weights from their range, activations from the
 float64 folded forward of a few calibration sentences (2x headroom); the units' formats
@@ -61,7 +77,6 @@ from golden.accelerator import (
     Opcode,
     OperandMode,
     pack_vector,
-    tile_matrix,
     unpack_vector,
     vector_lines,
 )
@@ -71,16 +86,17 @@ from golden.nonlinear.baselines import gelu_exact
 from golden.pe import Op
 
 from ..compiler.layers import HEADROOM, frac_for
-from ..compiler.program import Program, _Builder
+from ..compiler.program import Matrix, Program, WeightStream, _Builder
 
-__all__ = ["MODEL_CONFIG", "FoldedLayer", "FoldedModel", "fold", "folded_forward",
-           "QuantizedModel", "quantize_model", "EncoderProgram", "compile_encoder",
-           "padded_length"]
+__all__ = ["MODEL_CONFIG", "FoldedLayer", "FoldedModel", "fold",
+           "folded_forward", "QuantizedModel", "quantize_model", "EncoderProgram",
+           "compile_encoder", "padded_length"]
 
-#: The accelerator the model runs on: the 8x8 array, a scratchpad that holds one layer's
-#: weights and the activations of 128 tokens, a program memory for the whole encoder.
-MODEL_CONFIG = AcceleratorConfig(rows=8, cols=8, depth=32768, max_program=65536,
-                                 softmax_max_len=512, decoupled=True)
+#: The accelerator the model runs on: the 8x8 array with the default scratchpad (4096 lines of
+#: 64 int16) and program memory (4096 words); the weights stream from DRAM, the encoder runs
+#: as a sequence of programs. A 128-token sentence's attention buffers need the depth.
+MODEL_CONFIG = AcceleratorConfig(rows=8, cols=8, depth=4096, max_program=4096,
+                                 softmax_max_len=128, decoupled=True)
 
 #: Fixed formats of the units (fraction bits).
 LN_FRAC, GELU_IN_FRAC, GELU_OUT_FRAC, SM_IN_FRAC, SM_OUT_FRAC = 10, 10, 10, 9, 15
@@ -265,12 +281,13 @@ def quantize_model(model: FoldedModel, calibration) -> QuantizedModel:
 
 @dataclass
 class EncoderProgram:
-    """The compiled encoder for sentences of padded lengths ``lengths``.
+    """The compiled encoder for sentences of padded lengths ``lengths``: programs that run one
+    after the other on the same DRAM (each at most ``max_program`` words).
 
     Attributes
     ----------
-    program : Program
-        Instructions, phases and the DRAM image (weights, constants).
+    programs : list of Program
+        Instructions and phases of each; all share one DRAM image (weights, constants).
     lengths : tuple of int
         Padded token count of each sentence (multiples of 8).
     fracs : dict of int
@@ -278,31 +295,47 @@ class EncoderProgram:
     model_macs : int
         Multiply-accumulates of the float model for these padded lengths (projections,
         scores and context), the work the utilization figures count as useful.
+    plan : dict
+        The scratchpad plan: ``weight_region`` (lines of each of the two ping-pong weight
+        regions), ``token_block`` (tokens per block of the output projection and FFN),
+        ``spad_lines`` (lines used).
     """
 
-    program: Program
+    programs: list[Program]
     lengths: tuple[int, ...]
     fracs: dict[str, int]
     model_macs: int
-    _emb: object = None
+    plan: dict = field(default_factory=dict)
     _masks: list = field(default_factory=list)
-    _out: object = None
 
     @property
     def config(self) -> AcceleratorConfig:
-        return self.program.config
+        return self.programs[0].config
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.programs[0].image
+
+    @property
+    def segments(self) -> dict:
+        return self.programs[0].segments
+
+    @property
+    def instructions(self) -> int:
+        """Instruction words of all the programs."""
+        return sum(len(p.instructions) for p in self.programs)
 
     def dram(self, embeddings, valid) -> np.ndarray:
         """The DRAM image with the embedding sums (float, one ``(T_i, hidden)`` array per
         sentence, padded) and the masks (``valid[i]`` real tokens of sentence ``i``)."""
-        cfg, prog = self.config, self.program
-        image = prog.image.copy()
+        cfg = self.config
+        image = self.image.copy()
         rows = np.concatenate(list(embeddings))
         x_q = quantize(rows, QFormat(16, self.fracs["act_emb"]))
-        seg = prog.segments["x"]
+        seg = self.segments["x"]
         image[seg.ext:seg.ext + seg.lines] = np.concatenate([pack_vector(cfg, r) for r in x_q])
         for (seg_name, lines_per_head, t_pad), n in zip(self._masks, valid):
-            seg = prog.segments[seg_name]
+            seg = self.segments[seg_name]
             mask = np.where(np.arange(t_pad) < n, 0, _INT16_MIN)
             block = np.concatenate([pack_vector(cfg, mask)] * (seg.lines // lines_per_head))
             image[seg.ext:seg.ext + seg.lines] = block
@@ -311,7 +344,7 @@ class EncoderProgram:
     def output(self, dram) -> list[np.ndarray]:
         """The last hidden states (float) of each sentence, padded rows included."""
         cfg = self.config
-        seg = self.program.segments["y"]
+        seg = self.segments["y"]
         hidden = seg.shape[1]
         per = vector_lines(cfg, hidden)
         lines = np.asarray(dram)[seg.ext:seg.ext + seg.lines]
@@ -321,248 +354,305 @@ class EncoderProgram:
         return np.split(out, np.cumsum(self.lengths)[:-1])
 
 
-class _Formats:
-    """Shift of a requantization; lowers nothing: the calibrated formats always leave
-    enough fraction bits (checked)."""
-
-    @staticmethod
-    def shift(have: int, want: int, what: str) -> int:
-        if have < want:
-            raise ValueError(f"format: {what} needs {want} fraction bits but its producer gives "
-                             f"only {have}")
-        if have - want > 63:
-            raise ValueError(f"format: {what} shift {have - want} exceeds 63")
-        return have - want
+def _shift(have: int, want: int, what: str) -> int:
+    """Shift of a requantization; the calibrated formats always leave enough fraction bits
+    (checked)."""
+    if have < want:
+        raise ValueError(f"format: {what} needs {want} fraction bits but its producer gives "
+                         f"only {have}")
+    if have - want > 63:
+        raise ValueError(f"format: {what} shift {have - want} exceeds 63")
+    return have - want
 
 
-def _gemv(b: _Builder, y: int, w: int, x: int, m: int, k: int, shift: int, **column) -> None:
-    """The one matrix-vector lowering every projection goes through (``y = W x``)."""
-    b.gemv(y, w, x, m, k, shift, **column)
+def _attention_lines(cfg: AcceleratorConfig, t_pad: int) -> int:
+    """Scratchpad lines of one sentence's attention buffers (one head pair at a time)."""
+    vl = functools.partial(vector_lines, cfg)
+    t64 = -(-t_pad // cfg.line) * cfg.line
+    return 7 * t_pad + 2 * t_pad + 2 * t_pad + (t64 + t_pad) + 4 * vl(t_pad) \
+        + vl(t64 + t_pad) + t_pad
+
+
+#: Lines per token of the token-block buffers (ctx, y, a, r, y1, g) at hidden 384, FFN 1536.
+def _block_lines(cfg: AcceleratorConfig, dims) -> int:
+    vl = functools.partial(vector_lines, cfg)
+    h1 = vl(dims.hidden + 1)
+    return 3 * h1 + 2 * vl(dims.hidden) + h1 + vl(dims.ffn + 1)
 
 
 def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | None = None,
-                    *, overlap: bool = True) -> EncoderProgram:
+                    *, weight_region: int | None = None,
+                    token_block: int | None = None) -> EncoderProgram:
     """Compile the whole encoder for sentences padded to ``lengths`` tokens (multiples of 8).
 
-    ``overlap``: two weight regions, so that (with ``decoupled`` engines) the DMA of the next
-    weights runs while the PE array computes; ``False``: one region, loads not hidden (for
-    batches whose activations leave no room for the second region).
+    Every weight matrix streams from DRAM through two ping-pong regions of ``weight_region``
+    lines (default: what the scratchpad leaves, see :class:`WeightStream`); activations live
+    in DRAM between the steps. Per layer: per sentence and head pair, ``[k; q]`` and ``v`` of
+    the pair's two heads for every token, the scores, mask, softmax and context (the pair's
+    context line of each token goes to DRAM); then per block of ``token_block`` tokens the
+    output projection, residual, LayerNorm, FFN, residual, LayerNorm (and after the last
+    layer the final affine). The instructions are cut into programs of at most
+    ``max_program`` words at the points where nothing on chip is live (each head pair, each
+    token block): :attr:`EncoderProgram.programs`.
 
     Raises
     ------
     ValueError
-        Lengths that are not positive multiples of 8, or a batch that does not fit the
-        scratchpad or the program memory.
+        Lengths that are not positive multiples of 8, a sentence too long for the softmax unit,
+        or a batch that does not fit the scratchpad or the program memory.
     """
     cfg = AcceleratorConfig.check_instance(config or MODEL_CONFIG)
-    if not hasattr(Opcode, "LAYERNORM"):
-        raise ValueError("this accelerator has no LAYERNORM instruction (opcode 9) yet: the "
-                         "encoder cannot compile")
     lengths = tuple(int(t) for t in lengths)
     if not lengths or any(t < 8 or t % 8 for t in lengths):
         raise ValueError(f"lengths must be positive multiples of 8, got {lengths}")
     if cfg.rows != 8 or cfg.cols != 8:
         raise ValueError("the encoder compiles for the 8x8 array (rows=8, cols=8)")
-    dims = qm.folded.dims
-    hid, ffn, heads, d = dims.hidden, dims.ffn, dims.heads, dims.head_dim
-    pairs = heads // 2
     if max(lengths) > cfg.softmax_max_len:
         raise ValueError(f"a sentence of {max(lengths)} tokens exceeds softmax_max_len="
                          f"{cfg.softmax_max_len}")
-    fr = dict(qm.fracs)
-    vl = functools.partial(vector_lines, cfg)
+    dims = qm.folded.dims
     n_tok = sum(lengths)
-    line = cfg.line
-    b = _Builder(cfg, "encoder", dims)
-    sh = _Formats.shift
-
-    # --- scratchpad: weights region (one layer's), constants, activations ---------------
-    def wlines(mat):
-        return (-(-mat.shape[0] // cfg.rows)) * (-(-mat.shape[1] // cfg.cols))
-
-    lay0 = qm.layers[0]
-    phase_a = wlines(lay0["wkq"]) + wlines(lay0["wv"])
-    phase_b = wlines(lay0["wo"]) + wlines(lay0["w1"]) + wlines(lay0["w2"]) + 2 * vl(hid)
-    # Two weight regions: the attention weights (A) and the output/FFN weights (B). With
-    # decoupled engines the next layer's A loads while B computes and B while A computes.
-    if overlap:
-        a_base = b.alloc("weights_a", phase_a)
-        w_base = b.alloc("weights_b", phase_b)
-    else:
-        a_base = w_base = b.alloc("weights", max(phase_a, phase_b))
-    init_start = b.spad_next
-    onehot = b.alloc("onehot", 8)              # line r: 1 at element r (ROW masks)
-    zero = b.alloc("zero", 1)
-    y_in = b.alloc("y", n_tok * vl(hid + 1))   # LN outputs + the constant 1 at hid
-    kq = b.alloc("kq", n_tok * heads)          # per token, per head [k_h ; q_h]
-    k_tiles, vp, masks_at = [], [], []
-    for t_pad in lengths:
-        n_t = t_pad // 8
-        k_tiles.append(b.alloc("K", heads * n_t * 8))
-        t64 = -(-t_pad // line) * line
-        nk = (t64 + t_pad) // 8
-        vp.append((b.alloc("V", pairs * 8 * nk), nk, t64))
-        masks_at.append(b.alloc("mask", heads * vl(t_pad)))
-    s_lines = vl(max(lengths))
-    scores = b.alloc("s", heads * s_lines)
-    pl = max(vl(t64 + t) for (_, _, t64), t in zip(vp, lengths))
-    px = b.alloc("p", pairs * pl)
-    ctx = b.alloc("ctx", vl(hid + 1))
-    a_buf, t_buf = b.alloc("a", vl(hid)), b.alloc("t", vl(hid))
-    r_buf = b.alloc("r", vl(hid))
-    y1 = b.alloc("y1", vl(hid + 1))
-    m_buf, g_buf = b.alloc("m", vl(ffn)), b.alloc("g", vl(ffn + 1))
-    o_rows = b.alloc("out", n_tok * vl(hid))
-    init_lines = b.spad_next - init_start
-    # Constants: one-hot lines, the 1s after y, ctx, y1, g; everything else starts at 0.
-    init = np.zeros((init_lines, line), dtype=np.int64)
-    for r in range(8):
-        init[onehot - init_start + r, r] = 1
-    for t in range(n_tok):
-        init[y_in - init_start + t * vl(hid + 1) + hid // line, hid % line] = 1 << LN_FRAC
-    init[ctx - init_start + hid // line, hid % line] = 1 << fr["act_ctx"]
-    init[y1 - init_start + hid // line, hid % line] = 1 << LN_FRAC
-    init[g_buf - init_start + ffn // line, ffn % line] = 1 << GELU_OUT_FRAC
-
-    # --- DRAM: constants, input, masks, per-layer weights, output ----------------------
-    init_seg = b.segment("init", init_lines, data=init)
-    x_seg = b.segment("x", n_tok * vl(hid), "rows", (n_tok, hid))
-    mask_segs = []
-    for i, t_pad in enumerate(lengths):
-        name = f"mask{i}"
-        b.segment(name, heads * vl(t_pad))
-        mask_segs.append((name, vl(t_pad), t_pad))
-    layer_segs = []
-    for i, q in enumerate(qm.layers):
-        pa = [tile_matrix(cfg, q["wkq"]), tile_matrix(cfg, q["wv"])]
-        pb = [tile_matrix(cfg, q["wo"]), tile_matrix(cfg, q["w1"]), tile_matrix(cfg, q["w2"]),
-              pack_vector(cfg, q["g_in"]), pack_vector(cfg, q["g1"])]
-        sa = b.segment(f"layer{i}a", sum(map(len, pa)), data=np.concatenate(pa))
-        sb = b.segment(f"layer{i}b", sum(map(len, pb)), data=np.concatenate(pb))
-        layer_segs.append((sa, sb))
-    fin = [pack_vector(cfg, qm.g_out), pack_vector(cfg, qm.b_out)]
-    fin_seg = b.segment("final", sum(map(len, fin)), data=np.concatenate(fin))
-    y_seg = b.segment("y", n_tok * vl(hid), "rows", (n_tok, hid))
-
-    wkq_at = a_base
-    wv_at = wkq_at + wlines(lay0["wkq"])
-    wo_at = w_base
-    w1_at = wo_at + wlines(lay0["wo"])
-    w2_at = w1_at + wlines(lay0["w1"])
-    gin_at = w2_at + wlines(lay0["w2"])
-    g1_at = gin_at + vl(hid)
-
-    b.phase = "load"
-    b.dma(Opcode.DMA_LOAD, init_start, init_seg.ext, init_seg.lines)
-    b.dma(Opcode.DMA_LOAD, o_rows, x_seg.ext, x_seg.lines)  # embeddings, in the out rows
-    for (name, _, _), at in zip(mask_segs, masks_at):
-        seg = b.segments[name]
-        b.dma(Opcode.DMA_LOAD, at, seg.ext, seg.lines)
-    yl = vl(hid + 1)
-    b.phase = "layernorm"
-    for t in range(n_tok):
-        b.emit(Opcode.LAYERNORM, dst=y_in + t * yl, src=o_rows + t * vl(hid), n=hid)
-
-    for i, (sa, sb) in enumerate(layer_segs):
-        f = {k.split(".", 1)[1]: v for k, v in fr.items() if k.startswith(f"{i}.")}
-        f_kq, f_v, f_ctx = fr["act_kq"], fr["act_v"], fr["act_ctx"]
-        f_r1, f_r2 = fr["act_r1"], fr["act_r2"]
-        if i == 0 or not overlap:
-            b.phase = "dma"
-            b.dma(Opcode.DMA_LOAD, a_base, sa.ext, sa.lines)
-        if i == 0 and overlap:
-            b.dma(Opcode.DMA_LOAD, w_base, sb.ext, sb.lines)
-        b.phase = "k_tiles"
-        for si, t_pad in enumerate(lengths):  # the MADDs below add into zeroed tiles
-            b.ew(Op.MUL, k_tiles[si], k_tiles[si], zero, heads * t_pad, bmode=OperandMode.COL)
-        tok = 0
-        for si, t_pad in enumerate(lengths):
-            n_t = t_pad // 8
-            vbase, nk, t64 = vp[si]
-            for t in range(t_pad):
-                yt = y_in + (tok + t) * yl
-                kqt = kq + (tok + t) * heads
-                b.phase = "qk_proj"
-                _gemv(b, kqt, wkq_at, yt, heads * 2 * d, hid + 1,
-                      sh(f["wkq"] + LN_FRAC, f_kq, "kq"))
-                b.phase = "k_tiles"
-                for hd in range(heads):
-                    dst = k_tiles[si] + hd * n_t * 8 + (t // 8) * 8 + 4
-                    b.emit(Opcode.EW, op=int(Op.MADD), dst=dst, a=kqt + hd, b=onehot + t % 8,
-                           c=dst, lines=4, tcols=4, shift=0, amode=int(OperandMode.COL),
-                           bmode=int(OperandMode.ROW), cmode=int(OperandMode.LINE))
-                b.phase = "v_proj"
-                for hd in range(heads):
-                    odd = hd % 2
-                    y_at = vbase + (hd // 2) * 8 * nk + odd * 4 * nk + (t + odd * t64) // 8
-                    _gemv(b, y_at, wv_at + hd * 4 * (hid // 8), yt, d, hid,
-                          sh(f["wv"] + LN_FRAC, f_v, "v"), column=t % 8, ystride=nk)
-            tok += t_pad
-        b.phase = "dma"
-        if not overlap:
-            b.dma(Opcode.DMA_LOAD, w_base, sb.ext, sb.lines)
-        elif i + 1 < len(layer_segs):  # overlaps the output/FFN part of this layer
-            nxt = layer_segs[i + 1][0]
-            b.dma(Opcode.DMA_LOAD, a_base, nxt.ext, nxt.lines)
-        tok = 0
-        for si, t_pad in enumerate(lengths):
-            n_t = t_pad // 8
-            vbase, nk, t64 = vp[si]
-            sl = vl(t_pad)
-            pls = vl(t64 + t_pad)
-            for t in range(t_pad):
-                yt = y_in + (tok + t) * yl
-                kqt = kq + (tok + t) * heads
-                b.phase = "scores"
-                for hd in range(heads):
-                    _gemv(b, scores + hd * sl, k_tiles[si] + hd * n_t * 8, kqt + hd, t_pad,
-                          2 * d, sh(2 * f_kq, SM_IN_FRAC, "scores"))
-                b.phase = "mask"
-                b.ew(Op.ADD, scores, scores, masks_at[si], heads * sl)
-                b.phase = "softmax"
-                for hd in range(heads):
-                    dst = px + (hd // 2) * pls + (hd % 2) * (t64 // line)
-                    b.emit(Opcode.SOFTMAX, dst=dst, src=scores + hd * sl, n=t_pad)
-                b.phase = "context"
-                for pair in range(pairs):
-                    _gemv(b, ctx + pair, vbase + pair * 8 * nk, px + pair * pls, 2 * d,
-                          t64 + t_pad, sh(f_v + SM_OUT_FRAC, f_ctx, "ctx"))
-                b.phase = "out_proj"
-                _gemv(b, a_buf, wo_at, ctx, hid, hid + 1, sh(f["wo"] + f_ctx, f_r1, "a"))
-                b.phase = "residual"
-                b.ew(Op.MUL, t_buf, gin_at, yt, vl(hid), sh(f["g_in"] + LN_FRAC, f_r1, "t1"))
-                b.ew(Op.ADD, r_buf, t_buf, a_buf, vl(hid))
-                b.phase = "layernorm"
-                b.emit(Opcode.LAYERNORM, dst=y1, src=r_buf, n=hid)
-                b.phase = "ffn_up"
-                _gemv(b, m_buf, w1_at, y1, ffn, hid + 1,
-                      sh(f["w1"] + LN_FRAC, GELU_IN_FRAC, "m"))
-                b.phase = "gelu"
-                b.nl(NLUnit.GELU, g_buf, m_buf, vl(ffn))
-                b.phase = "ffn_down"
-                _gemv(b, a_buf, w2_at, g_buf, hid, ffn + 1,
-                      sh(f["w2"] + GELU_OUT_FRAC, f_r2, "o2"))
-                b.phase = "residual"
-                b.ew(Op.MUL, t_buf, g1_at, y1, vl(hid), sh(f["g1"] + LN_FRAC, f_r2, "t2"))
-                b.ew(Op.ADD, r_buf, t_buf, a_buf, vl(hid))
-                b.phase = "layernorm"
-                b.emit(Opcode.LAYERNORM, dst=yt, src=r_buf, n=hid)
-            tok += t_pad
-        b.phase = "dma"  # overlaps the next layer's attention part
-        if overlap or i + 1 == len(layer_segs):
-            nxt = layer_segs[i + 1][1] if i + 1 < len(layer_segs) else fin_seg
-            b.dma(Opcode.DMA_LOAD, w_base, nxt.ext, nxt.lines)
-    # Projections q, k, v, o (hid x hid each) and the FFN per token, scores and context.
+    fixed = 9 + 24 + _attention_lines(cfg, max(lengths))
+    per_token = _block_lines(cfg, dims)
+    kc_max = -(-(dims.ffn + 1) // cfg.cols)
+    tb = min(n_tok, token_block or 16)
+    if token_block is None:  # the most tokens that leave regions of 2 (or at least 1) of
+        # W2's row blocks: each weight tile serves a whole token block
+        fits = [n for need in (2, 1) for n in range(tb, 0, -1)
+                if (cfg.depth - fixed - n * per_token) // 2 >= need * kc_max]
+        tb = fits[0] if fits else 1
+    region = (cfg.depth - fixed - tb * per_token) // 2
+    if weight_region is not None:
+        region = min(region, weight_region)
+    if region < kc_max:
+        raise ValueError(f"buffer overflow: the encoder for lengths {lengths} needs "
+                         f"{fixed + tb * per_token + 2 * kc_max} scratchpad lines (two weight "
+                         f"regions of a {kc_max}-line W2 row block), more than "
+                         f"depth={cfg.depth}")
+    plan = None
+    for _ in range(2):  # the first pass records the order of the weight tiles
+        b, ws, masks = _emit(qm, lengths, cfg, region, tb, plan)
+        plan = ws.used
+    programs = b.split(dict(qm.fracs))
+    hid, ffn = dims.hidden, dims.ffn
     model_macs = sum(t_pad * (dims.layers * (4 * hid * hid + 2 * hid * ffn + 2 * t_pad * hid))
                      for t_pad in lengths)
-    b.phase = "affine"
-    f_out = fr["act_out"]
-    for t in range(n_tok):
-        out_t = o_rows + t * vl(hid)
-        b.ew(Op.MUL, out_t, w_base, y_in + t * yl, vl(hid),
-             sh(fr["g_out"] + LN_FRAC, f_out, "out"))
-        b.ew(Op.ADD, out_t, out_t, w_base + vl(hid), vl(hid))
-    b.phase = "store"
-    b.dma(Opcode.DMA_STORE, o_rows, y_seg.ext, y_seg.lines)
-    program = b.finish(fr)
-    return EncoderProgram(program, lengths, fr, model_macs, _masks=mask_segs)
+    return EncoderProgram(programs, lengths, dict(qm.fracs), model_macs,
+                          {"weight_region": region, "token_block": tb,
+                           "spad_lines": programs[0].spad_lines}, masks)
+
+
+def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: int, plan):
+    """One compilation pass (see :func:`compile_encoder`)."""
+    dims = qm.folded.dims
+    hid, ffn, heads, d = dims.hidden, dims.ffn, dims.heads, dims.head_dim
+    pairs = heads // 2
+    fr = qm.fracs
+    vl = functools.partial(vector_lines, cfg)
+    line = cfg.line
+    n_tok = sum(lengths)
+    h1, hv, gl = vl(hid + 1), vl(hid), vl(ffn + 1)
+    b = _Builder(cfg, "encoder", dims)
+    if plan is None:  # the first pass only records the weight tiles' order: emit nothing
+        b.emit = lambda opcode, **fields: None  # type: ignore[method-assign]
+
+    # --- scratchpad, from line 0: constants and token-block buffers (restored by every
+    # program), then one sentence's attention buffers; the weight regions at the top.
+    onehot = b.alloc("onehot", 8)              # line r: 1 at element r (ROW masks)
+    zero = b.alloc("zero", 1)
+    ctxb = b.alloc("ctx", tb * h1)             # context + the constant 1 at hid
+    yb = b.alloc("y", tb * h1)                 # layer input / LN output + the constant 1
+    ab = b.alloc("a", tb * hv)                 # projection outputs
+    rb = b.alloc("r", tb * hv)                 # residual sums
+    y1b = b.alloc("y1", tb * h1)               # attention LN output + the constant 1
+    gb = b.alloc("g", tb * gl)                 # FFN hidden / GELU output + the constant 1
+    gam = b.alloc("gammas", 4 * hv)            # g_in, g1 (or g_out, b_out)
+    init_lines = b.spad_next
+    attn = b.spad_next
+    ws = WeightStream(b, region, plan)
+    if b.spad_next + _attention_lines(cfg, max(lengths)) > ws.bufs[0]:
+        raise ValueError("buffer overflow: attention buffers and weight regions exceed "
+                         f"depth={cfg.depth}")
+    init = np.zeros((init_lines, line), dtype=np.int64)
+    for r in range(8):
+        init[onehot + r, r] = 1
+    for t in range(tb):
+        init[yb + t * h1 + hid // line, hid % line] = 1 << LN_FRAC
+        init[y1b + t * h1 + hid // line, hid % line] = 1 << LN_FRAC
+        init[ctxb + t * h1 + hid // line, hid % line] = 1 << fr["act_ctx"]
+        init[gb + t * gl + ffn // line, ffn % line] = 1 << GELU_OUT_FRAC
+
+    # --- DRAM: constants, input, masks, activations, per-layer weights, output -----------
+    init_seg = b.segment("init", init_lines, data=init)
+    x_seg = b.segment("x", n_tok * hv, "rows", (n_tok, hid))
+    masks = []
+    for i, t_pad in enumerate(lengths):
+        b.segment(f"mask{i}", 2 * vl(t_pad))
+        masks.append((f"mask{i}", vl(t_pad), t_pad))
+
+    def const_rows(name, value):
+        data = np.zeros((n_tok * h1, line), dtype=np.int64)
+        data[hid // line::h1, hid % line] = value
+        return b.segment(name, n_tok * h1, "rows", (n_tok, hid + 1), data=data)
+
+    y_seg = const_rows("act_y", 1 << LN_FRAC)
+    ctx_seg = const_rows("act_ctx", 1 << fr["act_ctx"])
+    weights = []
+    for i, q in enumerate(qm.layers):
+        weights.append({name: b.matrix(f"{i}.{name}", q[name])
+                        for name in ("wkq", "wv", "wo", "w1", "w2")})
+        weights[-1]["gammas"] = b.segment(f"{i}.gammas", 2 * hv, data=np.concatenate(
+            [pack_vector(cfg, q["g_in"]), pack_vector(cfg, q["g1"])]))
+    fin_seg = b.segment("final", 2 * hv, data=np.concatenate(
+        [pack_vector(cfg, qm.g_out), pack_vector(cfg, qm.b_out)]))
+    out_seg = b.segment("y", n_tok * hv, "rows", (n_tok, hid))
+    consts = [(0, init_seg.ext, init_lines)]
+
+    def cut(*more):
+        b.cut(consts + list(more) + ws.pending())
+
+    def gemvs(tiles_of, x: tuple, y: tuple, t_count, k, shift, phase):
+        """``y_t = W x_t`` for ``t < t_count`` (``x``, ``y``: first line and lines per
+        token), tile by tile through the weight stream."""
+        for row0, rows, ext, lines in tiles_of:
+            buf = ws.use(ext, lines)
+            b.phase = phase
+            for t in range(t_count):
+                b.emit(Opcode.GEMV, y=y[0] + t * y[1] + row0 // line, w=buf, x=x[0] + t * x[1],
+                       m=rows, k=k, shift=shift, ycol=(row0 % line) // cfg.rows)
+
+    # --- embedding LayerNorm, by token blocks: X -> Y -----------------------------------
+    for t0 in range(0, n_tok, tb):
+        cut()
+        nb = min(tb, n_tok - t0)
+        b.phase = "load"
+        b.dma(Opcode.DMA_LOAD, ab, x_seg.ext + t0 * hv, nb * hv)
+        b.phase = "layernorm"
+        for t in range(nb):
+            b.emit(Opcode.LAYERNORM, dst=yb + t * h1, src=ab + t * hv, n=hid)
+        b.phase = "store"
+        b.dma(Opcode.DMA_STORE, yb, y_seg.ext + t0 * h1, nb * h1)
+
+    for li, w in enumerate(weights):
+        f = {k.split(".", 1)[1]: v for k, v in fr.items() if k.startswith(f"{li}.")}
+        f_kq, f_v, f_ctx = fr["act_kq"], fr["act_v"], fr["act_ctx"]
+        f_r1, f_r2 = fr["act_r1"], fr["act_r2"]
+        wv_kc = -(-hid // cfg.cols)
+        # --- attention, per sentence and head pair -------------------------------------
+        tok = 0
+        for si, t_pad in enumerate(lengths):
+            t64 = -(-t_pad // line) * line
+            nk = (t64 + t_pad) // 8
+            sl, pls = vl(t_pad), vl(t64 + t_pad)
+            b.release(attn)
+            ys = b.alloc("ys", t_pad * h1)
+            kq = b.alloc("kq", 2 * t_pad)
+            kt = b.alloc("K", 2 * t_pad)
+            vb = b.alloc("V", 8 * nk)
+            mk = b.alloc("mask", 2 * sl)
+            sc = b.alloc("s", 2 * sl)
+            px = b.alloc("p", pls)
+            cx = b.alloc("ctxp", t_pad)
+            loads = [(ys, y_seg.ext + tok * h1, t_pad * h1),
+                     (mk, b.segments[f"mask{si}"].ext, 2 * sl)]
+            cut()
+            b.phase = "load"
+            for ld in loads:
+                b.dma(Opcode.DMA_LOAD, *ld)
+            for p in range(pairs):
+                if p:
+                    cut(*loads)
+                b.phase = "k_tiles"  # the MADDs add into zeroed tiles; V's zero blocks
+                b.ew(Op.MUL, kt, kt, zero, 2 * t_pad, bmode=OperandMode.COL)
+                b.ew(Op.MUL, vb, vb, zero, 8 * nk, bmode=OperandMode.COL)
+                rb0 = p * 2 * 2 * d // cfg.rows  # the pair's row blocks of W_kq
+                kc_kq = -(-(hid + 1) // cfg.cols)
+                pair_tiles = ws.tiles(Matrix("wkq_p", w["wkq"].ext + rb0 * kc_kq, 4 * d,
+                                             hid + 1))
+                gemvs(pair_tiles, (ys, h1), (kq, 2), t_pad, hid + 1,
+                      _shift(f["wkq"] + LN_FRAC, f_kq, "kq"), "qk_proj")
+                b.phase = "k_tiles"
+                for t in range(t_pad):
+                    for j in range(2):
+                        dst = kt + j * t_pad + (t // 8) * 8 + 4
+                        b.emit(Opcode.EW, op=int(Op.MADD), dst=dst, a=kq + 2 * t + j,
+                               b=onehot + t % 8, c=dst, lines=4, tcols=4, shift=0,
+                               amode=int(OperandMode.COL), bmode=int(OperandMode.ROW),
+                               cmode=int(OperandMode.LINE))
+                for j in range(2):
+                    hd = 2 * p + j
+                    rows_h = d // cfg.rows
+                    buf = ws.use(w["wv"].ext + hd * rows_h * wv_kc, rows_h * wv_kc)
+                    b.phase = "v_proj"
+                    for t in range(t_pad):
+                        y_at = vb + j * 4 * nk + (t + j * t64) // 8
+                        b.gemv(y_at, buf, ys + t * h1, d, hid, _shift(f["wv"] + LN_FRAC, f_v, "v"),
+                               column=t % 8, ystride=nk)
+                for t in range(t_pad):
+                    b.phase = "scores"
+                    for j in range(2):
+                        b.gemv(sc + j * sl, kt + j * t_pad, kq + 2 * t + j, t_pad, 2 * d,
+                               _shift(2 * f_kq, SM_IN_FRAC, "scores"))
+                    b.phase = "mask"
+                    b.ew(Op.ADD, sc, sc, mk, 2 * sl)
+                    b.phase = "softmax"
+                    for j in range(2):
+                        b.emit(Opcode.SOFTMAX, dst=px + j * (t64 // line), src=sc + j * sl,
+                               n=t_pad)
+                    b.phase = "context"
+                    b.gemv(cx + t, vb, px, 2 * d, t64 + t_pad,
+                           _shift(f_v + SM_OUT_FRAC, f_ctx, "ctx"))
+                b.phase = "store"
+                for t in range(t_pad):
+                    b.dma(Opcode.DMA_STORE, cx + t, ctx_seg.ext + (tok + t) * h1 + p, 1)
+            tok += t_pad
+        b.release(attn)
+        # --- output projection, LayerNorm, FFN, LayerNorm: per token block ---------------
+        last = li == len(weights) - 1
+        gam_seg = w["gammas"]
+        for t0 in range(0, n_tok, tb):
+            nb = min(tb, n_tok - t0)
+            gam_loads = [(gam, gam_seg.ext, 2 * hv)] + ([(gam + 2 * hv, fin_seg.ext, 2 * hv)]
+                                                        if last else [])
+            cut()
+            b.phase = "load"
+            for ld in gam_loads:
+                b.dma(Opcode.DMA_LOAD, *ld)
+            b.dma(Opcode.DMA_LOAD, ctxb, ctx_seg.ext + t0 * h1, nb * h1)
+            b.dma(Opcode.DMA_LOAD, yb, y_seg.ext + t0 * h1, nb * h1)
+            gemvs(ws.tiles(w["wo"]), (ctxb, h1), (ab, hv), nb,
+                  hid + 1, _shift(f["wo"] + f_ctx, f_r1, "a"), "out_proj")
+            for t in range(nb):
+                b.phase = "residual"
+                b.ew(Op.MUL, rb + t * hv, gam, yb + t * h1, hv,
+                     _shift(f["g_in"] + LN_FRAC, f_r1, "t1"))
+                b.ew(Op.ADD, rb + t * hv, rb + t * hv, ab + t * hv, hv)
+                b.phase = "layernorm"
+                b.emit(Opcode.LAYERNORM, dst=y1b + t * h1, src=rb + t * hv, n=hid)
+            up = ws.tiles(w["w1"])
+            gemvs(up, (y1b, h1), (gb, gl), nb, hid + 1,
+                  _shift(f["w1"] + LN_FRAC, GELU_IN_FRAC, "m"), "ffn_up")
+            b.phase = "gelu"
+            for t in range(nb):
+                b.nl(NLUnit.GELU, gb + t * gl, gb + t * gl, vl(ffn))
+            gemvs(ws.tiles(w["w2"]), (gb, gl), (ab, hv), nb,
+                  ffn + 1, _shift(f["w2"] + GELU_OUT_FRAC, f_r2, "o2"), "ffn_down")
+            for t in range(nb):
+                b.phase = "residual"
+                b.ew(Op.MUL, rb + t * hv, gam + hv, y1b + t * h1, hv,
+                     _shift(f["g1"] + LN_FRAC, f_r2, "t2"))
+                b.ew(Op.ADD, rb + t * hv, rb + t * hv, ab + t * hv, hv)
+                b.phase = "layernorm"
+                b.emit(Opcode.LAYERNORM, dst=yb + t * h1, src=rb + t * hv, n=hid)
+                if last:
+                    b.phase = "affine"
+                    out_t = ab + t * hv
+                    b.ew(Op.MUL, out_t, gam + 2 * hv, yb + t * h1, hv,
+                         _shift(fr["g_out"] + LN_FRAC, fr["act_out"], "out"))
+                    b.ew(Op.ADD, out_t, out_t, gam + 3 * hv, hv)
+            b.phase = "store"
+            if last:
+                b.dma(Opcode.DMA_STORE, ab, out_seg.ext + t0 * hv, nb * hv)
+            else:
+                b.dma(Opcode.DMA_STORE, yb, y_seg.ext + t0 * h1, nb * h1)
+    return b, ws, masks

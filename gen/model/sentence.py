@@ -44,7 +44,7 @@ class SentenceModel:
         Encoder layers that run (all by default; fewer for tests).
     max_tokens : int
         Longest sentence accepted, ``[CLS]`` and ``[SEP]`` included (128: what the 8x8
-        accelerator's scratchpad and program memory hold for one sentence).
+        accelerator's 4096-line scratchpad holds the attention buffers of).
     """
 
     checkpoint: Checkpoint
@@ -68,11 +68,10 @@ class SentenceModel:
                 + w["embeddings.position_embeddings.weight"][:len(ids)]
                 + w["embeddings.token_type_embeddings.weight"][0])
 
-    def compile(self, lengths, config=None, *, overlap: bool = True) -> EncoderProgram:
-        """The program for sentences padded to ``lengths`` tokens (``overlap``: see
+    def compile(self, lengths, config=None, **options) -> EncoderProgram:
+        """The programs for sentences padded to ``lengths`` tokens (``options``: see
         :func:`compile_encoder`)."""
-        return compile_encoder(self.quantized, lengths, config or MODEL_CONFIG,
-                               overlap=overlap)
+        return compile_encoder(self.quantized, lengths, config or MODEL_CONFIG, **options)
 
     def reference(self, ids_list) -> np.ndarray:
         """Float64 sentence embeddings (``golden.minilm``), unit norm, one row per sentence."""

@@ -330,11 +330,13 @@ class ModelRun:
         multiply-accumulates (projections, scores, context) for the padded lengths.
     pe_count : int
     batches : list of list of int
-        Sentence indices of each program.
+        Sentence indices of each batch (compiled together, run as a sequence of programs).
     measured_cycles : int or None
         Cycles the RTL counted (verilator backend).
     wall_seconds : float
         Wall time of the backend runs.
+    programs : int
+        Programs run (every batch is cut into programs of at most ``max_program`` words).
     """
 
     sentences: list[str]
@@ -352,6 +354,7 @@ class ModelRun:
     phases: dict
     measured_cycles: int | None = None
     wall_seconds: float = 0.0
+    programs: int = 0
 
     @property
     def cycles_per_sentence(self) -> float:
@@ -387,6 +390,7 @@ class ModelRun:
             "batches": self.batches,
             "phases": self.phases,
             "measured_cycles": self.measured_cycles, "wall_seconds": self.wall_seconds,
+            "programs": self.programs,
         }
 
 
@@ -406,9 +410,8 @@ def _batches(lengths: list[int], batch_tokens: int | None) -> list[list[int]]:
 
 
 def plan_batches(model, lengths, batch_tokens, config) -> list:
-    """``(sentence indices, EncoderProgram)`` per program: consecutive sentences whose padded
-    ``lengths`` fit ``batch_tokens``; a group that overflows the scratchpad is halved, and a
-    sentence that overflows it alone gets one weight region (no DMA overlap)."""
+    """``(sentence indices, EncoderProgram)`` per batch: consecutive sentences whose padded
+    ``lengths`` fit ``batch_tokens``; a group that overflows the scratchpad is halved."""
     planned = []
     pending = _batches(list(lengths), batch_tokens)
     while pending:
@@ -416,12 +419,8 @@ def plan_batches(model, lengths, batch_tokens, config) -> list:
         try:
             planned.append((group, model.compile([lengths[i] for i in group], config)))
         except ValueError as error:
-            if "buffer overflow" not in str(error):
+            if "buffer overflow" not in str(error) or len(group) == 1:
                 raise
-            if len(group) == 1:  # one long sentence: one weight region, loads not hidden
-                planned.append((group, model.compile([lengths[group[0]]], config,
-                                                     overlap=False)))
-                continue
             half = len(group) // 2
             pending[:0] = [group[:half], group[half:]]
     return planned
@@ -455,34 +454,39 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
     measured = 0 if backend == "verilator" else None
     phases: dict[str, int] = {}
     wall = 0.0
+    programs = 0
     planned = plan_batches(model, lengths, batch_tokens, self.config)
     groups = [g for g, _ in planned]
     for group, prog in planned:
-        dram = prog.dram([embs[i] for i in group], [len(ids[i]) for i in group])
-        start = time.perf_counter()
-        if backend == "golden":
-            after, stats = run_golden(self.config, prog.program.words, dram)
-        else:
-            hw = run_verilator(self.config, prog.program.words, dram, **verilator_options)
-            after, measured = hw.dram, measured + hw.cycles
-            words = prog.program.words
-            stats = RunStats(hw.status, [(pc, unpack(words[pc]))
-                                         for pc in range(hw.status.pc + 1)])
-        wall += time.perf_counter() - start
-        if not stats.status.done:
-            raise RuntimeError(f"the accelerator stopped with error {stats.status.error.name} "
-                               f"at pc {stats.status.pc}: {stats.status.message}")
-        report = program_cycles(self.config, [ins for _, ins in stats.trace],
-                                [prog.program.phases[pc] for pc, _ in stats.trace])
-        cycles += report.cycles
-        pe_ops += report.total.pe_ops
+        after = prog.dram([embs[i] for i in group], [len(ids[i]) for i in group])
+        for program in prog.programs:  # one after the other on the same DRAM
+            words = program.words
+            start = time.perf_counter()
+            if backend == "golden":
+                after, stats = run_golden(self.config, words, after)
+            else:
+                hw = run_verilator(self.config, words, after, **verilator_options)
+                after, measured = hw.dram, measured + hw.cycles
+                stats = RunStats(hw.status, [(pc, unpack(words[pc]))
+                                             for pc in range(hw.status.pc + 1)])
+            wall += time.perf_counter() - start
+            if not stats.status.done:
+                raise RuntimeError(f"the accelerator stopped with error "
+                                   f"{stats.status.error.name} at pc {stats.status.pc}: "
+                                   f"{stats.status.message}")
+            report = program_cycles(self.config, [ins for _, ins in stats.trace],
+                                    [program.phases[pc] for pc, _ in stats.trace])
+            cycles += report.cycles
+            pe_ops += report.total.pe_ops
+            programs += 1
+            for name, phase in report.phases.items():
+                phases[name] = phases.get(name, 0) + phase.cycles
         macs += prog.model_macs
-        for name, phase in report.phases.items():
-            phases[name] = phases.get(name, 0) + phase.cycles
         for i, h in zip(group, prog.output(after)):
             hidden[i] = h
     emb = model.pool(hidden, ids)
     ref = model.reference(ids)
     return ModelRun(sentences, [len(i) for i in ids], emb, ref, np.sum(emb * ref, axis=1),
                     cosine_matrix(emb), cosine_matrix(ref), cycles, pe_ops, macs,
-                    self.config.rows * self.config.cols, groups, phases, measured, wall)
+                    self.config.rows * self.config.cols, groups, phases, measured, wall,
+                    programs)
