@@ -90,6 +90,44 @@ def _log2(value: int) -> int:
     return value.bit_length() - 1
 
 
+class _DecodedWord:
+    """An instruction word's fields and the last scratchpad line of each operand: the line
+    arithmetic of :func:`golden.accelerator.access`, shared by the range checks and the
+    interlock's ranges."""
+
+    def __init__(self, cfg: AcceleratorConfig, word):
+        self.word = word
+        r_log, c_log, l_log = _log2(cfg.rows), _log2(cfg.cols), _log2(cfg.line)
+        self._r_log, self._c_log = r_log, c_log
+        opcode = word[:4]
+        self.is_op = {op: opcode == op for op in Opcode}
+        g, ew, sm = Opcode.GEMV, Opcode.EW, Opcode.SOFTMAX
+        f = self.field
+        m, k = f(g, "m"), f(g, "k")
+        rbs, kcs = (m + cfg.rows - 1) >> r_log, (k + cfg.cols - 1) >> c_log
+        self.w_last = f(g, "w") + rbs * kcs - 1
+        self.x_last = f(g, "x") + ((kcs - 1) >> r_log)
+        self.y_last = Mux(f(g, "ylayout") == YLayout.DENSE,
+                          f(g, "y") + (((f(g, "ycol") << r_log) + m - 1) >> l_log),
+                          f(g, "y") + (rbs - 1) * f(g, "ystride"))
+        self.lines, self.tcols = f(ew, "lines"), f(ew, "tcols")
+        self._row_blocks = self.lines // self.tcols
+        self.sm_last = (f(sm, "n") - 1) >> l_log  # LAYERNORM has SOFTMAX's fields
+
+    def field(self, op, name):
+        """Field ``name`` of opcode ``op``'s format."""
+        lsb, width = FIELDS[op][name]
+        return self.word[lsb:lsb + width]
+
+    def ew_last(self, name):
+        """The last line an ``EW`` operand (``a``, ``b`` or ``c``) reads, by its mode."""
+        ew = Opcode.EW
+        mode, base = self.field(ew, f"{name}mode"), self.field(ew, name)
+        return Mux(mode == OperandMode.LINE, base + self.lines - 1,
+                   Mux(mode == OperandMode.COL, base + ((self.tcols - 1) >> self._r_log),
+                       base + ((self._row_blocks - 1) >> self._c_log)))
+
+
 class AcceleratorCore(wiring.Component):
     """The accelerator of :class:`golden.accelerator.AcceleratorConfig`.
 
@@ -191,17 +229,12 @@ class AcceleratorCore(wiring.Component):
     def _checks(self, word):
         """``(code, condition)`` pairs for a word, in ``check_instruction``'s order."""
         cfg = self.config
-        r_log, c_log, l_log = _log2(cfg.rows), _log2(cfg.cols), _log2(cfg.line)
-        opcode = word[:4]
-
-        def f(op, name):
-            lsb, width = FIELDS[op][name]
-            return word[lsb:lsb + width]
+        d = _DecodedWord(cfg, word)
+        f, is_op = d.field, d.is_op
 
         def beyond(last):  # a scratchpad line at or beyond depth
             return last >= cfg.depth
 
-        is_op = {op: opcode == op for op in Opcode}
         known = Cat(is_op.values()).any()
         zero = Const(0, 1)
         for op, names in ((Opcode.DMA_LOAD, ("lines",)), (Opcode.DMA_STORE, ("lines",)),
@@ -217,8 +250,7 @@ class AcceleratorCore(wiring.Component):
         valid_op = Cat(ew_op == code for code in cfg.pe_array_config.op_codes).any()
         bad_mode = ((f(ew, "amode") == 3) | (f(ew, "bmode") == 3)
                     | (madd & (f(ew, "cmode") == 3)))
-        lines, tcols = f(ew, "lines"), f(ew, "tcols")
-        row_blocks = lines // tcols
+        lines, tcols = d.lines, d.tcols
         bad_ew = ~valid_op | bad_mode | (lines % tcols != 0)
         g = Opcode.GEMV
         bad_gemv = f(g, "ycol") >= cfg.cols
@@ -230,25 +262,14 @@ class AcceleratorCore(wiring.Component):
 
         # Scratchpad ranges (first + count > depth is last >= depth without a wrap).
         dma_line = beyond(f(Opcode.DMA_LOAD, "line") + f(Opcode.DMA_LOAD, "lines") - 1)
-        m, k = f(g, "m"), f(g, "k")
-        rbs, kcs = (m + cfg.rows - 1) >> r_log, (k + cfg.cols - 1) >> c_log
-        y_last = Mux(f(g, "ylayout") == YLayout.DENSE,
-                     f(g, "y") + (((f(g, "ycol") << r_log) + m - 1) >> l_log),
-                     f(g, "y") + (rbs - 1) * f(g, "ystride"))
-        gemv_range = (beyond(f(g, "w") + rbs * kcs - 1) | beyond(f(g, "x") + ((kcs - 1) >> r_log))
-                      | beyond(y_last))
+        gemv_range = beyond(d.w_last) | beyond(d.x_last) | beyond(d.y_last)
         ew_range = beyond(f(ew, "dst") + lines - 1)
         for name in ("a", "b", "c"):
-            mode, base = f(ew, f"{name}mode"), f(ew, name)
-            last = Mux(mode == OperandMode.LINE, base + lines - 1,
-                       Mux(mode == OperandMode.COL, base + ((tcols - 1) >> r_log),
-                           base + ((row_blocks - 1) >> c_log)))
-            ew_range = ew_range | ((madd if name == "c" else 1) & beyond(last))
+            ew_range = ew_range | ((madd if name == "c" else 1) & beyond(d.ew_last(name)))
         nl, sm = Opcode.NL, Opcode.SOFTMAX
         nl_range = (beyond(f(nl, "src") + f(nl, "lines") - 1)
                     | beyond(f(nl, "dst") + f(nl, "lines") - 1))
-        sm_last = (f(sm, "n") - 1) >> l_log  # LAYERNORM has SOFTMAX's fields
-        sm_range = beyond(f(sm, "src") + sm_last) | beyond(f(sm, "dst") + sm_last)
+        sm_range = beyond(f(sm, "src") + d.sm_last) | beyond(f(sm, "dst") + d.sm_last)
         out_of_range = ((is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & dma_line
                         | is_op[g] & gemv_range | is_op[ew] & ew_range | is_op[nl] & nl_range
                         | (is_op[sm] | is_op[Opcode.LAYERNORM]) & sm_range)
@@ -261,37 +282,16 @@ class AcceleratorCore(wiring.Component):
     def _access(self, word):
         """The ranges of :func:`golden.accelerator.access` for a word: ``(reads, write,
         dram_read, dram_write)``, each range ``(valid, first, last)``, ``reads`` three."""
-        cfg = self.config
-        r_log, c_log, l_log = _log2(cfg.rows), _log2(cfg.cols), _log2(cfg.line)
-        opcode = word[:4]
-
-        def f(op, name):
-            lsb, width = FIELDS[op][name]
-            return word[lsb:lsb + width]
-
-        is_op = {op: opcode == op for op in Opcode}
+        d = _DecodedWord(self.config, word)
+        f, is_op, ew_last, sm_last = d.field, d.is_op, d.ew_last, d.sm_last
         ld, st, g, ew, nl, sm = (Opcode.DMA_LOAD, Opcode.DMA_STORE, Opcode.GEMV, Opcode.EW,
                                  Opcode.NL, Opcode.SOFTMAX)
         vector = is_op[sm] | is_op[Opcode.LAYERNORM]  # LAYERNORM has SOFTMAX's fields
         dma_spad = (f(ld, "line"), f(ld, "line") + f(ld, "lines") - 1)
         dma_ext = (f(ld, "ext"), f(ld, "ext") + f(ld, "lines") - 1)
-        m, k = f(g, "m"), f(g, "k")
-        rbs, kcs = (m + cfg.rows - 1) >> r_log, (k + cfg.cols - 1) >> c_log
-        y_last = Mux(f(g, "ylayout") == YLayout.DENSE,
-                     f(g, "y") + (((f(g, "ycol") << r_log) + m - 1) >> l_log),
-                     f(g, "y") + (rbs - 1) * f(g, "ystride"))
-        lines, tcols = f(ew, "lines"), f(ew, "tcols")
-        row_blocks = lines // tcols
-
-        def ew_last(name):
-            mode, base = f(ew, f"{name}mode"), f(ew, name)
-            return Mux(mode == OperandMode.LINE, base + lines - 1,
-                       Mux(mode == OperandMode.COL, base + ((tcols - 1) >> r_log),
-                           base + ((row_blocks - 1) >> c_log)))
-
-        sm_last = (f(sm, "n") - 1) >> l_log
+        lines = d.lines
         first_src = word[24:40]  # GEMV w, EW a, NL, SOFTMAX and LAYERNORM src
-        src_last = Mux(is_op[g], f(g, "w") + rbs * kcs - 1,
+        src_last = Mux(is_op[g], d.w_last,
                        Mux(is_op[ew], ew_last("a"),
                            Mux(is_op[nl], f(nl, "src") + f(nl, "lines") - 1,
                                Mux(vector, f(sm, "src") + sm_last, dma_spad[1]))))
@@ -299,11 +299,11 @@ class AcceleratorCore(wiring.Component):
         reads = [
             (compute | is_op[st], Mux(is_op[st], dma_spad[0], first_src), src_last),
             (is_op[g] | is_op[ew], Mux(is_op[g], f(g, "x"), f(ew, "b")),
-             Mux(is_op[g], f(g, "x") + ((kcs - 1) >> r_log), ew_last("b"))),
+             Mux(is_op[g], d.x_last, ew_last("b"))),
             (is_op[ew] & (f(ew, "op") == Op.MADD), f(ew, "c"), ew_last("c")),
         ]
         dst = word[8:24]  # GEMV y, EW / NL / SOFTMAX / LAYERNORM dst
-        dst_last = Mux(is_op[g], y_last, Mux(is_op[ew], f(ew, "dst") + lines - 1,
+        dst_last = Mux(is_op[g], d.y_last, Mux(is_op[ew], f(ew, "dst") + lines - 1,
                                              Mux(is_op[nl], f(nl, "dst") + f(nl, "lines") - 1,
                                                  Mux(vector, f(sm, "dst") + sm_last,
                                                      dma_spad[1]))))
