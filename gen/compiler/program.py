@@ -479,7 +479,8 @@ class _Builder:
                                        lines=min(limit, lines - start))))
         return out
 
-    def _program(self, instructions, phases, fracs) -> Program:
+    def _check_fits(self) -> None:
+        """Raise ``ValueError`` if the plan's scratchpad peak exceeds the depth."""
         cfg = self.config
         if self.spad_peak > cfg.depth:
             biggest = sorted(self.spad.items(), key=lambda kv: -kv[1][1])[:3]
@@ -487,6 +488,11 @@ class _Builder:
                              f"{self.spad_peak} scratchpad lines, more than depth={cfg.depth} "
                              f"(largest buffers: "
                              f"{', '.join(f'{n} {s[1]}' for n, s in biggest)})")
+
+    def _program(self, instructions, phases, fracs) -> Program:
+        """The :class:`Program` of ``instructions``, each checked legal."""
+        cfg = self.config
+        self._check_fits()
         for pc, ins in enumerate(instructions):
             error = check_instruction(cfg, ins, ext_lines=self.dram_next)
             if error:  # a compiler bug: every layer that fits must compile to legal code
@@ -500,24 +506,12 @@ class _Builder:
         cfg = self.config
         self.phase = "halt"
         self.emit(Opcode.HALT)
-        if self.spad_peak > cfg.depth:
-            biggest = sorted(self.spad.items(), key=lambda kv: -kv[1][1])[:3]
-            raise ValueError(f"buffer overflow: the {self.kind} layer {self.dims} needs "
-                             f"{self.spad_peak} scratchpad lines, more than depth={cfg.depth} "
-                             f"(largest buffers: "
-                             f"{', '.join(f'{n} {s[1]}' for n, s in biggest)})")
+        self._check_fits()
         if len(self.instructions) > cfg.max_program:
             raise ValueError(f"program too long: the {self.kind} layer {self.dims} needs "
                              f"{len(self.instructions)} instructions, more than "
                              f"max_program={cfg.max_program}")
-        for pc, ins in enumerate(self.instructions):
-            error = check_instruction(cfg, ins, ext_lines=self.dram_next)
-            if error:  # a compiler bug: every layer that fits must compile to legal code
-                raise ValueError(f"illegal instruction at pc {pc} ({ins}): {error[1]}")
-        image = np.concatenate(self.dram_blocks) if self.dram_blocks else np.zeros(
-            (0, cfg.line), dtype=np.int64)
-        return Program(cfg, self.kind, self.dims, self.instructions, self.phases, image,
-                       self.segments, fracs, max(self.spad_peak, self.spad_used))
+        return self._program(self.instructions, self.phases, fracs)
 
 
 class WeightStream:
