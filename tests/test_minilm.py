@@ -191,12 +191,6 @@ def test_float_reference_mask_equals_the_unpadded_sentence(minilm):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
-#: Runs on the accelerator need its LAYERNORM instruction (the LayerNorm unit's change).
-needs_layernorm = pytest.mark.skipif(
-    not hasattr(__import__("golden.accelerator").accelerator.Opcode, "LAYERNORM"),
-    reason="the accelerator has no LAYERNORM instruction yet")
-
-
 # --- the accelerator ---------------------------------------------------------------------------
 
 
@@ -248,7 +242,6 @@ def minilm_layer(minilm):
     return load_model(minilm, layers=1)
 
 
-@needs_layernorm
 def test_encoder_compiles_into_programs_that_fit(minilm_layer):
     from gen.model.encoder import MODEL_CONFIG
     from golden.accelerator import Opcode
@@ -278,7 +271,6 @@ def test_encoder_compiles_into_programs_that_fit(minilm_layer):
                                                     softmax_max_len=64))
 
 
-@needs_layernorm
 def test_run_model_one_layer_on_golden_matches_float64(tmp_path, minilm, capsys, measure):
     out = tmp_path / "run.json"
     status, text, err = run(capsys, "run-model", str(minilm.path), "It's so sunny outside!",
@@ -306,7 +298,6 @@ def test_run_model_bad_input_is_one_line_and_writes_nothing(tmp_path, minilm, ca
         assert not out.exists()
 
 
-@needs_layernorm
 @pytest.mark.slow
 def test_published_similarities_on_the_accelerator(minilm, minilm_model, measure):
     from gen.model.encoder import MODEL_CONFIG
@@ -320,7 +311,6 @@ def test_published_similarities_on_the_accelerator(minilm, minilm_model, measure
             f"{result.similarity[1, 2]:.4f}; util {result.utilization:.1%} batched")
 
 
-@needs_layernorm
 @pytest.mark.slow
 def test_varied_sentences_cosine_on_the_accelerator(minilm_model, measure):
     from gen.model.encoder import MODEL_CONFIG
@@ -390,7 +380,6 @@ def _golden_and_verilator(model, sentence, measure, what):
     return prog, dram, ids
 
 
-@needs_layernorm
 def test_encoder_layer_is_bit_exact_on_verilator(minilm_layer, measure):
     """A whole real MiniLM encoder layer (hidden 384, 12 heads, FFN 1536, the real weights
     streamed from DRAM through the 4096-line scratchpad) on the RTL equals the golden machine
@@ -399,7 +388,6 @@ def test_encoder_layer_is_bit_exact_on_verilator(minilm_layer, measure):
     _golden_and_verilator(minilm_layer, "The cat sat down.", measure, "MiniLM layer 0")
 
 
-@needs_layernorm
 @pytest.mark.slow
 def test_whole_model_is_bit_exact_on_verilator(minilm_model, measure):
     prog, dram, ids = _golden_and_verilator(minilm_model, QUICK_START[0], measure,
