@@ -65,11 +65,12 @@ class PEConfig(BlockConfig):
         The ops built into the hardware (names of :class:`Op`, lower case). An op left out costs
         no logic; the PE returns 0 for it.
     multiplier_stages : int
-        Register stages around the lane's multiplier, 1 to 3 (hardware only: the PE's latency
+        Register stages around the lane's multiplier, 1 to 4 (hardware only: the PE's latency
         is ``2 + multiplier_stages + sum_register``). 2 also registers the multiplier's inputs,
         the DSP's input register; 3 registers the product again in the fabric, so that the
-        route out of the DSP column has a cycle of its own: for arrays whose DSPs are spread
-        over a large die.
+        route out of the DSP column has a cycle of its own; 4 also registers the operands in
+        the fabric before the DSP's input register, so that the route into the DSP column has
+        one too: for arrays whose DSPs are spread over a large die.
     sum_register : bool
         Register the sum ``a * y + z`` before it saturates (hardware only: one more stage), so
         that the adder and the saturation each have a cycle.
@@ -89,7 +90,8 @@ class PEConfig(BlockConfig):
     ops: tuple = param(OP_NAMES, help="ops built into each PE", choices=OP_NAMES)
     multiplier_stages: int = param(1, help="register stages around the multiplier: 2 adds the "
                                    "DSP input register, 3 also a fabric register after the "
-                                   "DSP (for arrays spread over the die)", range=(1, 3))
+                                   "DSP, 4 also one before it (for arrays spread over the "
+                                   "die)", range=(1, 4))
     sum_register: bool = param(False, help="register the sum before it saturates (one more "
                                "stage: the adder and the saturation a cycle each)")
     shifter: str | None = param(None, help="shl/shr on the multiplier or in logic (derived: "

@@ -49,7 +49,7 @@ def _fits(value: Value) -> bool:
 
 
 def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
-                       name: str) -> Signal:
+                       name: str, reset: bool = True) -> Signal:
     """``x * y`` through an input register (if ``input_register``) and an output register.
 
     Parameters
@@ -66,6 +66,9 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
         Register the operands before the multiplier (latency 2 instead of 1).
     name : str
         Name of the product signal (and of the instance).
+    reset : bool
+        Whether the domain's reset clears the registers (False: data registers whose valid
+        bit is kept elsewhere, with no reset net to route to them).
 
     Returns
     -------
@@ -74,7 +77,7 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
         after its operands.
     """
     x, y = Value.cast(x), Value.cast(y)
-    product = Signal(signed(len(x) + len(y) + 1), name=name)
+    product = Signal(signed(len(x) + len(y) + 1), name=name, reset_less=not reset)
     if dsp_family(platform) == "ecp5" and _fits(x) and _fits(y):
         a, b = Signal(signed(DSP_WIDTH)), Signal(signed(DSP_WIDTH))
         p = Signal(2 * DSP_WIDTH)
@@ -91,7 +94,8 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
             **{f"o_P{k}": p[k] for k in range(2 * DSP_WIDTH)},
             "i_SIGNEDA": Const(1, 1), "i_SIGNEDB": Const(1, 1),
             "i_SOURCEA": Const(0, 1), "i_SOURCEB": Const(0, 1),
-            "i_CLK0": ClockSignal(), "i_CE0": en, "i_RST0": ResetSignal(),
+            "i_CLK0": ClockSignal(), "i_CE0": en,
+            "i_RST0": ResetSignal() if reset else Const(0, 1),
             **{f"i_CLK{k}": Const(0, 1) for k in (1, 2, 3)},
             **{f"i_CE{k}": Const(1, 1) for k in (1, 2, 3)},
             **{f"i_RST{k}": Const(0, 1) for k in (1, 2, 3)},
@@ -107,7 +111,8 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
             **ports)
         return product
     if input_register:
-        x_reg, y_reg = Signal.like(x, name=f"{name}_x"), Signal.like(y, name=f"{name}_y")
+        x_reg = Signal.like(x, name=f"{name}_x", reset_less=not reset)
+        y_reg = Signal.like(y, name=f"{name}_y", reset_less=not reset)
         with m.If(en):
             m.d.sync += [x_reg.eq(x), y_reg.eq(y)]
         x, y = x_reg, y_reg
@@ -176,11 +181,12 @@ def lut4(m: Module, platform, function, *inputs, name: str) -> Signal:
 LUT4_PREFIX = "lut4_"
 
 
-def kept_register(m: Module, platform, value, *, en, name: str) -> Signal:
-    """``value`` registered (loading when ``en`` is high, reset by the domain's reset) where
-    synthesis cannot merge it with an identical register: ``TRELLIS_FF`` primitives on ECP5
-    (simulated by ``sim/models/TRELLIS_FF.v``), elsewhere a register alone in a ``lut4_``
-    submodule (kept as :func:`lut4`'s). A copy per row of an array stays the row's."""
+def kept_register(m: Module, platform, value, *, en, name: str, reset: bool = True) -> Signal:
+    """``value`` registered (loading when ``en`` is high, cleared by the domain's reset if
+    ``reset``) where synthesis cannot merge it with an identical register: ``TRELLIS_FF``
+    primitives on ECP5 (simulated by ``sim/models/TRELLIS_FF.v``), elsewhere a register alone
+    in a ``lut4_`` submodule (kept as :func:`lut4`'s). A copy per group of an array's lanes
+    stays the group's."""
     value = Value.cast(value)
     out = Signal(len(value), name=name)
     if dsp_family(platform) == "ecp5":
@@ -188,9 +194,10 @@ def kept_register(m: Module, platform, value, *, en, name: str) -> Signal:
             m.submodules[f"{name}_ff{k}"] = Instance(
                 "TRELLIS_FF", p_GSR="DISABLED", p_CEMUX="CE", p_CLKMUX="CLK", p_LSRMUX="LSR",
                 p_REGSET="RESET", p_SRMODE="LSR_OVER_CE", a_keep=1,
-                i_CLK=ClockSignal(), i_CE=en, i_LSR=ResetSignal(), i_DI=value[k], o_Q=out[k])
+                i_CLK=ClockSignal(), i_CE=en, i_LSR=ResetSignal() if reset else Const(0, 1),
+                i_DI=value[k], o_Q=out[k])
     else:
-        cell = m.submodules[f"{LUT4_PREFIX}{name}"] = _Register(len(value))
+        cell = m.submodules[f"{LUT4_PREFIX}{name}"] = _Register(len(value), reset)
         m.d.comb += [cell.d.eq(value), cell.en.eq(en), out.eq(cell.q)]
     return out
 
@@ -198,8 +205,9 @@ def kept_register(m: Module, platform, value, *, en, name: str) -> Signal:
 class _Register(Elaboratable):
     """A register alone in its module (:func:`kept_register`'s generic path)."""
 
-    def __init__(self, width: int):
-        self.d, self.q = Signal(width, name="d"), Signal(width, name="q")
+    def __init__(self, width: int, reset: bool = True):
+        self.d = Signal(width, name="d")
+        self.q = Signal(width, name="q", reset_less=not reset)
         self.en = Signal(name="en")
 
     def elaborate(self, platform):

@@ -79,8 +79,11 @@ class PE(wiring.Component):
     operands into 16 bits without ``shl``). ``multiplier_stages=2`` adds a
     register in front of the multiplier (the DSP's input register), so that the route into a
     DSP does not share a cycle with logic; ``multiplier_stages=3`` also registers the product
-    in the fabric, so that the route out of it does not either; ``sum_register`` registers the
-    sum before it saturates.
+    in the fabric, so that the route out of it does not either; ``multiplier_stages=4`` also
+    registers the operands in the fabric before the DSP's input register, so that the route
+    into the DSP column has a cycle of its own (the operand logic's register can then sit
+    beside the logic, wherever the DSP is); ``sum_register`` registers the sum before it
+    saturates.
 
     The default lane (signed int8 into int16, every op, ``half_up``, the multiplier shifter;
     see :func:`lane_is_mapped`) is built by :func:`mapped_lane`, the same ops cut into 4-input
@@ -105,7 +108,8 @@ class PE(wiring.Component):
     decode_delay : int
         With ``decoded_op``: ``decoded`` must be the decode of the op ``decode_delay`` cycles
         of ``en`` after it was on ``i`` (1 from 2 multiplier stages on, when the lane's first
-        stage registers its inputs as they come; registered per row, the decode stays a row's).
+        stage registers its inputs as they come; the array registers each copy of its decode
+        with them).
 
     Members
     -------
@@ -239,11 +243,14 @@ class PE(wiring.Component):
                     m.d.sync += assign(last_row)
 
         # Stage 2: the product, in the DSP's output register (after its input register with
-        # multiplier_stages >= 2, and registered again in the fabric, near the adder, with 3);
-        # z, the carry and the shr flag wait beside it.
+        # multiplier_stages >= 2, and registered again in the fabric, near the adder, from 3;
+        # with 4 the operands are registered in the fabric before the DSP too); z, the carry
+        # and the shr flag wait beside it.
+        if cfg.multiplier_stages == 4:
+            x, y = (delay(m, value, 1, en=en, name=f"{value.name}_far") for value in (x, y))
         product = registered_product(m, platform, x, y, en=en, name="product",
                                      input_register=cfg.multiplier_stages >= 2)
-        if cfg.multiplier_stages == 3:
+        if cfg.multiplier_stages >= 3:
             product = delay(m, product, 1, en=en, name="product_near")
         z2, carry2, is_shr2 = (delay(m, value, cfg.multiplier_stages, en=en, name=value.name)
                                for value in (z, carry, is_shr))
@@ -292,8 +299,8 @@ def add_pe(m: Module, name: str, config: PEConfig, *, en, op, a, b, c=0):
 #   ``7 - n`` = ``n ^ 7``: the decoder's select is the op's low bit;
 # - the op's effect on the adder operand through the register's synchronous reset (z is 0 for
 #   mul and shl, and for max/min when a is taken), which the FPGA flip-flop has for free;
-# - the op decoded once per row (:func:`decode_op`, ``PE(decoded_op=True)``): 8 of its
-#   functions are of the op alone;
+# - the op decoded once for several lanes (:func:`decode_op`, ``PE(decoded_op=True)``): 8 of
+#   its functions are of the op alone;
 # - the output a 4-way choice per bit, each one LUT4: the sum, the sum shifted right by 7
 #   (shr), or a saturation value.
 
@@ -321,7 +328,7 @@ def lane_is_mapped(config: PEConfig) -> bool:
 
 def decode_op(m: Module, platform, op, *, name: str) -> Signal:
     """The op decode of the mapped lane (:data:`OP_DECODE_LAYOUT`), as 4-input functions of
-    ``op``: one per row of lanes."""
+    ``op``: one shared by many lanes."""
     o0, o1, o2 = op[0], op[1], op[2]
     decoded = Signal(OP_DECODE_LAYOUT, name=name)
 
@@ -411,11 +418,13 @@ def _lane_operands(m: Module, platform, a, b, c, d, en, *, compare: str):
              for k in range(1, 7)]
     bits.append(cell("y7", lambda b7, mmshr, lo, e7: (b7 & mmshr) | (~b7 & lo & e7),
                      b[7], d.mmshr, lo_sh, e[7]))
-    mb7 = cell("y16", lambda mm, b7: mm & b7, d.mm, b[7])
-    bits += [cell(f"y{k}", lambda mb7, hi, ek: mb7 | (hi & ek), mb7, hi_sh, e[k - 8])
-             for k in range(8, 15)]
-    bits.append(cell("y15", lambda mb7, shl, ge15: mb7 | (shl & ge15), mb7, d.shl, ge15))
-    bits.append(mb7)
+    # b's sign extension (mul, madd) from mm and b7 in each bit's own LUT, not through the
+    # shared mm & b7: one LUT level less from the row's decode, the same count.
+    bits += [cell(f"y{k}", lambda mm, b7, hi, ek: (mm & b7) | (hi & ek), d.mm, b[7], hi_sh,
+                  e[k - 8]) for k in range(8, 15)]
+    bits.append(cell("y15", lambda mm, b7, shl, ge15: (mm & b7) | (shl & ge15), d.mm, b[7],
+                     d.shl, ge15))
+    bits.append(cell("y16", lambda mm, b7: mm & b7, d.mm, b[7]))
     y = Signal(signed(17), name="y")
     m.d.comb += y.eq(Cat(*bits))
 
@@ -439,18 +448,24 @@ def mapped_lane(pe: PE, platform) -> Module:
 
     Stages as :class:`PE` describes, with one difference from ``multiplier_stages=2`` on: the
     first stage registers the operands (and the op) as they come, and the operand logic sits
-    between it and the DSP's input register, so the inputs' routes (a wide array's longest)
-    carry no logic; the comparison is then on a carry chain.
+    between it and the DSP's input register (with 4, the fabric register before it), so the
+    inputs' routes (a wide array's longest) carry no logic; the comparison is then a tree.
     """
     m = Module()
     cfg, i, en = pe.config, pe.i, pe.en
     early = cfg.multiplier_stages >= 2
 
-    def register(value, name, **kwargs):
-        reg = Signal(value.shape(), name=name, **kwargs)
+    # Every register of the lane holds data whose valid bit is the caller's (a stream
+    # wrapper's or the array's stage bits), so none takes the domain's reset: in an array that
+    # would be one net to every flip-flop and DSP (its longest, 8.6 ns of route in an 8x8).
+    def register(value, name):
+        reg = Signal(value.shape(), name=name, reset_less=True)
         with m.If(en):
             m.d.sync += reg.eq(value)
         return reg
+
+    def delay_(value, cycles, name):
+        return delay(m, value, cycles, en=en, name=name, reset_less=True)
 
     if early:
         a, b, c = (register(i[k], f"{k}_in") for k in "abc")
@@ -465,13 +480,18 @@ def mapped_lane(pe: PE, platform) -> Module:
     y, z_next, rz = _lane_operands(m, platform, a, b, c, d, en,
                                    compare="tree" if early else "chain")
 
-    # The operands' register: the DSP's input register from 2 multiplier stages on.
+    # The operands' register: the DSP's input register from 2 multiplier stages on; with 4, a
+    # fabric register before it, so the route to the DSP (as far as the placer puts it) has a
+    # cycle to itself and the operand logic's cycle ends beside the logic.
+    far = cfg.multiplier_stages >= 4
+    if far:
+        a, y = register(a, "a_far"), register(y, "y_far")
     if early:
         product = registered_product(m, platform, a, y, en=en, name="product",
-                                     input_register=True)
+                                     input_register=True, reset=False)
     else:
         product = registered_product(m, platform, register(a, "x"), register(y, "y_reg"),
-                                     en=en, name="product", input_register=False)
+                                     en=en, name="product", input_register=False, reset=False)
     # z's reset is the op's (and the comparison's) doing; the domain's reset is not needed by
     # a data register, and would cost a LUT to merge with it.
     z = Signal(signed(8), name="z", reset_less=True)
@@ -480,8 +500,14 @@ def mapped_lane(pe: PE, platform) -> Module:
     with m.Elif(en):
         m.d.sync += z.eq(z_next)
     flags = register(Cat(d.shl, d.zs1, d.zs0), "flags")
-    # Beside the DSP's output register.
-    z, flags = (delay(m, value, 1, en=en, name=value.name) for value in (z, flags))
+    # Beside the DSP's output register (and its input register, with the fabric's before it).
+    z, flags = (delay_(value, 1 + far, value.name) for value in (z, flags))
+    if cfg.multiplier_stages >= 3:
+        # The product again in the fabric, near the adder: the route out of the DSP has the
+        # cycle to itself, the saturation test comes after it (with it before, its LUTs sat
+        # beside the DSP and their result took a 4.2 ns route back to the output logic).
+        product, z, flags = (delay_(value, 1, f"{name}_near") for value, name in
+                             ((product, "product"), (z, "z"), (flags, "flags")))
     shl, zs1, carry = flags[0], flags[1], flags[2]
 
     def cell(name, function, *inputs):
@@ -496,16 +522,12 @@ def mapped_lane(pe: PE, platform) -> Module:
                 eq_hi, eq_lo, p[16], p[15])
     c1 = cell("out_c1", lambda shl, fits: shl & ~fits, shl, fits)
     c0 = cell("out_c0", lambda zs1, zs0, c1, p22: (zs1 & zs0) | (c1 & p22), zs1, carry, c1, p[22])
-    if cfg.multiplier_stages == 3:  # the product again in the fabric, near the adder
-        product, z, carry, c1, c0 = (delay(m, value, 1, en=en, name=f"{name}_near")
-                                     for value, name in ((product, "product"), (z, "z"),
-                                                         (carry, "carry"), (c1, "c1"),
-                                                         (c0, "c0")))
     total = Signal(16, name="total")
     m.d.comb += total.eq(product[:16] + z + carry)
     if cfg.sum_register:
-        total, c1, c0 = (delay(m, value, 1, en=en, name=f"{name}_sum")
+        total, c1, c0 = (delay_(value, 1, f"{name}_sum")
                          for value, name in ((total, "total"), (c1, "c1"), (c0, "c0")))
+
     def out_bit(k):
         # Saturated, bits 0..14 are 1 for int16 max (c0 = 0) and 0 for min; bit 15 the reverse.
         return lambda c1, c0, sk, sh: ((~c1 & ~c0 & sk) | (~c1 & c0 & sh)
@@ -513,6 +535,5 @@ def mapped_lane(pe: PE, platform) -> Module:
 
     out = [cell(f"out{k}", out_bit(k), c1, c0, total[k], total[min(k + 7, 14)])
            for k in range(16)]
-    with m.If(en):
-        m.d.sync += pe.o.eq(Cat(*out))
+    m.d.comb += pe.o.eq(register(Cat(*out), "o_reg"))
     return m

@@ -19,7 +19,12 @@ from .pe import PE, PEOp, decode_op, lane_is_mapped, pe_latency
 from .pipeline import delay
 from .reduction_tree import ReductionTree
 
-__all__ = ["ArrayMode", "PEArray", "pe_array_layouts"]
+__all__ = ["ArrayMode", "PEArray", "pe_array_layouts", "LANE_GROUP"]
+
+#: With the mapped lanes, the lanes of a row that share one stall enable (a LUT4 of their own
+#: copy of ``o.valid`` and of ``o.ready``) and one copy of the registered op decode (2
+#: multiplier stages on): the nets to the lanes' clock enables and decode inputs stay local.
+LANE_GROUP = 2
 
 #: The mode field's Amaranth enum, with the encoding of :class:`golden.pe_array.Mode`.
 ArrayMode = enum.Enum("ArrayMode", [(mode.name, mode.value) for mode in Mode])
@@ -110,33 +115,49 @@ class PEArray(wiring.Component):
             m.d.sync += [dst.eq(src) for dst, src in
                          zip(stage_valid, [self.i.valid, *stage_valid[:-1]])]
 
-        # PEs, then one reduction tree per row. The mapped lanes share one op decode per row
-        # (registered per row with the operands from 2 multiplier stages on): decoded once for
-        # the array, the op would reach every lane over one die-wide route.
+        # PEs, then one reduction tree per row. The mapped lanes share one op decode per
+        # two rows (decoded once for the array, the op would reach every lane over one
+        # die-wide route); from 2 multiplier stages on the decoded signals are registered with
+        # the operands, a copy per LANE_GROUP lanes: no LUT between a register and its route
+        # to a lane, and each route short. Each group computes the stall enable again for its
+        # own registers from its own copy of o.valid (the same register, kept apart): one net
+        # to every clock enable was the 8x8 array's longest route (11.4 ns), one per row
+        # still 7 ns (a row's DSPs are spread over the die).
         pe_results = Signal(self.output_layout["elem"].shape)
         row_sums = []
         shared = lane_is_mapped(cfg.pe)
+        registered = cfg.pe.multiplier_stages >= 2
+        valid_next = Signal()  # o.valid's next value, when the output stage advances
+        lane_advance = {}  # (row, column): the stall enable of the lane's registers
         for r in range(cfg.rows):
-            # With the mapped lanes, each row computes the stall enable again for its own
-            # registers (a kept LUT4): one net to every register's clock enable was the 8x8
-            # array's longest route (11.4 ns).
-            row_advance = (lut4(m, platform, lambda valid, ready: ~valid | ready,
-                                self.o.valid, self.o.ready, name=f"row{r}_advance")
-                           if shared else advance)
             tree = m.submodules[f"tree{r}"] = ReductionTree(cfg.tree)
-            m.d.comb += tree.en.eq(row_advance)
+            groups = range(0, cfg.cols, LANE_GROUP if shared else cfg.cols)
+            group_advance = {g: advance for g in groups}
             if shared:
-                op = Value.cast(i.op)
-                if cfg.pe.multiplier_stages >= 2:
-                    op = kept_register(m, platform, op, en=row_advance, name=f"row{r}_op")
-                decoded = decode_op(m, platform, op, name=f"row{r}_op_decode")
+                for g in groups:
+                    group_advance[g] = Signal(name=f"advance{r}_{g}")
+                    valid = kept_register(m, platform, valid_next, en=group_advance[g],
+                                          name=f"valid{r}_{g}")
+                    m.d.comb += group_advance[g].eq(
+                        lut4(m, platform, lambda valid, ready: ~valid | ready, valid,
+                             self.o.ready, name=f"advance{r}_{g}_lut"))
+                if r % 2 == 0:
+                    decoded = decode_op(m, platform, Value.cast(i.op),
+                                        name=f"rows{r}_op_decode")
+                copies = {g: kept_register(m, platform, decoded.as_value(),
+                                           en=group_advance[g], name=f"decode{r}_{g}",
+                                           reset=False) if registered else decoded
+                          for g in groups}
+            m.d.comb += tree.en.eq(group_advance[0])
             for c in range(cfg.cols):
+                group = groups[c // groups.step]
                 pe = m.submodules[f"pe{r}_{c}"] = PE(cfg.pe, decoded_op=shared)
+                lane_advance[r, c] = group_advance[group]
                 if shared:
-                    assert pe.decode_delay == int(cfg.pe.multiplier_stages >= 2)
-                    m.d.comb += pe.decoded.eq(decoded)
+                    assert pe.decode_delay == int(registered)
+                    m.d.comb += pe.decoded.eq(copies[group])
                 m.d.comb += [
-                    pe.en.eq(row_advance),
+                    pe.en.eq(group_advance[group]),
                     pe.i.op.eq(i.op), pe.i.a.eq(i.a[r][c]), pe.i.b.eq(i.b[r][c]),
                     pe.i.c.eq(i.c[r][c]),
                     pe_results[r][c].eq(pe.o),
@@ -148,14 +169,27 @@ class PEArray(wiring.Component):
         to_output = self.pe_latency + self.tree_latency
         mode = delay(m, i.mode, to_output, en=advance, name="mode", taps=self.stage_mode)
         last = delay(m, i.last, to_output, en=advance, name="last", taps=self.stage_last)
-        elem = delay(m, pe_results, self.tree_latency, en=advance, name="elem")
+        if shared:
+            # Each lane's result waits beside the trees and enters the output register under
+            # the lane's own stall enable (the same value as advance): the global one, to
+            # every such register, was the next longest route (8.4 ns). Data only: no reset
+            # net to them either (the stages' valid bits are the transactions').
+            for (r, c), en in lane_advance.items():
+                late = delay(m, pe_results[r][c], self.tree_latency, en=en,
+                             name=f"elem{r}_{c}", reset_less=True)
+                with m.If(en):
+                    m.d.sync += o.elem[r][c].eq(late)
+            elem = []
+        else:
+            elem = [o.elem.eq(delay(m, pe_results, self.tree_latency, en=advance,
+                                    name="elem"))]
         arriving = stage_valid[-1]  # latency >= 5: PE (>= 3) + tree (>= 1) + output stage
 
         # Output stage: the output payload is its register; linear transactions emit on last.
         fresh = Signal(init=1)  # the next linear transaction starts a new dot product
+        m.d.comb += valid_next.eq(arriving & ((mode == ArrayMode.ELEMENTWISE) | last))
         with m.If(advance):
-            m.d.sync += [o.mode.eq(mode), o.last.eq(last), o.elem.eq(elem),
-                         self.o.valid.eq(arriving & ((mode == ArrayMode.ELEMENTWISE) | last))]
+            m.d.sync += [o.mode.eq(mode), o.last.eq(last), *elem, self.o.valid.eq(valid_next)]
             with m.If(arriving & (mode == ArrayMode.LINEAR)):
                 for r in range(cfg.rows):
                     total = Mux(fresh, 0, o.acc[r]) + row_sums[r]

@@ -17,14 +17,17 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["StreamPipeline", "core_shapes", "delay", "rising_edge"]
 
 
-def delay(m: Module, value, cycles: int, *, en, name: str, taps: list | None = None):
+def delay(m: Module, value, cycles: int, *, en, name: str, taps: list | None = None,
+          reset_less: bool = False):
     """Return ``value`` delayed by ``cycles`` registers that load when ``en`` is high.
 
     ``value`` may be a ``Value`` or a ``data.View``; the result has the same shape.
     ``taps``: a list to append each register to, in order (for the formal proofs).
+    ``reset_less``: registers the domain's reset does not clear (data whose valid bit is
+    elsewhere: no reset net to them).
     """
     for k in range(1, cycles + 1):
-        register = Signal(value.shape(), name=f"{name}_d{k}")
+        register = Signal(value.shape(), name=f"{name}_d{k}", reset_less=reset_less)
         with m.If(en):
             m.d.sync += register.eq(value)
         value = register

@@ -120,7 +120,8 @@ def test_config_object_or_keywords_but_not_both():
 
 @pytest.mark.parametrize("cols,levels_per_stage,stages,latency", [
     (1, 1, 1, 3 + 1 + 1), (8, 1, 1, 3 + 3 + 1), (9, 2, 1, 3 + 2 + 1), (64, 16, 1, 3 + 1 + 1),
-    (8, 1, 2, 4 + 3 + 1), (8, 1, 3, 5 + 3 + 1), (8, 1, "3+sum", 6 + 3 + 1),
+    (8, 1, 2, 4 + 3 + 1), (8, 1, 3, 5 + 3 + 1), (8, 1, 4, 6 + 3 + 1),
+    (8, 1, "3+sum", 6 + 3 + 1),
 ])
 def test_latency_follows_from_parameters(cols, levels_per_stage, stages, latency):
     dut = PEArray(rows=1, cols=cols, in_width=4, tree_levels_per_stage=levels_per_stage,
@@ -160,6 +161,10 @@ def expected_for(config, inputs):
     {"rows": 3, "cols": 5, "in_width": 6, "rounding": "nearest_even", "acc_width": 12},
     {"rows": 2, "cols": 7, "in_width": 3, "rounding": "truncate", "tree_levels_per_stage": 2},
     {"rows": 2, "cols": 4, "in_width": 5, "multiplier_stages": 2, "shifter": "logic"},
+    # The mapped lanes: the op decode shared by two rows (3 rows: the last alone), its
+    # register and the stall enable copied per two lanes (3 columns: the last alone), the
+    # operands registered in the fabric before the DSP.
+    {"rows": 3, "cols": 3, "in_width": 8, "multiplier_stages": 4},
 ])
 def test_amaranth_sim_mixed_modes_under_stalls(kwargs, rng):
     config = PEArrayConfig(**kwargs)
