@@ -34,9 +34,13 @@ EW         ``lines * ceil(operands / 2)``: operands      read + PE array + requa
            share the two read ports
 NL         ``lines * L / nl_lanes``: a line per cycle   read + unit latency
            with a lane per element, else in passes
-SOFTMAX    ``2 * n``: one element per cycle in, then     read + softmax latency (last input to
-           one per cycle out                             first output)
-LAYERNORM  ``2 * n``, as SOFTMAX                         read + LayerNorm latency (last input to
+SOFTMAX    ``2 * n + more * max(n, gap)``: one element   read + softmax latency (last input to
+           per cycle in, then one per cycle out; each    first output)
+           further vector of a batch comes in while the
+           previous one is normalized and output, its
+           last element at least ``gap`` cycles after
+           the previous vector's last
+LAYERNORM  ``2 * n + more * max(n, gap)``, as SOFTMAX    read + LayerNorm latency (last input to
                                                          first output)
 HALT       0                                             0
 =========  ============================================  ===========================================
@@ -53,6 +57,14 @@ a PE lane, 3 by default):
 - LayerNorm: ``7 + multiply_steps + 9 * P`` (square and hand-over registers, the bit-serial
   ``n*Q - S*S``, two range-reduction registers, six PEs of ``1/sqrt`` and their result
   register, the ready register, then read, three PEs and the output register).
+
+A unit's ``gap`` is the part of its latency before the output pass: from a vector's last
+element to the cycle the next vector's last element may enter (the unit normalizes one vector
+at a time; three input banks keep the input pass from waiting for the output pass):
+
+- softmax: ``e + recip_width + 1`` (the sum leaves the exp, the divider's bits, its result);
+- LayerNorm: ``5 + multiply_steps + 6 * P`` (hand-over, the serial multiply, reduction,
+  ``1/sqrt`` and its result).
 
 PE utilization is useful PE operations over ``R * C`` times the cycles: a GEMV does ``m * k``
 useful MACs (padding of partial tiles is not useful), an EW ``lines * R * C`` element ops (every
@@ -97,6 +109,8 @@ class Latencies:
     silu: int
     softmax: int
     layernorm: int
+    softmax_gap: int
+    layernorm_gap: int
     dma: int
     dma_beats_per_line: int
 
@@ -122,6 +136,8 @@ def latencies(config: AcceleratorConfig) -> Latencies:
         silu=piecewise(config.silu_config),
         softmax=sm_exp + 1 + sm.recip_width + 1 + sm_exp + pe + 1,
         layernorm=7 + config.layernorm_config.multiply_steps + 9 * pe,
+        softmax_gap=sm_exp + sm.recip_width + 1,
+        layernorm_gap=5 + config.layernorm_config.multiply_steps + 6 * pe,
         dma=config.dma_latency,
         dma_beats_per_line=config.dma_beats_per_line,
     )
@@ -162,9 +178,11 @@ def instruction_cost(config: AcceleratorConfig, ins: Instruction,
         return InstructionCost(lat.issue, f["lines"] * config.nl_passes,
                                lat.read + unit[NLUnit(f["unit"])], 0)
     if op == Opcode.SOFTMAX:
-        return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.softmax, 0)
+        stream = 2 * f["n"] + f["more"] * max(f["n"], lat.softmax_gap)
+        return InstructionCost(lat.issue, stream, lat.read + lat.softmax, 0)
     if op == Opcode.LAYERNORM:
-        return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.layernorm, 0)
+        stream = 2 * f["n"] + f["more"] * max(f["n"], lat.layernorm_gap)
+        return InstructionCost(lat.issue, stream, lat.read + lat.layernorm, 0)
     if op == Opcode.HALT:
         return InstructionCost(lat.issue, 0, 0, 0)
     raise ValueError(f"no cycle cost for opcode {op}")
