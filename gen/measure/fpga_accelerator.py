@@ -41,8 +41,8 @@ from .fpga_bench import core_resources
 from .fpga_report import parse_yosys_stat
 from .provenance import measured_with
 
-__all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "fpga_config", "multiplier_estimate",
-           "fits", "synthesize", "place_and_route", "sentences_per_second",
+__all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "SYNTH_OPTS", "fpga_config",
+           "multiplier_estimate", "fits", "synthesize", "place_and_route", "sentences_per_second",
            "measure_accelerator", "write_fpga_accelerator"]
 
 #: Capacity of the LFE5U-85F: LUT4s, 18x18 multipliers (MULT18X18D), 18 Kbit block RAMs.
@@ -55,6 +55,14 @@ DEFAULT_CONFIGS = [
     {"rows": 8, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024},
     {"rows": 4, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024},
 ]
+
+
+#: ``synth_ecp5`` options. ``-no-rw-check``: a scratchpad read never meets a write of the same
+#: line in the same cycle where the result matters (the interlock keeps the engines' ranges
+#: apart, an instruction reads a line before it writes it back, and a write of some elements
+#: of a line leaves the block RAMs of the others alone), so Yosys need not emulate read-old-data
+#: with a register and a comparator per data bit beside each block RAM copy.
+SYNTH_OPTS = "-no-rw-check"
 
 
 def fpga_config(**params) -> AcceleratorConfig:
@@ -114,7 +122,8 @@ def synthesize(config: AcceleratorConfig, directory: Path, *,
     started = time.monotonic()
     try:
         done = subprocess.run([env["YOSYS"], "-q", "-l", log.name, "-p",
-                               f"read_verilog core.v; synth_ecp5 -top {CORE_NAME}; stat"],
+                               f"read_verilog core.v; synth_ecp5 {SYNTH_OPTS} -top {CORE_NAME}; "
+                               "stat"],
                               cwd=directory, capture_output=True, text=True, env=env,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -137,6 +146,8 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
     harness = FmaxHarness(_design(config), board, freq_hz=target_mhz * 1e6)
     result = build_top(board, harness, "bench", Path(directory), timeout=timeout,
                        overrides={"script_after_read": keep_core_script("bench"),
+                                  "synth_opts": " ".join(filter(None, [
+                                      board.overrides.get("synth_opts"), SYNTH_OPTS])),
                                   "nextpnr_opts": f"--router {router}"})
     report = result.report
     (timing,) = report["clocks"].values()
