@@ -44,9 +44,13 @@ EW         ``lines * ceil(operands / 2)``: operands      read + PE array + requa
            share the two read ports
 NL         ``lines * L / nl_lanes``: a line per cycle   read + unit latency
            with a lane per element, else in passes
-SOFTMAX    ``2 * n``: one element per cycle in, then     read + softmax latency (last input to
-           one per cycle out                             first output)
-LAYERNORM  ``2 * n``, as SOFTMAX                         read + LayerNorm latency (last input to
+SOFTMAX    ``2 * n + more * max(n, gap)``: one element   read + softmax latency (last input to
+           per cycle in, then one per cycle out; each    first output)
+           further vector of a batch comes in while the
+           previous one is normalized and output, its
+           last element at least ``gap`` cycles after
+           the previous vector's last
+LAYERNORM  ``2 * n + more * max(n, gap)``, as SOFTMAX    read + LayerNorm latency (last input to
                                                          first output)
 HALT       0                                             0
 =========  ============================================  ===========================================
@@ -63,6 +67,14 @@ a PE lane, 3 by default):
 - LayerNorm: ``7 + multiply_steps + 9 * P`` (square and hand-over registers, the bit-serial
   ``n*Q - S*S``, two range-reduction registers, six PEs of ``1/sqrt`` and their result
   register, the ready register, then read, three PEs and the output register).
+
+A unit's ``gap`` is the part of its latency before the output pass: from a vector's last
+element to the cycle the next vector's last element may enter (the unit normalizes one vector
+at a time; three input banks keep the input pass from waiting for the output pass):
+
+- softmax: ``e + recip_width + 1`` (the sum leaves the exp, the divider's bits, its result);
+- LayerNorm: ``5 + multiply_steps + 6 * P`` (hand-over, the serial multiply, reduction,
+  ``1/sqrt`` and its result).
 
 PE utilization is useful PE operations over ``R * C`` times the cycles: a GEMV does ``m * k``
 useful MACs (padding of partial tiles is not useful), an EW ``lines * R * C`` element ops (every
@@ -107,6 +119,8 @@ class Latencies:
     silu: int
     softmax: int
     layernorm: int
+    softmax_gap: int
+    layernorm_gap: int
     dma: int
     dma_beats_per_line: int
 
@@ -132,6 +146,8 @@ def latencies(config: AcceleratorConfig) -> Latencies:
         silu=piecewise(config.silu_config),
         softmax=sm_exp + 1 + sm.recip_width + 1 + sm_exp + pe + 1,
         layernorm=7 + config.layernorm_config.multiply_steps + 9 * pe,
+        softmax_gap=sm_exp + sm.recip_width + 1,
+        layernorm_gap=5 + config.layernorm_config.multiply_steps + 6 * pe,
         dma=config.dma_latency,
         dma_beats_per_line=config.dma_beats_per_line,
     )
@@ -172,9 +188,11 @@ def instruction_cost(config: AcceleratorConfig, ins: Instruction,
         return InstructionCost(lat.issue, f["lines"] * config.nl_passes,
                                lat.read + unit[NLUnit(f["unit"])], 0)
     if op == Opcode.SOFTMAX:
-        return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.softmax, 0)
+        stream = 2 * f["n"] + f["more"] * max(f["n"], lat.softmax_gap)
+        return InstructionCost(lat.issue, stream, lat.read + lat.softmax, 0)
     if op == Opcode.LAYERNORM:
-        return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.layernorm, 0)
+        stream = 2 * f["n"] + f["more"] * max(f["n"], lat.layernorm_gap)
+        return InstructionCost(lat.issue, stream, lat.read + lat.layernorm, 0)
     if op == Opcode.HALT:
         return InstructionCost(lat.issue, 0, 0, 0)
     raise ValueError(f"no cycle cost for opcode {op}")
@@ -255,7 +273,7 @@ def program_cycles(config: AcceleratorConfig, instructions, phases=None) -> Cycl
     lat = latencies(config)
     pe_count = config.rows * config.cols
     costs = [instruction_cost(config, ins, lat) for ins in instructions]
-    schedule = (_decoupled_schedule(config, instructions, costs) if config.decoupled
+    schedule = (_decoupled_schedule(config, instructions, costs, lat) if config.decoupled
                 else _serial_schedule(costs))
     pe_busy = [(d, f) for ins, (d, f) in zip(instructions, schedule)
                if ins.opcode in (Opcode.GEMV, Opcode.EW)]
@@ -288,26 +306,34 @@ def _serial_schedule(costs) -> list[tuple[int, int]]:
 
 
 def write_runs(config: AcceleratorConfig, ins: Instruction, cost: InstructionCost,
-               dispatch: int) -> tuple[int, int, int] | None:
+               dispatch: int, lat: Latencies | None = None) -> list[tuple[int, int, int]]:
     """The cycles in which a compute instruction dispatched at ``dispatch`` writes the
-    scratchpad, as ``(first, count, period)`` (writes at ``first + j * period``, ``j <
-    count``), or ``None`` for an instruction that is not the compute engine's. The last write
-    is the instruction's finish, ``dispatch + stream + latency``; a read step at cycle
-    ``dispatch + s`` (``s`` from 1) is written ``latency`` cycles later."""
+    scratchpad, as runs ``(first, count, period)`` (writes at ``first + j * period``, ``j <
+    count``) in time order; none for a DMA or ``HALT``. The last write is the instruction's
+    finish, ``dispatch + stream + latency``; a read step at cycle ``dispatch + s`` (``s`` from
+    1) is written ``latency`` cycles later."""
     op, f = ins.opcode, ins.fields
-    lat = cost.latency
+    latency = cost.latency
     if op == Opcode.GEMV:  # a row block is written after its last chunk
         kcs = math.ceil(f["k"] / config.cols)
-        return dispatch + kcs + lat, math.ceil(f["m"] / config.rows), kcs
+        return [(dispatch + kcs + latency, math.ceil(f["m"] / config.rows), kcs)]
     if op == Opcode.EW:  # a line per read step (two steps for MADD)
         per = cost.stream // f["lines"]
-        return dispatch + per + lat, f["lines"], per
+        return [(dispatch + per + latency, f["lines"], per)]
     if op == Opcode.NL:  # a line, or a chunk of one, per read step
-        return dispatch + 1 + lat, cost.stream, 1
-    if op in (Opcode.SOFTMAX, Opcode.LAYERNORM):  # the n results, one per cycle, at the end
-        finish = dispatch + cost.stream + lat
-        return finish - f["n"] + 1, f["n"], 1
-    return None
+        return [(dispatch + 1 + latency, cost.stream, 1)]
+    if op in (Opcode.SOFTMAX, Opcode.LAYERNORM):
+        # n results per vector, one per cycle; the vectors of a batch a step apart, the last
+        # one's ending at the finish.
+        lat = lat or latencies(config)
+        gap = lat.softmax_gap if op == Opcode.SOFTMAX else lat.layernorm_gap
+        n, more = f["n"], f["more"]
+        step = max(n, gap)
+        finish = dispatch + cost.stream + latency
+        if step == n:
+            return [(finish - (more + 1) * n + 1, (more + 1) * n, 1)]
+        return [(finish - n + 1 - (more - j) * step, n, 1) for j in range(more + 1)]
+    return []
 
 
 def _load_finish(first_beat: int, beats: int, runs: list, lasts: list) -> int:
@@ -342,7 +368,7 @@ def _load_finish(first_beat: int, beats: int, runs: list, lasts: list) -> int:
     return cur + left
 
 
-def _decoupled_schedule(config, instructions, costs) -> list[tuple[int, int]]:
+def _decoupled_schedule(config, instructions, costs, lat) -> list[tuple[int, int]]:
     out = []
     free = {"load": 0, "store": 0, "compute": 0}
     # The unfinished instructions that may still block: [finish, Access] per engine, newest
@@ -395,8 +421,7 @@ def _decoupled_schedule(config, instructions, costs) -> list[tuple[int, int]]:
                 pending = (index, t + lat_dma, cost.stream, entry)
             else:
                 free[unit] = f
-                run = write_runs(config, ins, cost, t)
-                if run is not None:
+                for run in write_runs(config, ins, cost, t, lat):
                     runs.append(run)
                     lasts.append(run[0] + (run[1] - 1) * run[2])
             entries = recent[unit]
