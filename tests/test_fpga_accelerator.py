@@ -77,7 +77,7 @@ def test_memory_mapping_reads_the_synthesis_log():
            "mapping memory core.spad via $__DP16KD_\n<suppressed ~9 debug messages>\n"
            "mapping memory core.program via $__PDPW16KD_\n"
            "using FF mapping for memory core.softmax.buffer\n")
-    assert memory_mapping(log) == {"core.program": "PDPW16KD", "core.softmax.buffer": "FF",
+    assert memory_mapping(log) == {"core.program": "PDPW16KD", "core.softmax.buffer": "logic",
                                    "core.spad": "DP16KD"}
 
 

@@ -178,13 +178,14 @@ def synthesize(config: AcceleratorConfig, directory: Path, *,
 
 def memory_mapping(log_text: str) -> dict:
     """How Yosys's ``memory_libmap`` mapped each memory of a synthesis log: the library cell
-    (``DP16KD``, ``PDPW16KD``, ``TRELLIS_DPR16X4``: block or distributed RAM) or ``"FF"``
-    (flip-flops and logic: a memory no RAM could hold)."""
+    (``DP16KD``, ``PDPW16KD``, ``TRELLIS_DPR16X4``: block or distributed RAM) or ``"logic"``
+    (flip-flops and LUTs: a memory no RAM could hold, or a small ROM such as a unit's table of
+    coefficients)."""
     out = {}
     for name, cell in re.findall(r"^mapping memory (\S+) via \$__(\w+?)_?$", log_text, re.M):
         out[name] = cell
     for name in re.findall(r"^using FF mapping for memory (\S+)$", log_text, re.M):
-        out[name] = "FF"
+        out[name] = "logic"
     return dict(sorted(out.items()))
 
 
