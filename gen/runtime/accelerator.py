@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -337,6 +337,9 @@ class ModelRun:
         Wall time of the backend runs.
     programs : int
         Programs run (every batch is cut into programs of at most ``max_program`` words).
+    batch_figures : list of dict
+        Per batch: its sentences, padded tokens, programs, cycles, useful PE operations and
+        PE utilization (with ``batch_tokens=None``, one sentence each).
     """
 
     sentences: list[str]
@@ -355,6 +358,7 @@ class ModelRun:
     measured_cycles: int | None = None
     wall_seconds: float = 0.0
     programs: int = 0
+    batch_figures: list = field(default_factory=list)
 
     @property
     def cycles_per_sentence(self) -> float:
@@ -390,7 +394,7 @@ class ModelRun:
             "batches": self.batches,
             "phases": self.phases,
             "measured_cycles": self.measured_cycles, "wall_seconds": self.wall_seconds,
-            "programs": self.programs,
+            "programs": self.programs, "per_batch": self.batch_figures,
         }
 
 
@@ -457,7 +461,9 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
     programs = 0
     planned = plan_batches(model, lengths, batch_tokens, self.config)
     groups = [g for g, _ in planned]
+    figures = []
     for group, prog in planned:
+        before = (cycles, pe_ops, programs)
         after = prog.dram([embs[i] for i in group], [len(ids[i]) for i in group])
         for program in prog.programs:  # one after the other on the same DRAM
             words = program.words
@@ -482,6 +488,11 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
             for name, phase in report.phases.items():
                 phases[name] = phases.get(name, 0) + phase.cycles
         macs += prog.model_macs
+        batch_cycles, batch_ops = cycles - before[0], pe_ops - before[1]
+        figures.append({"sentences": list(group), "padded_tokens": list(prog.lengths),
+                        "programs": programs - before[2], "cycles": batch_cycles,
+                        "pe_ops": batch_ops,
+                        "pe_utilization": batch_ops / (self.config.line * batch_cycles)})
         for i, h in zip(group, prog.output(after)):
             hidden[i] = h
     emb = model.pool(hidden, ids)
@@ -489,4 +500,4 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
     return ModelRun(sentences, [len(i) for i in ids], emb, ref, np.sum(emb * ref, axis=1),
                     cosine_matrix(emb), cosine_matrix(ref), cycles, pe_ops, macs,
                     self.config.rows * self.config.cols, groups, phases, measured, wall,
-                    programs)
+                    programs, figures)
