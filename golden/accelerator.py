@@ -34,9 +34,10 @@ line 0 up and the streaming regions (ping-pong weight tiles, token blocks) from 
 Memory. One data scratchpad of ``depth`` *lines*; a line holds ``L = rows * cols`` signed
 16-bit elements, physically ``rows`` banks of ``cols`` elements read at the same address
 (element ``e`` of a line sits in bank ``e // cols``, column ``e % cols``). The compute engine
-has two read ports and one write port, each moving a whole line per cycle; the load engine has
-a write port and the store engine a read port of its own (3R2W: the read ports are
-replicas); writes have per-element enables. All banks
+has two read ports, each moving a whole line per cycle, and the store engine a read port of its
+own (the read ports are replicas); the compute and load engines share one write port, compute
+first (a load's beat waits while compute writes: timing only, see
+:mod:`golden.accelerator_cycles`); writes have per-element enables. All banks
 see the same address, so there are no bank conflicts (unlike the word-interleaved
 :mod:`golden.memory.scratchpad`). External memory (DRAM) is an array of lines too, addressed in
 lines, and is reached only by the DMA instructions (:mod:`golden.memory.dma` moves the bytes, a

@@ -22,9 +22,12 @@ Sequencer timing, per instruction (``issue_cycles`` >= 2, the model's defaults o
 - Load and store engines: one :class:`hw.memory.dma.DMA` each, from the command to the done
   response.
 
-Scratchpad: 3R2W -- compute reads ports 0 and 1 and writes its port, the load engine writes
-its own port, the store engine reads its own (replicated read ports; the interlock keeps the
-engines' ranges apart, so the two write ports never hit one line in a cycle).
+Scratchpad: 3R1W -- compute reads ports 0 and 1, the store engine reads its own (replicated
+read ports: Yosys builds a block RAM copy per read port, each a simple dual-port RAM behind the
+one write port). Compute and the load engine share the write port, compute first: in a cycle
+in which the compute engine writes, the AXI R channel is held (``rready`` low) and the load's
+beat waits (``c_write``). The interlock keeps the engines' ranges apart, so the two never
+need one line.
 
 Datapath: read data (one cycle after the address) is shaped into the PE array's ``a``, ``b``,
 ``c`` grids by each operand's mode (``LINE``: the line; ``COL``: a run of ``C`` elements down
@@ -52,7 +55,8 @@ select the beat's part of a line), and ``wdata`` is driven from the store read p
 so that it always holds the beat the W channel presents (the count of W beats taken so far,
 plus the one taken this cycle). A DMA instruction takes ``issue + lines * beats`` plus the
 memory's latency (5 cycles for a load, 6 for a store with a wait-free cocotbext-axi
-``AxiRam``; the model's ``dma_latency``).
+``AxiRam``; the model's ``dma_latency``), and a load one cycle more per compute write during
+its beats (the write-port rule of ``golden.accelerator_cycles``).
 """
 
 from __future__ import annotations
@@ -349,10 +353,11 @@ class AcceleratorCore(wiring.Component):
                                                 init=[])
         prog_wr, prog_rd = program.write_port(), program.read_port()
         m.submodules.spad = spad = Memory(shape=self.line_shape, depth=cfg.depth, init=[])
-        # 3R2W: compute reads two lines and writes one, the load engine writes, the store
-        # engine reads (the interlock keeps their ranges apart).
+        # 3R1W: compute reads two lines, the store engine reads one; compute and the load
+        # engine share the one write port (compute first). One write port is what lets Yosys
+        # map the scratchpad to block RAM (a copy per read port, each a simple dual-port RAM
+        # written by the write port).
         wr = spad.write_port(granularity=ELEM_WIDTH)
-        wr_load = spad.write_port(granularity=ELEM_WIDTH)
         rd0, rd1, rd_store = spad.read_port(), spad.read_port(), spad.read_port()
         m.submodules.pe_array = pe = self.pe_array
         for unit in NLUnit:
@@ -687,6 +692,10 @@ class AcceleratorCore(wiring.Component):
         sm_en = Signal(line)
         m.d.comb += sm_en.eq(1 << (sm_out[:l_log] if l_log else 0))
 
+        # The compute engine writes the scratchpad this cycle (a load's beat waits).
+        c_write = Signal()
+        m.d.comb += c_write.eq(self.busy & (sm_written | nl_valid | rq_valid))
+
         # --- DMA: AXI passes through, but W data comes from (and R data goes to) the
         # scratchpad; a beat is 1 / beats of a line.
         # The load engine owns the read channels (AR, R), the store engine the write
@@ -697,6 +706,10 @@ class AcceleratorCore(wiring.Component):
             if name == "wdata":
                 beat = s_count[:beat_log] if beat_log else 0
                 m.d.comb += ours.eq(rd_store.data.word_select(beat, beat_width))
+            elif name == "rvalid":  # an R beat waits while compute holds the write port
+                m.d.comb += theirs.eq(ours & ~c_write)
+            elif name == "rready":
+                m.d.comb += ours.eq(theirs & ~c_write)
             elif member.flow == Out:
                 m.d.comb += ours.eq(theirs)
             else:
@@ -710,9 +723,6 @@ class AcceleratorCore(wiring.Component):
         beat_en = Signal(line)
         m.d.comb += beat_en.eq(((1 << beat_elems) - 1) << (
             (l_count[:beat_log] * beat_elems) if beat_log else 0))
-        m.d.comb += [wr_load.en.eq(Mux(r_take, beat_en, 0)),
-                     wr_load.addr.eq(l_base + (l_count >> beat_log)),
-                     wr_load.data.eq(Cat([self.axi.rdata] * beats))]
 
         # --- write port ----------------------------------------------------------------------
         rq_bits = Value.cast(rq)
@@ -748,6 +758,9 @@ class AcceleratorCore(wiring.Component):
                 m.d.comb += [wr.en.eq(column_en), wr.addr.eq(y_line), wr.data.eq(column_data)]
             m.d.sync += [w_index.eq(w_index + 1), y_line.eq(y_line + ystride),
                          m_left.eq(Mux(m_left > r, m_left - r, 0))]
+        with m.Elif(r_take):  # a load's R beat, in a cycle without a compute write
+            m.d.comb += [wr.en.eq(beat_en), wr.addr.eq(l_base + (l_count >> beat_log)),
+                         wr.data.eq(Cat([self.axi.rdata] * beats))]
 
         # --- dispatch: an engine takes its instruction's fields (last in program order: an
         # engine's final write in its last cycle updates some of these registers too) --------
