@@ -445,6 +445,11 @@ def _cmd_run_model(args) -> int:
           f"{MODEL_CONFIG.cols} array")
     print(f"modeled {run.sentences_per_second(args.clock_mhz):.1f} sentences/s at "
           f"{args.clock_mhz:g} MHz; backend wall time {run.wall_seconds:.1f} s")
+    if len(run.batch_figures) > 1:
+        print("per batch: padded tokens, cycles, PE utilization")
+        for fig in run.batch_figures:
+            print(f"  {'+'.join(map(str, fig['padded_tokens'])):>12} {fig['cycles']:>12,} "
+                  f"{fig['pe_utilization']:6.1%}   sentences {fig['sentences']}")
     if args.json:
         atomic_write(Path(args.json), json.dumps(run.to_dict(args.clock_mhz), indent=2) + "\n")
     return 0

@@ -34,9 +34,10 @@ line 0 up and the streaming regions (ping-pong weight tiles, token blocks) from 
 Memory. One data scratchpad of ``depth`` *lines*; a line holds ``L = rows * cols`` signed
 16-bit elements, physically ``rows`` banks of ``cols`` elements read at the same address
 (element ``e`` of a line sits in bank ``e // cols``, column ``e % cols``). The compute engine
-has two read ports and one write port, each moving a whole line per cycle; the load engine has
-a write port and the store engine a read port of its own (3R2W: the read ports are
-replicas); writes have per-element enables. All banks
+has two read ports, each moving a whole line per cycle, and the store engine a read port of its
+own (the read ports are replicas); the compute and load engines share one write port, compute
+first (a load's beat waits while compute writes: timing only, see
+:mod:`golden.accelerator_cycles`); writes have per-element enables. All banks
 see the same address, so there are no bank conflicts (unlike the word-interleaved
 :mod:`golden.memory.scratchpad`). External memory (DRAM) is an array of lines too, addressed in
 lines, and is reached only by the DMA instructions (:mod:`golden.memory.dma` moves the bytes, a
@@ -88,10 +89,15 @@ EW          ``dst[i] = requantize(PE op(a_i, b_i, c_i), shift)`` for lines ``i <
 NL          ``dst[i] = unit(src[i])`` for lines ``i < lines``, unit exp, gelu or silu (the units
             have ``nl_lanes`` lanes: a line passes through in ``L / nl_lanes`` cycles).
 SOFTMAX     the ``n`` elements of the dense vector at ``src`` -> their softmax, written as the
-            dense vector at ``dst`` (elements past ``n`` are not written).
+            dense vector at ``dst`` (elements past ``n`` are not written). A batch: ``more``
+            further vectors (0: one vector), vector ``j`` read at line ``src + j * sstride``
+            and written at line ``dst + j * dstride``; with ``more > 0`` both strides must be
+            at least the vector's lines (``ceil(n / L)``: the vectors do not overlap). The
+            unit takes vector ``j + 1`` in while it normalizes and writes vector ``j``.
 LAYERNORM   the ``n`` elements of the dense vector at ``src`` -> ``(x - mean) / std`` in Q5.10
             (:mod:`golden.nonlinear.layernorm`, no affine, no epsilon), written as the dense
-            vector at ``dst`` like ``SOFTMAX``; ``gamma`` and ``beta`` are ``EW`` ops after it.
+            vector at ``dst`` like ``SOFTMAX``, batches (``more``, ``sstride``, ``dstride``)
+            too; ``gamma`` and ``beta`` are ``EW`` ops after it.
 HALT        stop; the status reports done.
 ==========  ====================================================================================
 
@@ -322,9 +328,9 @@ class AcceleratorConfig(BlockConfig):
 
     @property
     def layernorm_config(self) -> LayerNormConfig:
-        """LayerNorm unit: int16 in, Q5.10 out (defaults); two banks, as one instruction runs
-        at a time."""
-        return LayerNormConfig(max_len=self.layernorm_max_len, banks=2)
+        """LayerNorm unit: int16 in, Q5.10 out (defaults); three banks, so the vectors of a
+        batch stream in back to back while the previous ones are normalized and output."""
+        return LayerNormConfig(max_len=self.layernorm_max_len, banks=3)
 
     @property
     def dma_config(self) -> dma_model.DMAConfig:
@@ -438,6 +444,9 @@ class ErrorCode(IntEnum):
 
 
 _DMA = {"line": (8, 16), "lines": (72, 16), "ext": (88, 32)}
+#: SOFTMAX and LAYERNORM: a batch of ``more + 1`` vectors of ``n`` elements, strided in lines.
+_VECTOR = {"dst": (8, 16), "src": (24, 16), "sstride": (40, 16), "dstride": (56, 16),
+           "n": (72, 16), "more": (88, 16)}
 
 #: Field layout ``name: (lsb, width)`` of every opcode; ``opcode`` is bits 0..3 of all of them.
 #: Fields with one meaning share a place: destination 8..23, first source 24..39, count 72..87.
@@ -451,8 +460,8 @@ FIELDS: dict[Opcode, dict[str, tuple[int, int]]] = {
                 "lines": (72, 16), "tcols": (88, 16), "shift": (104, 6), "amode": (110, 2),
                 "bmode": (112, 2), "cmode": (114, 2)},
     Opcode.NL: {"unit": (4, 4), "dst": (8, 16), "src": (24, 16), "lines": (72, 16)},
-    Opcode.SOFTMAX: {"dst": (8, 16), "src": (24, 16), "n": (72, 16)},
-    Opcode.LAYERNORM: {"dst": (8, 16), "src": (24, 16), "n": (72, 16)},
+    Opcode.SOFTMAX: _VECTOR,
+    Opcode.LAYERNORM: _VECTOR,
     Opcode.HALT: {},
 }
 _OPCODE_FIELD = (0, 4)
@@ -569,7 +578,8 @@ def _ranges(config: AcceleratorConfig, ins: Instruction) -> list[tuple[str, int,
                 ("dst", f["dst"], f["dst"] + f["lines"] - 1)]
     if op in (Opcode.SOFTMAX, Opcode.LAYERNORM):
         last = (f["n"] - 1) // config.line
-        return [("src", f["src"], f["src"] + last), ("dst", f["dst"], f["dst"] + last)]
+        return [("src", f["src"], f["src"] + f["more"] * f["sstride"] + last),
+                ("dst", f["dst"], f["dst"] + f["more"] * f["dstride"] + last)]
     return []
 
 
@@ -670,6 +680,13 @@ def check_instruction(config: AcceleratorConfig, ins: Instruction,
         bad = f"SOFTMAX n={f['n']} exceeds softmax_max_len={config.softmax_max_len}"
     elif op == Opcode.LAYERNORM and f["n"] > config.layernorm_max_len:
         bad = f"LAYERNORM n={f['n']} exceeds layernorm_max_len={config.layernorm_max_len}"
+    elif op in (Opcode.SOFTMAX, Opcode.LAYERNORM) and f["more"]:
+        lines = vector_lines(config, f["n"])
+        for name in ("sstride", "dstride"):
+            if f[name] < lines:
+                bad = (f"{op.name} {name}={f[name]} is below the {lines} lines of a vector "
+                       f"(more={f['more']})")
+                break
     if bad:
         return ErrorCode.BAD_FIELD, bad
     for name, _, last in _ranges(config, ins):
@@ -835,23 +852,27 @@ class Machine:
             y = silu(cfg.silu_config, x)
         self.spad[ins.dst:ins.dst + ins.lines] = y
 
+    def _vectors(self, ins: Instruction, unit) -> None:
+        """SOFTMAX / LAYERNORM: ``unit(x, last)`` of each vector of the batch (all read
+        first, then written)."""
+        line, n, flat = self.config.line, ins.n, self.spad.reshape(-1)
+        rows = ins.more + 1
+        starts = [(ins.src + j * ins.sstride) * line for j in range(rows)]
+        x = np.concatenate([flat[s:s + n] for s in starts]).astype(np.int64)
+        last = np.zeros(rows * n, dtype=np.int64)
+        last[n - 1::n] = 1
+        y = unit(x, last)
+        for j in range(rows):
+            start = (ins.dst + j * ins.dstride) * line
+            flat[start:start + n] = y[j * n:(j + 1) * n]
+
     def _softmax(self, ins: Instruction) -> None:
-        cfg = self.config
-        line, n = cfg.line, ins.n
-        flat_src = self.spad.reshape(-1)[ins.src * line:ins.src * line + n].astype(np.int64)
-        last = np.zeros(n, dtype=np.int64)
-        last[-1] = 1
-        p = softmax(cfg.softmax_config, flat_src, last)["p"]
-        self.spad.reshape(-1)[ins.dst * line:ins.dst * line + n] = p
+        cfg = self.config.softmax_config
+        self._vectors(ins, lambda x, last: softmax(cfg, x, last)["p"])
 
     def _layernorm(self, ins: Instruction) -> None:
-        cfg = self.config
-        line, n = cfg.line, ins.n
-        flat_src = self.spad.reshape(-1)[ins.src * line:ins.src * line + n].astype(np.int64)
-        last = np.zeros(n, dtype=np.int64)
-        last[-1] = 1
-        y = layernorm(cfg.layernorm_config, flat_src, last)["y"]
-        self.spad.reshape(-1)[ins.dst * line:ins.dst * line + n] = y
+        cfg = self.config.layernorm_config
+        self._vectors(ins, lambda x, last: layernorm(cfg, x, last)["y"])
 
     # Programs ------------------------------------------------------------------------------------
 

@@ -15,7 +15,16 @@ dispatches at
 
 where ``F_j = D_j + stream_j + latency_j`` is when ``j`` finishes and ``free(engine)`` the
 finish of the engine's previous instruction; ``HALT`` dispatches when every engine is free, and
-the program ends there. :func:`program_cycles` keeps the schedule (``CycleReport.schedule``).
+the program ends there.
+
+Write-port rule: the compute and load engines share the scratchpad's one write port (what lets
+it map to block RAM), compute first. A compute instruction writes in the cycles of
+:func:`write_runs` (a read step at ``D + s`` is written ``latency`` cycles later); a load's
+beats may be taken one per cycle from ``D + dma_latency`` on, but not in a compute write cycle,
+and it finishes a cycle after its last beat (``D + beats + dma_latency`` without compute
+writes). Compute instructions issued after a load in program order can delay it, so a load's
+finish is settled when an instruction first waits for it (all compute that can overlap it is
+scheduled by then). :func:`program_cycles` keeps the schedule (``CycleReport.schedule``).
 A phase's cycles are the cycles its instructions push the program's end out by (each
 instruction's ``max(0, F_i - max_{j<i} F_j)``), so the phases add up to the total; its DMA
 overlap is the fraction of its DMA instructions' busy cycles during which the compute engine
@@ -26,7 +35,8 @@ opcode     streaming cycles                              pipeline latency
 =========  ============================================  ===========================================
 DMA_*      ``lines * beats_per_line`` (one AXI beat per  ``dma_latency`` (address to first beat)
            cycle; a line is ``line_bits / 512`` beats,
-           at least one)
+           at least one; a load's beat also waits out
+           each compute write)
 GEMV       ``ceil(m/R) * ceil(k/C)``: one tile per       read + PE array + requantizer
            cycle (port 0 the tile, port 1 the x line)
 EW         ``lines * ceil(operands / 2)``: operands      read + PE array + requantizer
@@ -34,9 +44,13 @@ EW         ``lines * ceil(operands / 2)``: operands      read + PE array + requa
            share the two read ports
 NL         ``lines * L / nl_lanes``: a line per cycle   read + unit latency
            with a lane per element, else in passes
-SOFTMAX    ``2 * n``: one element per cycle in, then     read + softmax latency (last input to
-           one per cycle out                             first output)
-LAYERNORM  ``2 * n``, as SOFTMAX                         read + LayerNorm latency (last input to
+SOFTMAX    ``2 * n + more * max(n, gap)``: one element   read + softmax latency (last input to
+           per cycle in, then one per cycle out; each    first output)
+           further vector of a batch comes in while the
+           previous one is normalized and output, its
+           last element at least ``gap`` cycles after
+           the previous vector's last
+LAYERNORM  ``2 * n + more * max(n, gap)``, as SOFTMAX    read + LayerNorm latency (last input to
                                                          first output)
 HALT       0                                             0
 =========  ============================================  ===========================================
@@ -53,6 +67,14 @@ a PE lane, 3 by default):
 - LayerNorm: ``7 + multiply_steps + 9 * P`` (square and hand-over registers, the bit-serial
   ``n*Q - S*S``, two range-reduction registers, six PEs of ``1/sqrt`` and their result
   register, the ready register, then read, three PEs and the output register).
+
+A unit's ``gap`` is the part of its latency before the output pass: from a vector's last
+element to the cycle the next vector's last element may enter (the unit normalizes one vector
+at a time; three input banks keep the input pass from waiting for the output pass):
+
+- softmax: ``e + recip_width + 1`` (the sum leaves the exp, the divider's bits, its result);
+- LayerNorm: ``5 + multiply_steps + 6 * P`` (hand-over, the serial multiply, reduction,
+  ``1/sqrt`` and its result).
 
 PE utilization is useful PE operations over ``R * C`` times the cycles: a GEMV does ``m * k``
 useful MACs (padding of partial tiles is not useful), an EW ``lines * R * C`` element ops (every
@@ -78,7 +100,7 @@ from .accelerator import (
 )
 
 __all__ = ["Latencies", "InstructionCost", "PhaseReport", "CycleReport", "latencies",
-           "instruction_cost", "program_cycles"]
+           "instruction_cost", "program_cycles", "write_runs"]
 
 #: The requantizer's register.
 REQUANT_LATENCY = 1
@@ -97,6 +119,8 @@ class Latencies:
     silu: int
     softmax: int
     layernorm: int
+    softmax_gap: int
+    layernorm_gap: int
     dma: int
     dma_beats_per_line: int
 
@@ -122,6 +146,8 @@ def latencies(config: AcceleratorConfig) -> Latencies:
         silu=piecewise(config.silu_config),
         softmax=sm_exp + 1 + sm.recip_width + 1 + sm_exp + pe + 1,
         layernorm=7 + config.layernorm_config.multiply_steps + 9 * pe,
+        softmax_gap=sm_exp + sm.recip_width + 1,
+        layernorm_gap=5 + config.layernorm_config.multiply_steps + 6 * pe,
         dma=config.dma_latency,
         dma_beats_per_line=config.dma_beats_per_line,
     )
@@ -162,9 +188,11 @@ def instruction_cost(config: AcceleratorConfig, ins: Instruction,
         return InstructionCost(lat.issue, f["lines"] * config.nl_passes,
                                lat.read + unit[NLUnit(f["unit"])], 0)
     if op == Opcode.SOFTMAX:
-        return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.softmax, 0)
+        stream = 2 * f["n"] + f["more"] * max(f["n"], lat.softmax_gap)
+        return InstructionCost(lat.issue, stream, lat.read + lat.softmax, 0)
     if op == Opcode.LAYERNORM:
-        return InstructionCost(lat.issue, 2 * f["n"], lat.read + lat.layernorm, 0)
+        stream = 2 * f["n"] + f["more"] * max(f["n"], lat.layernorm_gap)
+        return InstructionCost(lat.issue, stream, lat.read + lat.layernorm, 0)
     if op == Opcode.HALT:
         return InstructionCost(lat.issue, 0, 0, 0)
     raise ValueError(f"no cycle cost for opcode {op}")
@@ -245,7 +273,7 @@ def program_cycles(config: AcceleratorConfig, instructions, phases=None) -> Cycl
     lat = latencies(config)
     pe_count = config.rows * config.cols
     costs = [instruction_cost(config, ins, lat) for ins in instructions]
-    schedule = (_decoupled_schedule(config, instructions, costs) if config.decoupled
+    schedule = (_decoupled_schedule(config, instructions, costs, lat) if config.decoupled
                 else _serial_schedule(costs))
     pe_busy = [(d, f) for ins, (d, f) in zip(instructions, schedule)
                if ins.opcode in (Opcode.GEMV, Opcode.EW)]
@@ -277,38 +305,132 @@ def _serial_schedule(costs) -> list[tuple[int, int]]:
     return out
 
 
-def _decoupled_schedule(config, instructions, costs) -> list[tuple[int, int]]:
+def write_runs(config: AcceleratorConfig, ins: Instruction, cost: InstructionCost,
+               dispatch: int, lat: Latencies | None = None) -> list[tuple[int, int, int]]:
+    """The cycles in which a compute instruction dispatched at ``dispatch`` writes the
+    scratchpad, as runs ``(first, count, period)`` (writes at ``first + j * period``, ``j <
+    count``) in time order; none for a DMA or ``HALT``. The last write is the instruction's
+    finish, ``dispatch + stream + latency``; a read step at cycle ``dispatch + s`` (``s`` from
+    1) is written ``latency`` cycles later."""
+    op, f = ins.opcode, ins.fields
+    latency = cost.latency
+    if op == Opcode.GEMV:  # a row block is written after its last chunk
+        kcs = math.ceil(f["k"] / config.cols)
+        return [(dispatch + kcs + latency, math.ceil(f["m"] / config.rows), kcs)]
+    if op == Opcode.EW:  # a line per read step (two steps for MADD)
+        per = cost.stream // f["lines"]
+        return [(dispatch + per + latency, f["lines"], per)]
+    if op == Opcode.NL:  # a line, or a chunk of one, per read step
+        return [(dispatch + 1 + latency, cost.stream, 1)]
+    if op in (Opcode.SOFTMAX, Opcode.LAYERNORM):
+        # n results per vector, one per cycle; the vectors of a batch a step apart, the last
+        # one's ending at the finish.
+        lat = lat or latencies(config)
+        gap = lat.softmax_gap if op == Opcode.SOFTMAX else lat.layernorm_gap
+        n, more = f["n"], f["more"]
+        step = max(n, gap)
+        finish = dispatch + cost.stream + latency
+        if step == n:
+            return [(finish - (more + 1) * n + 1, (more + 1) * n, 1)]
+        return [(finish - n + 1 - (more - j) * step, n, 1) for j in range(more + 1)]
+    return []
+
+
+def _load_finish(first_beat: int, beats: int, runs: list, lasts: list) -> int:
+    """The finish of a load whose ``beats`` R beats may be taken one per cycle from cycle
+    ``first_beat`` on, except in the cycles of the compute write ``runs`` (in time order,
+    disjoint ``(first, count, period)``, ``lasts`` their last cycles): one cycle after its
+    last beat."""
+    cur, left = first_beat, beats
+    i = bisect.bisect_left(lasts, cur)
+    while i < len(runs):
+        first, count, period = runs[i]
+        last = first + (count - 1) * period
+        if cur < first:  # free cycles up to the run
+            if left <= first - cur:
+                break
+            left -= first - cur
+            cur = first
+        writes = count - (cur - first + period - 1) // period  # writes at cycles >= cur
+        if left > (last - cur + 1) - writes:  # the run's free cycles do not take them all
+            left -= (last - cur + 1) - writes
+            cur, i = last + 1, i + 1
+            continue
+        if (cur - first) % period == 0:  # a write at cur
+            cur += 1
+        gap = first + -(-(cur - first) // period) * period - cur  # free cycles to the next
+        if left <= gap:
+            break
+        left -= gap
+        cur = first + -(-(cur - first) // period) * period + 1
+        q, r = divmod(left - 1, period - 1)
+        return cur + q * period + r + 1
+    return cur + left
+
+
+def _decoupled_schedule(config, instructions, costs, lat) -> list[tuple[int, int]]:
     out = []
     free = {"load": 0, "store": 0, "compute": 0}
-    # The unfinished instructions that may still block: (finish, Access) per engine, newest
-    # last; an entry finished before the candidate's earliest dispatch cannot block it.
+    # The unfinished instructions that may still block: [finish, Access] per engine, newest
+    # last; an entry finished before the candidate's earliest dispatch cannot block it. The
+    # newest load's finish is None until something waits for it (see the write-port rule).
     recent: dict[str, list] = {name: [] for name in free}
+    runs: list[tuple[int, int, int]] = []  # the compute engine's write cycles so far
+    lasts: list[int] = []
+    pending = None  # (index, first beat, beats, its recent entry) of a load not yet resolved
     fetched = 0
-    for ins, cost in zip(instructions, costs):
+
+    def resolve():
+        # The write-port rule: a load's R beat waits in any cycle the compute engine writes.
+        # Resolved only when an instruction waits for the load: every compute instruction
+        # that can write during the load is then scheduled (later ones dispatch after it).
+        nonlocal pending
+        if pending is not None:
+            index, first_beat, beats, entry = pending
+            entry[0] = free["load"] = _load_finish(first_beat, beats, runs, lasts)
+            out[index] = (out[index][0], entry[0])
+            pending = None
+
+    lat_dma = config.dma_latency
+    for index, (ins, cost) in enumerate(zip(instructions, costs)):
         t = fetched + cost.issue
         unit = engine(ins.opcode)
         if unit is None:  # HALT
+            resolve()
             t = max(t, *free.values())
         else:
+            if unit == "load":
+                resolve()
             t = max(t, free[unit])
             acc = access(config, ins)
             for other, entries in recent.items():
                 if other == unit:
                     continue
-                for finish, prior in reversed(entries):
-                    if finish <= t:
+                for entry in reversed(entries):
+                    if entry[0] is not None and entry[0] <= t:
                         break
-                    if conflicts(prior, acc):
-                        t = max(t, finish)
+                    if conflicts(entry[1], acc):
+                        if entry[0] is None:
+                            resolve()
+                        t = max(t, entry[0])
         f = t + cost.stream + cost.latency
         if unit is not None:
-            free[unit] = f
+            entry = [f, access(config, ins)]
+            if unit == "load":
+                entry[0] = None
+                pending = (index, t + lat_dma, cost.stream, entry)
+            else:
+                free[unit] = f
+                for run in write_runs(config, ins, cost, t, lat):
+                    runs.append(run)
+                    lasts.append(run[0] + (run[1] - 1) * run[2])
             entries = recent[unit]
-            entries.append((f, access(config, ins)))
-            while entries and entries[0][0] <= t:  # finished before this dispatch
-                entries.pop(0)
+            entries.append(entry)
+            while entries and entries[0][0] is not None and entries[0][0] <= t:
+                entries.pop(0)  # finished before this dispatch
         out.append((t, f))
         fetched = t
+    resolve()
     return out
 
 

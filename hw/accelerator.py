@@ -22,9 +22,12 @@ Sequencer timing, per instruction (``issue_cycles`` >= 2, the model's defaults o
 - Load and store engines: one :class:`hw.memory.dma.DMA` each, from the command to the done
   response.
 
-Scratchpad: 3R2W -- compute reads ports 0 and 1 and writes its port, the load engine writes
-its own port, the store engine reads its own (replicated read ports; the interlock keeps the
-engines' ranges apart, so the two write ports never hit one line in a cycle).
+Scratchpad: 3R1W -- compute reads ports 0 and 1, the store engine reads its own (replicated
+read ports: Yosys builds a block RAM copy per read port, each a simple dual-port RAM behind the
+one write port). Compute and the load engine share the write port, compute first: in a cycle
+in which the compute engine writes, the AXI R channel is held (``rready`` low) and the load's
+beat waits (``c_write``). The interlock keeps the engines' ranges apart, so the two never
+need one line.
 
 Datapath: read data (one cycle after the address) is shaped into the PE array's ``a``, ``b``,
 ``c`` grids by each operand's mode (``LINE``: the line; ``COL``: a run of ``C`` elements down
@@ -38,7 +41,10 @@ with ``nl_lanes`` below ``L`` a line is read ``L / nl_lanes`` times, one chunk o
 elements per cycle, and each chunk is written with its elements' enables. ``SOFTMAX`` feeds
 the :class:`~hw.nonlinear.softmax.Softmax` one element per cycle (selected from the line on
 port 0) and writes each result, through an output register, with a one-element enable;
-``LAYERNORM`` does the same through the :class:`~hw.nonlinear.layernorm.LayerNorm`.
+``LAYERNORM`` does the same through the :class:`~hw.nonlinear.layernorm.LayerNorm`. A batch
+(``more`` further vectors) feeds its vectors back to back, the read line stepping by
+``sstride`` at each vector's end and the write line by ``dstride``: the units take the next
+vector in while they normalize and output the previous one (three input banks each).
 
 DMA: two :class:`hw.memory.dma.DMA` run the AXI4 side (bursts, 4 KiB boundaries, outstanding
 bursts, completion) of a command ``{ext * line_bytes, line * beats, lines * line_bytes}``: the
@@ -49,7 +55,8 @@ select the beat's part of a line), and ``wdata`` is driven from the store read p
 so that it always holds the beat the W channel presents (the count of W beats taken so far,
 plus the one taken this cycle). A DMA instruction takes ``issue + lines * beats`` plus the
 memory's latency (5 cycles for a load, 6 for a store with a wait-free cocotbext-axi
-``AxiRam``; the model's ``dma_latency``).
+``AxiRam``; the model's ``dma_latency``), and a load one cycle more per compute write during
+its beats (the write-port rule of ``golden.accelerator_cycles``).
 """
 
 from __future__ import annotations
@@ -112,7 +119,13 @@ class _DecodedWord:
                           f(g, "y") + (rbs - 1) * f(g, "ystride"))
         self.lines, self.tcols = f(ew, "lines"), f(ew, "tcols")
         self._row_blocks = self.lines // self.tcols
-        self.sm_last = (f(sm, "n") - 1) >> l_log  # LAYERNORM has SOFTMAX's fields
+        # LAYERNORM has SOFTMAX's fields: a batch of more + 1 vectors of sm_lines lines.
+        self.sm_last = (f(sm, "n") - 1) >> l_log
+        self.sm_src_last = f(sm, "src") + f(sm, "more") * f(sm, "sstride") + self.sm_last
+        self.sm_dst_last = f(sm, "dst") + f(sm, "more") * f(sm, "dstride") + self.sm_last
+        # a batch's strides below a vector's lines (BAD_FIELD)
+        self.sm_bad_stride = (f(sm, "more") != 0) & ((f(sm, "sstride") <= self.sm_last)
+                                                     | (f(sm, "dstride") <= self.sm_last))
 
     def field(self, op, name):
         """Field ``name`` of opcode ``op``'s format."""
@@ -258,7 +271,8 @@ class AcceleratorCore(wiring.Component):
                | (is_op[g] & bad_gemv)
                | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len))
                | (is_op[Opcode.LAYERNORM]
-                  & (f(Opcode.LAYERNORM, "n") > cfg.layernorm_max_len)))
+                  & (f(Opcode.LAYERNORM, "n") > cfg.layernorm_max_len))
+               | ((is_op[Opcode.SOFTMAX] | is_op[Opcode.LAYERNORM]) & d.sm_bad_stride))
 
         # Scratchpad ranges (first + count > depth is last >= depth without a wrap).
         dma_line = beyond(f(Opcode.DMA_LOAD, "line") + f(Opcode.DMA_LOAD, "lines") - 1)
@@ -269,7 +283,7 @@ class AcceleratorCore(wiring.Component):
         nl, sm = Opcode.NL, Opcode.SOFTMAX
         nl_range = (beyond(f(nl, "src") + f(nl, "lines") - 1)
                     | beyond(f(nl, "dst") + f(nl, "lines") - 1))
-        sm_range = beyond(f(sm, "src") + d.sm_last) | beyond(f(sm, "dst") + d.sm_last)
+        sm_range = beyond(d.sm_src_last) | beyond(d.sm_dst_last)
         out_of_range = ((is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & dma_line
                         | is_op[g] & gemv_range | is_op[ew] & ew_range | is_op[nl] & nl_range
                         | (is_op[sm] | is_op[Opcode.LAYERNORM]) & sm_range)
@@ -283,7 +297,7 @@ class AcceleratorCore(wiring.Component):
         """The ranges of :func:`golden.accelerator.access` for a word: ``(reads, write,
         dram_read, dram_write)``, each range ``(valid, first, last)``, ``reads`` three."""
         d = _DecodedWord(self.config, word)
-        f, is_op, ew_last, sm_last = d.field, d.is_op, d.ew_last, d.sm_last
+        f, is_op, ew_last = d.field, d.is_op, d.ew_last
         ld, st, g, ew, nl, sm = (Opcode.DMA_LOAD, Opcode.DMA_STORE, Opcode.GEMV, Opcode.EW,
                                  Opcode.NL, Opcode.SOFTMAX)
         vector = is_op[sm] | is_op[Opcode.LAYERNORM]  # LAYERNORM has SOFTMAX's fields
@@ -294,7 +308,7 @@ class AcceleratorCore(wiring.Component):
         src_last = Mux(is_op[g], d.w_last,
                        Mux(is_op[ew], ew_last("a"),
                            Mux(is_op[nl], f(nl, "src") + f(nl, "lines") - 1,
-                               Mux(vector, f(sm, "src") + sm_last, dma_spad[1]))))
+                               Mux(vector, d.sm_src_last, dma_spad[1]))))
         compute = is_op[g] | is_op[ew] | is_op[nl] | vector
         reads = [
             (compute | is_op[st], Mux(is_op[st], dma_spad[0], first_src), src_last),
@@ -305,7 +319,7 @@ class AcceleratorCore(wiring.Component):
         dst = word[8:24]  # GEMV y, EW / NL / SOFTMAX / LAYERNORM dst
         dst_last = Mux(is_op[g], d.y_last, Mux(is_op[ew], f(ew, "dst") + lines - 1,
                                              Mux(is_op[nl], f(nl, "dst") + f(nl, "lines") - 1,
-                                                 Mux(vector, f(sm, "dst") + sm_last,
+                                                 Mux(vector, d.sm_dst_last,
                                                      dma_spad[1]))))
         write = (compute | is_op[ld], Mux(is_op[ld], dma_spad[0], dst), dst_last)
         return reads, write, (is_op[ld], *dma_ext), (is_op[st], *dma_ext)
@@ -339,10 +353,11 @@ class AcceleratorCore(wiring.Component):
                                                 init=[])
         prog_wr, prog_rd = program.write_port(), program.read_port()
         m.submodules.spad = spad = Memory(shape=self.line_shape, depth=cfg.depth, init=[])
-        # 3R2W: compute reads two lines and writes one, the load engine writes, the store
-        # engine reads (the interlock keeps their ranges apart).
+        # 3R1W: compute reads two lines, the store engine reads one; compute and the load
+        # engine share the one write port (compute first). One write port is what lets Yosys
+        # map the scratchpad to block RAM (a copy per read port, each a simple dual-port RAM
+        # written by the write port).
         wr = spad.write_port(granularity=ELEM_WIDTH)
-        wr_load = spad.write_port(granularity=ELEM_WIDTH)
         rd0, rd1, rd_store = spad.read_port(), spad.read_port(), spad.read_port()
         m.submodules.pe_array = pe = self.pe_array
         for unit in NLUnit:
@@ -388,8 +403,10 @@ class AcceleratorCore(wiring.Component):
         m.submodules.softmax = sm = self.softmax
         m.submodules.layernorm = ln = self.layernorm
         vec_ln = Signal()  # the vector instruction is LAYERNORM
-        sm_in = Signal(16)
-        sm_out = Signal(16)
+        sm_in = Signal(16)      # element of the vector being fed
+        sm_out = Signal(16)     # element of the vector being written
+        sm_rows_in = Signal(17)   # vectors of the batch fed
+        sm_rows_out = Signal(17)  # vectors of the batch written
         sm_feed = Signal()
         sm_primed = Signal()
         sm_written = Signal()
@@ -439,9 +456,10 @@ class AcceleratorCore(wiring.Component):
                 m.d.sync += steps.eq(steps - 1)
                 with m.If(steps == 1):
                     m.next = "DRAIN"
-            with m.State("VECTOR"):  # steps: n; feed n elements, then write n results
+            with m.State("VECTOR"):  # steps: n, tcols: more; feed (more + 1) * n elements
+                # while writing the results
                 m.d.comb += [c_busy.eq(1), sm_feed.eq(1)]
-                with m.If(sm_written & (sm_out == steps - 1)):
+                with m.If(sm_written & (sm_out == steps - 1) & (sm_rows_out == tcols)):
                     m.d.comb += c_last.eq(1)
                     m.next = "IDLE"
                     start()
@@ -558,14 +576,18 @@ class AcceleratorCore(wiring.Component):
 
         second = madd & phase  # MADD's second step reads c on port 0
         is_nl = kind == Opcode.NL
+        # SOFTMAX / LAYERNORM batches: bases[0] is the line of the vector being fed, bases[1]
+        # sstride, dst the line of the vector being written, bases[2] dstride, tcols more.
         sm_take = (sm.i.valid & sm.i.ready) | (ln.i.valid & ln.i.ready)
-        sm_next = sm_in + sm_take
+        sm_wrap = sm_take & (sm_in == steps - 1)  # the vector's last element is taken
+        sm_next = Mux(sm_wrap, 0, sm_in + sm_take)
+        sm_base = Mux(sm_wrap, bases[0] + bases[1], bases[0])
         w_take = self.axi.wvalid & self.axi.wready
         s_next = s_count + w_take
         m.d.comb += [
             rd0.addr.eq(Mux(~self.busy, self.host_addr,
                             Mux((kind == Opcode.SOFTMAX) | (kind == Opcode.LAYERNORM),
-                                bases[0] + (sm_next >> l_log),
+                                sm_base + (sm_next >> l_log),
                                 Mux(is_nl, bases[0] + (i >> _log2(cfg.nl_passes)
                                                        if cfg.nl_passes > 1 else i),
                                     Mux(second, address(2), address(0)))))),
@@ -645,7 +667,7 @@ class AcceleratorCore(wiring.Component):
 
         # --- softmax and LayerNorm: one element per cycle in, results through an output
         # register -------------------------------------------------------------------------
-        feed = sm_feed & (sm_in < steps) & sm_primed
+        feed = sm_feed & (sm_rows_in <= tcols) & sm_primed
         element = rd0.data.word_select(sm_in[:l_log] if l_log else 0, ELEM_WIDTH)
         for vunit, selected in ((sm, ~vec_ln), (ln, vec_ln)):
             m.d.comb += [
@@ -655,16 +677,24 @@ class AcceleratorCore(wiring.Component):
                 vunit.o.ready.eq(1),
             ]
         sm_p = Signal(ELEM_WIDTH)
-        with m.If(sm_take):
-            m.d.sync += sm_in.eq(sm_in + 1)
+        m.d.sync += sm_in.eq(sm_next)
+        with m.If(sm_wrap):
+            m.d.sync += [bases[0].eq(sm_base), sm_rows_in.eq(sm_rows_in + 1)]
         # the first line arrives a cycle after the start (also of a vector op right after one)
         m.d.sync += sm_primed.eq(sm_feed & ~c_last)
         m.d.sync += [sm_written.eq((sm.o.valid | ln.o.valid) & sm_feed),
                      sm_p.eq(Mux(vec_ln, ln.o.payload.y, sm.o.payload.p))]
         with m.If(sm_written):
             m.d.sync += sm_out.eq(sm_out + 1)
+            with m.If(sm_out == steps - 1):  # the vector's last result: on to the next
+                m.d.sync += [sm_out.eq(0), dst.eq(dst + bases[2]),
+                             sm_rows_out.eq(sm_rows_out + 1)]
         sm_en = Signal(line)
         m.d.comb += sm_en.eq(1 << (sm_out[:l_log] if l_log else 0))
+
+        # The compute engine writes the scratchpad this cycle (a load's beat waits).
+        c_write = Signal()
+        m.d.comb += c_write.eq(self.busy & (sm_written | nl_valid | rq_valid))
 
         # --- DMA: AXI passes through, but W data comes from (and R data goes to) the
         # scratchpad; a beat is 1 / beats of a line.
@@ -676,6 +706,10 @@ class AcceleratorCore(wiring.Component):
             if name == "wdata":
                 beat = s_count[:beat_log] if beat_log else 0
                 m.d.comb += ours.eq(rd_store.data.word_select(beat, beat_width))
+            elif name == "rvalid":  # an R beat waits while compute holds the write port
+                m.d.comb += theirs.eq(ours & ~c_write)
+            elif name == "rready":
+                m.d.comb += ours.eq(theirs & ~c_write)
             elif member.flow == Out:
                 m.d.comb += ours.eq(theirs)
             else:
@@ -689,9 +723,6 @@ class AcceleratorCore(wiring.Component):
         beat_en = Signal(line)
         m.d.comb += beat_en.eq(((1 << beat_elems) - 1) << (
             (l_count[:beat_log] * beat_elems) if beat_log else 0))
-        m.d.comb += [wr_load.en.eq(Mux(r_take, beat_en, 0)),
-                     wr_load.addr.eq(l_base + (l_count >> beat_log)),
-                     wr_load.data.eq(Cat([self.axi.rdata] * beats))]
 
         # --- write port ----------------------------------------------------------------------
         rq_bits = Value.cast(rq)
@@ -727,6 +758,9 @@ class AcceleratorCore(wiring.Component):
                 m.d.comb += [wr.en.eq(column_en), wr.addr.eq(y_line), wr.data.eq(column_data)]
             m.d.sync += [w_index.eq(w_index + 1), y_line.eq(y_line + ystride),
                          m_left.eq(Mux(m_left > r, m_left - r, 0))]
+        with m.Elif(r_take):  # a load's R beat, in a cycle without a compute write
+            m.d.comb += [wr.en.eq(beat_en), wr.addr.eq(l_base + (l_count >> beat_log)),
+                         wr.data.eq(Cat([self.axi.rdata] * beats))]
 
         # --- dispatch: an engine takes its instruction's fields (last in program order: an
         # engine's final write in its last cycle updates some of these registers too) --------
@@ -773,6 +807,7 @@ class AcceleratorCore(wiring.Component):
                     m.d.sync += steps.eq(fld(nl, "lines") << _log2(cfg.nl_passes))
             with m.Else():  # SOFTMAX, LAYERNORM
                 m.d.sync += [steps.eq(fld(Opcode.SOFTMAX, "n")), sm_in.eq(0), sm_out.eq(0),
+                             sm_rows_in.eq(0), sm_rows_out.eq(0),
                              vec_ln.eq(opcode == Opcode.LAYERNORM)]
         for dispatch_e, cmd, count, base in ((dispatch_l, l_cmd, l_count, l_base),
                                              (dispatch_s, s_cmd, s_count, s_base)):

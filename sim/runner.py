@@ -184,21 +184,36 @@ def build_verilog(text: str, name: str, *, waves: bool = False, models=()) -> Si
     from cocotb_tools.runner import get_runner
 
     models = tuple(Path(model) for model in models)
-    flags = VERILATOR_WARNING_FLAGS + (["--trace-fst"] if waves and fst_supported() else [])
+    flags = [*VERILATOR_WARNING_FLAGS, *_TOP_PUBLIC_FLAGS,
+             *(["--trace-fst"] if waves and fst_supported() else [])]
     digest = hashlib.sha256("".join([text, " ".join(flags), *(model.read_text()
                                                               for model in models)]).encode()
                             ).hexdigest()[:16]
     build_dir = build_root() / f"{name}-{digest}{'-waves' if waves else ''}"
     build_dir.parent.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{name}.v"
+    source, public = build_dir / f"{name}.v", build_dir / "public.vlt"
     with FileLock(str(build_dir) + ".lock"):
         if not (build_dir / name).exists():  # the simulator binary is named after the top
             atomic_write(source, text)
+            atomic_write(public, _top_public_config(name))
             verilator_env()
             runner = get_runner("verilator")
             runner.build(sources=[source, *models], hdl_toplevel=name, build_dir=build_dir,
-                         build_args=flags, waves=waves, log_file=build_dir / "build.log")
+                         build_args=[*flags, str(public)], waves=waves,
+                         log_file=build_dir / "build.log")
     return SimBuild(name, source, build_dir, waves, models)
+
+
+#: cocotb's runner makes every signal of every module visible to VPI (``--public-flat-rw``),
+#: which keeps each kept-hierarchy submodule (the LUT4 netlist lanes: thousands per array)
+#: from being inlined and quadruples the C++ of a large array. The testbenches reach only the
+#: top module's signals, so only those are made public (:func:`_top_public_config`).
+_TOP_PUBLIC_FLAGS = ["--no-public-flat-rw"]
+
+
+def _top_public_config(top: str) -> str:
+    """A Verilator configuration file making every signal of module ``top`` public (VPI)."""
+    return f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
 
 
 #: Verilator flags of native builds (:func:`build_native`): X values resolved the cheap way (the

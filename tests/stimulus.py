@@ -69,16 +69,21 @@ def _random_instruction(rng, config, kind):
         return pack(Opcode.NL, unit=int(rng.integers(0, 3)), lines=lines,
                     src=int(rng.integers(0, depth - lines)),
                     dst=int(rng.integers(0, depth - lines)))
-    if kind < 0.25:
-        n = int(rng.integers(1, min(3 * line, config.softmax_max_len + 1)))
-        last = (n - 1) // line
-        return pack(Opcode.SOFTMAX, n=n, src=int(rng.integers(0, depth - last)),
-                    dst=int(rng.integers(0, depth - last)))
     if kind < 0.32:
-        n = int(rng.integers(1, min(3 * line, config.layernorm_max_len + 1)))
-        last = (n - 1) // line
-        return pack(Opcode.LAYERNORM, n=n, src=int(rng.integers(0, depth - last)),
-                    dst=int(rng.integers(0, depth - last)))
+        opcode, max_len = ((Opcode.SOFTMAX, config.softmax_max_len) if kind < 0.25
+                           else (Opcode.LAYERNORM, config.layernorm_max_len))
+        n = int(rng.integers(1, min(3 * line, max_len + 1)))
+        lines = (n - 1) // line + 1
+        more = sstride = dstride = 0
+        if rng.random() < 0.5 and 2 * lines <= depth:  # a batch of vectors
+            sstride, dstride = (int(rng.integers(lines, lines + 3)) for _ in range(2))
+            more = int(rng.integers(1, 4))
+            while more and more * max(sstride, dstride) + lines > depth:
+                more -= 1
+        span_s, span_d = more * sstride + lines, more * dstride + lines
+        return pack(opcode, n=n, src=int(rng.integers(0, depth - span_s + 1)),
+                    dst=int(rng.integers(0, depth - span_d + 1)), more=more,
+                    sstride=sstride, dstride=dstride)
     if kind < 0.55:
         m, k = int(rng.integers(1, 3 * r + 1)), int(rng.integers(1, 3 * c + 1))
         rb, kc = -(-m // r), -(-k // c)

@@ -43,7 +43,7 @@ from golden.accelerator import (
     unpack_vector,
     untile_matrix,
 )
-from golden.accelerator_cycles import instruction_cost, latencies, program_cycles
+from golden.accelerator_cycles import instruction_cost, latencies, program_cycles, write_runs
 from golden.fixed_point import saturate, shift_right
 from golden.nonlinear.exp import exp
 from golden.nonlinear.gelu import gelu
@@ -294,6 +294,25 @@ def test_layernorm_matches_the_unit(n, rng):
     assert np.array_equal(flat[10 * L:10 * L + n], y)
 
 
+@pytest.mark.parametrize("opcode", [Opcode.SOFTMAX, Opcode.LAYERNORM])
+def test_a_vector_batch_equals_its_vectors_one_by_one(opcode, rng):
+    # more = 2: three vectors of 70 elements, read with stride 3 lines, written with stride 4
+    # (both at least the 3 lines of a vector); also in place (dst = src, equal strides).
+    mach = machine_with_random_spad(rng)
+    mach.spad[:] = rng.integers(-20000, 20000, mach.spad.shape)
+    one_by_one = Machine(CONFIG)
+    one_by_one.spad[:] = mach.spad
+    assert mach.execute(ins(opcode, dst=40, src=10, n=70, more=2, sstride=3,
+                            dstride=4)) is None
+    for j in range(3):
+        assert one_by_one.execute(ins(opcode, dst=40 + 4 * j, src=10 + 3 * j, n=70)) is None
+    assert np.array_equal(mach.spad, one_by_one.spad)
+    assert mach.execute(ins(opcode, dst=10, src=10, n=70, more=2, sstride=3, dstride=3)) is None
+    for j in range(3):
+        assert one_by_one.execute(ins(opcode, dst=10 + 3 * j, src=10 + 3 * j, n=70)) is None
+    assert np.array_equal(mach.spad, one_by_one.spad)
+
+
 # --- error status --------------------------------------------------------------------------------
 
 
@@ -332,6 +351,10 @@ HALT = pack(Opcode.HALT)
     (pack(Opcode.GEMV, m=1, k=1, ylayout=1, ycol=8, ystride=1), ErrorCode.BAD_FIELD),
     (pack(Opcode.SOFTMAX, n=1025), ErrorCode.BAD_FIELD),
     (pack(Opcode.LAYERNORM, n=1025), ErrorCode.BAD_FIELD),
+    (pack(Opcode.SOFTMAX, n=33, more=1, sstride=2, dstride=1), ErrorCode.BAD_FIELD),
+    (pack(Opcode.LAYERNORM, n=32, more=1, sstride=0, dstride=1), ErrorCode.BAD_FIELD),
+    (pack(Opcode.LAYERNORM, n=32, more=3, sstride=1, dstride=86), ErrorCode.ADDRESS_RANGE),
+    (pack(Opcode.SOFTMAX, n=32, more=3, sstride=85, dstride=1), ErrorCode.NONE),
     (pack(Opcode.DMA_STORE, line=0, ext=10, lines=7), ErrorCode.EXT_RANGE),
 ])
 def test_illegal_instruction_sets_the_error_status_and_stops(word, code, rng):
@@ -514,6 +537,12 @@ def test_instruction_costs():
     assert instruction_cost(cfg, ins(Opcode.LAYERNORM, n=384)).cycles == (
         cfg.issue_cycles + 2 * 384 + cfg.read_latency + lat.layernorm)
     assert instruction_cost(cfg, ins(Opcode.NL, unit=0, lines=3)).pe_ops == 0
+    # A batch: each further vector enters while the previous one is normalized and output.
+    assert lat.softmax_gap == 6 * cfg.pe_latency + cfg.softmax_config.recip_width + 1
+    assert lat.layernorm_gap == 5 + 26 + 6 * cfg.pe_latency
+    assert instruction_cost(cfg, ins(Opcode.LAYERNORM, n=384, more=15)).stream == 16 * 384 + 384
+    assert instruction_cost(cfg, ins(Opcode.SOFTMAX, n=8, more=3)).stream == (
+        16 + 3 * lat.softmax_gap)
 
 
 def test_gemv_utilization_near_one_when_the_array_divides_the_dims():
@@ -754,6 +783,92 @@ def test_decoupled_core_runs_random_programs(config, rng, measure):
         for stats, cycles in outcomes))
 
 
+# The write-port rule: compute and the load engine share the scratchpad's write port, compute
+# first, so a load's beats wait out the compute writes during them (golden.accelerator_cycles).
+PORT = AcceleratorConfig(rows=2, cols=2, depth=64, max_program=16, dma_latency=5)
+
+
+def _load_during(compute):
+    load = pack(Opcode.DMA_LOAD, line=40, ext=0, lines=20)
+    return [load, compute, load, HALT]
+
+
+WRITE_PORT_PROGRAMS = {
+    "ew": _load_during(pack(Opcode.EW, op=1, dst=20, a=0, b=1, lines=15, tcols=1)),
+    "madd": _load_during(pack(Opcode.EW, op=int(Op.MADD), dst=20, a=0, b=1, c=2, lines=8,
+                              tcols=1)),
+    "nl": _load_during(pack(Opcode.NL, unit=1, dst=20, src=0, lines=10)),
+    "gemv": _load_during(pack(Opcode.GEMV, y=30, w=0, x=20, m=12, k=4)),
+    "softmax": [pack(Opcode.DMA_LOAD, line=40, ext=0, lines=20),
+                pack(Opcode.SOFTMAX, dst=20, src=0, n=8)]
+    + [pack(Opcode.DMA_LOAD, line=40, ext=0, lines=20)] * 3 + [HALT],
+    # a batch: vectors shorter than the unit's gap, so their outputs come apart
+    "layernorm": [pack(Opcode.DMA_LOAD, line=40, ext=0, lines=20),
+                  pack(Opcode.LAYERNORM, dst=20, src=0, n=6, more=3, sstride=2, dstride=2)]
+    + [pack(Opcode.DMA_LOAD, line=40, ext=0, lines=20)] * 4 + [HALT],
+}
+
+
+def test_load_beats_wait_for_compute_writes():
+    # Against a cycle-by-cycle count: each load's finish is its first beat cycle plus its
+    # beats plus the compute write cycles it meets, plus one.
+    for name, words in WRITE_PORT_PROGRAMS.items():
+        program = [unpack(w) for w in words]
+        report = program_cycles(PORT, program)
+        writes = set()
+        for ins_, cost, (d, f) in zip(program, report.costs, report.schedule):
+            for first, count, period in write_runs(PORT, ins_, cost, d):
+                writes |= {first + j * period for j in range(count)}
+            if ins_.opcode not in (Opcode.DMA_LOAD, Opcode.HALT):
+                assert first + (count - 1) * period == f  # the last write is the finish
+        stalled = 0
+        for ins_, cost, (d, f) in zip(program, report.costs, report.schedule):
+            if ins_.opcode == Opcode.DMA_LOAD:
+                cycle, left = d + PORT.dma_latency, cost.stream
+                while left:
+                    left -= cycle not in writes
+                    cycle += 1
+                assert f == cycle, name
+                stalled += f - (d + cost.stream + PORT.dma_latency)
+        assert stalled > 0, name
+
+
+@pytest.mark.parametrize("name", sorted(WRITE_PORT_PROGRAMS))
+def test_core_load_waits_for_compute_writes_as_modelled(name, rng):
+    spad = int16(rng, (PORT.depth, PORT.line), -3000, 3000)
+    dram = int16(rng, (32, PORT.line), -3000, 3000)
+    # _check_core: bit-exact, and the cycles are the model's within a cycle per DMA (the
+    # AxiSimRam's timing); Verilator's runs (test_streaming_rtl...) check them closer.
+    [(stats, cycles)] = _check_core(PORT, [WRITE_PORT_PROGRAMS[name]], spad, dram=dram,
+                                    cycle_slack=1)
+    program = [i for _, i in stats.trace]
+    report = program_cycles(PORT, program)
+    waits = sum(f - (d + c.stream + c.latency) for i, c, (d, f) in
+                zip(program, report.costs, report.schedule) if i.opcode == Opcode.DMA_LOAD)
+    assert stats.status.done and waits > 2  # more than the slack: the RTL's loads did wait
+
+
+def test_core_runs_vector_batches_back_to_back(rng, measure):
+    # SOFTMAX and LAYERNORM batches on the RTL: vectors shorter than the unit's gap (the next
+    # vector's last element waits for the normalization) and longer ones (a vector per n
+    # cycles), in place and strided; golden = RTL, and the cycles are the model's exactly.
+    config = replace(HW, depth=64, max_program=8)
+    spad = int16(rng, (config.depth, config.line), -3000, 3000)
+    words = [pack(Opcode.SOFTMAX, dst=8, src=0, n=5, more=3, sstride=1, dstride=2),
+             pack(Opcode.LAYERNORM, dst=16, src=16, n=13, more=2, sstride=2, dstride=2),
+             pack(Opcode.SOFTMAX, dst=24, src=24, n=60, more=2, sstride=8, dstride=8),
+             pack(Opcode.LAYERNORM, dst=50, src=0, n=52, more=1, sstride=7, dstride=7),
+             HALT]
+    [(stats, cycles)] = _check_core(config, [words], spad)
+    assert stats.status.done
+    one_by_one = program_cycles(config, [
+        ins(Opcode(i.opcode), dst=i.dst + j * i.dstride, src=i.src + j * i.sstride, n=i.n)
+        for _, i in stats.trace[:-1] for j in range(i.more + 1)]).cycles
+    measure(f"vector batches on the 2x4 RTL: {cycles} cycles (the model's), "
+            f"{one_by_one} one vector per instruction")
+    assert cycles < 0.7 * one_by_one
+
+
 def _hw_supported(word) -> bool:
     return unpack(word).opcode not in (Opcode.DMA_LOAD, Opcode.DMA_STORE)
 
@@ -782,7 +897,16 @@ def test_core_stops_with_the_error_code_and_pc(rng):
            pack(Opcode.NL, unit=3, lines=1), pack(Opcode.SOFTMAX, n=1025),
            pack(Opcode.LAYERNORM, n=0), pack(Opcode.LAYERNORM, n=1025),
            pack(Opcode.LAYERNORM, dst=31, n=9), pack(Opcode.LAYERNORM, src=31, n=9),
-           pack(Opcode.GEMV, m=1, k=1, ylayout=1, ycol=4)]
+           pack(Opcode.GEMV, m=1, k=1, ylayout=1, ycol=4),
+           # batches: a stride below a vector's 2 lines, the last vector's range, a product
+           # of more and stride beyond 16 bits
+           pack(Opcode.SOFTMAX, n=9, more=1, sstride=1, dstride=2),
+           pack(Opcode.LAYERNORM, n=9, more=1, sstride=2, dstride=0),
+           pack(Opcode.LAYERNORM, n=9, more=2, sstride=2, dstride=15),
+           pack(Opcode.LAYERNORM, n=9, more=2, sstride=2, dstride=16),
+           pack(Opcode.SOFTMAX, n=8, more=3, src=1, sstride=10, dstride=1),
+           pack(Opcode.SOFTMAX, n=8, more=3, src=2, sstride=10, dstride=1),
+           pack(Opcode.SOFTMAX, n=8, more=40000, sstride=40000, dstride=1)]
     # Random words: a random opcode with small random fields, errors and legal ones mixed.
     for _ in range(25):
         opcode = Opcode(int(rng.choice([1, 2, 3, 4, 5, 6, 7, 9])))
@@ -864,16 +988,21 @@ def test_layernorm_opcode_under_verilator(rng, measure):
 
     config = SMALL
     line = config.line
-    dram = int16(rng, (80, line), -3000, 3000)
+    dram = int16(rng, (110, line), -3000, 3000)
     dram[56:64] = 1234  # elements 448..511: a constant vector
     words = [pack(Opcode.DMA_LOAD, line=0, ext=0, lines=64),
              pack(Opcode.LAYERNORM, dst=64, src=0, n=384),
              pack(Opcode.LAYERNORM, dst=50, src=50, n=5),
              pack(Opcode.LAYERNORM, dst=120, src=56, n=61),
              pack(Opcode.LAYERNORM, dst=config.depth - 2, src=8, n=2 * line),
+             # batches: four LayerNorms of 45 elements, five softmaxes of 20 (under the gap)
+             pack(Opcode.LAYERNORM, dst=200, src=0, n=45, more=3, sstride=6, dstride=7),
+             pack(Opcode.SOFTMAX, dst=300, src=0, n=20, more=4, sstride=3, dstride=3),
              pack(Opcode.DMA_STORE, line=config.depth - 2, ext=0, lines=2),
              pack(Opcode.DMA_STORE, line=50, ext=2, lines=1),
-             pack(Opcode.DMA_STORE, line=64, ext=3, lines=64), HALT]
+             pack(Opcode.DMA_STORE, line=64, ext=3, lines=64),
+             pack(Opcode.DMA_STORE, line=200, ext=67, lines=27)]
+    words += [pack(Opcode.DMA_STORE, line=300, ext=94, lines=15), HALT]
     expected, stats = run_golden(config, words, dram)
     assert stats.status.done
     assert np.all(expected[59:67] == 0) and np.any(expected[3:51] != 0)
@@ -881,9 +1010,10 @@ def test_layernorm_opcode_under_verilator(rng, measure):
     assert hw.status == MachineStatus(done=True, pc=len(words) - 1)
     assert np.array_equal(hw.dram, expected)
     model = program_cycles(config, [i for _, i in stats.trace]).cycles
-    measure(f"LAYERNORM program (n = 384, 5, 61, 16) on the {config.rows}x{config.cols} RTL: "
+    measure(f"LAYERNORM program (n = 384, 5, 61, 16; batches of 4 x 45 and 5 x 20 softmax) on "
+            f"the {config.rows}x{config.cols} RTL: "
             f"{hw.cycles} cycles (model {model})")
-    assert 0 <= hw.cycles - model <= 3  # a cycle more per store (its B response)
+    assert 0 <= hw.cycles - model <= 5  # a cycle more per store (its B response)
 
 
 def _compiled_layer(kind, dims, config, rng):

@@ -13,6 +13,7 @@ from gen.measure.fpga_accelerator import (
     ECP5_85F,
     fits,
     fpga_config,
+    memory_mapping,
     multiplier_estimate,
     place_and_route,
     sentences_per_second,
@@ -65,6 +66,19 @@ def test_narrow_nl_units_take_fewer_multipliers(measure):
             f"(~{wide['dsps']} 18x18 blocks), {narrow['multipliers']} with one lane "
             f"(~{narrow['dsps']})")
     assert narrow["multipliers"] < wide["multipliers"] and narrow["dsps"] < wide["dsps"]
+    # One write port per memory (the scratchpad's shared by compute and the load engine): a
+    # block RAM copy per read port holds it (test_scratchpad_maps_to_block_ram synthesizes).
+    assert narrow["memories"]["core.spad"] == {"write_ports": 1, "read_ports": 3}
+    assert all(m["write_ports"] == 1 for m in narrow["memories"].values())
+
+
+def test_memory_mapping_reads_the_synthesis_log():
+    log = ("2.28. Executing MEMORY_LIBMAP pass (mapping memories to cells).\n"
+           "mapping memory core.spad via $__DP16KD_\n<suppressed ~9 debug messages>\n"
+           "mapping memory core.program via $__PDPW16KD_\n"
+           "using FF mapping for memory core.softmax.buffer\n")
+    assert memory_mapping(log) == {"core.program": "PDPW16KD", "core.softmax.buffer": "logic",
+                                   "core.spad": "DP16KD"}
 
 
 def test_fits_and_sentences_per_second():

@@ -250,14 +250,19 @@ def test_encoder_compiles_into_programs_that_fit(minilm_layer):
     assert prog.plan["spad_lines"] <= MODEL_CONFIG.depth == 4096
     # Weights stream: each ping-pong region is far smaller than one layer's weights.
     assert prog.plan["weight_region"] < 2048 and len(prog.programs) > 1
-    ops = []
+    vectors = {Opcode.LAYERNORM: [], Opcode.SOFTMAX: []}
     for program in prog.programs:
         assert len(program.instructions) <= MODEL_CONFIG.max_program
         assert program.instructions[-1].opcode == Opcode.HALT
-        ops += [ins.opcode for ins in program.instructions]
-    # Embedding LayerNorm and two per layer, per token; the softmax unit for every head.
-    assert ops.count(Opcode.LAYERNORM) == 144 * 3
-    assert ops.count(Opcode.SOFTMAX) == 144 * 12
+        for ins in program.instructions:
+            if ins.opcode in vectors:
+                vectors[ins.opcode].append(ins.more + 1)
+    # Embedding LayerNorm and two per layer, per token, in batches of a token block's tokens;
+    # the softmax unit for every head, in batches of up to 8 tokens' rows of a head pair.
+    assert sum(vectors[Opcode.LAYERNORM]) == 144 * 3
+    assert max(vectors[Opcode.LAYERNORM]) == prog.plan["token_block"] > 1
+    assert sum(vectors[Opcode.SOFTMAX]) == 144 * 12
+    assert max(vectors[Opcode.SOFTMAX]) == 2 * 8
     # A 1024-line scratchpad (what an ECP5-85F could hold) runs a short sentence's layer with
     # smaller weight regions and token blocks; 512 lines are too few.
     from golden.accelerator import AcceleratorConfig

@@ -174,7 +174,7 @@ def test_op_enum_follows_golden_encoding():
 # --- cocotb on Verilator: the emitted Verilog ---------------------------------------------------
 
 
-@pytest.mark.parametrize("n_bits,n_queries", [(64, 3000), (1000, 1500)])
+@pytest.mark.parametrize("n_bits,n_queries", [(64, 3000), (1000, 500)])
 def test_verilator_bit_exact_and_one_query_per_cycle(n_bits, n_queries, rng, measure):
     config = SearchTreeConfig(bits=n_bits)
     inputs = random_queries(config, rng, n_queries)

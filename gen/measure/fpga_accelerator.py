@@ -8,7 +8,8 @@ cost:
    no synthesis) and the 18x18 DSP blocks they need, ``ceil(a/18) * ceil(b/18)`` each (seconds:
    the fast tests use it);
 2. :func:`synthesize`: Yosys ``synth_ecp5`` of the design alone, its LUTs (LUT4 + 2 per CCU2C),
-   flip-flops, DSPs (MULT18X18D) and block RAMs (DP16KD): whether it fits the device;
+   flip-flops, DSPs (MULT18X18D) and block RAMs (DP16KD), how each memory mapped
+   (:func:`memory_mapping`): whether it fits the device;
 3. :func:`place_and_route`: the design in :class:`boards.harness.FmaxHarness` placed and routed
    by nextpnr-ecp5 for the ULX3S-85F with a timeout: Fmax.
 
@@ -16,6 +17,12 @@ Why the nonlinear units have their own lane count (``nl_lanes``): with a lane pe
 line, the exp, GELU and SiLU units hold ``3 * rows * cols`` lanes of a few multipliers each,
 which alone need more DSPs than the device has at 4x8 and above. With ``nl_lanes`` lanes an NL
 instruction streams a line in ``rows * cols / nl_lanes`` cycles instead of one.
+
+Block RAM: the scratchpad has one write port and three read ports (compute two, the store DMA
+one), so Yosys maps it to three copies of ``depth x rows*cols*16`` bits, each a simple
+dual-port array of DP16KD written by the write port: ``3 * depth * rows * cols / 1024``
+blocks (an 18-bit-wide block holds 1024 elements of 16 bits), 192 of the 208 for 8x8 and 1024
+lines. The program memory takes ``max_program * 128 / 16384`` more (8 for 1024 words).
 
 Sentences per second are ``Fmax / cycles per sentence``, the cycles from the cycle model of the
 compiled MiniLM program (given by the caller).
@@ -41,9 +48,10 @@ from .fpga_bench import core_resources
 from .fpga_report import parse_yosys_stat
 from .provenance import measured_with
 
-__all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "fpga_config", "multiplier_estimate",
-           "fits", "synthesize", "place_and_route", "sentences_per_second",
-           "measure_accelerator", "write_fpga_accelerator"]
+__all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "SYNTH_OPTS", "COARSE_WITHOUT_SHARE",
+           "synth_script", "fpga_config", "multiplier_estimate", "fits", "memory_mapping",
+           "synthesize", "place_and_route", "sentences_per_second", "measure_accelerator",
+           "write_fpga_accelerator"]
 
 #: Capacity of the LFE5U-85F: LUT4s, 18x18 multipliers (MULT18X18D), 18 Kbit block RAMs.
 ECP5_85F = {"luts": 83640, "dsps": 156, "brams": 208}
@@ -55,6 +63,36 @@ DEFAULT_CONFIGS = [
     {"rows": 8, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024},
     {"rows": 4, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024},
 ]
+
+
+#: ``synth_ecp5`` options. ``-no-rw-check``: a scratchpad read never meets a write of the same
+#: line in the same cycle where the result matters (the interlock keeps the engines' ranges
+#: apart, an instruction reads a line before it writes it back, and a write of some elements
+#: of a line leaves the block RAMs of the others alone), so Yosys need not emulate read-old-data
+#: with a register and a comparator per data bit beside each block RAM copy.
+SYNTH_OPTS = "-no-rw-check"
+
+#: ``synth_ecp5``'s ``coarse`` stage (Yosys 0.5x-0.69 ``synth_lattice``) without its ``share``
+#: pass. ``share`` asks a SAT solver, for every pair of the PE array's 64 x 3 shifters (and the
+#: units'), whether one could serve both: on the 8x8 accelerator it answered no to each of
+#: 1,637 pairs in the 50 minutes it ran here (13 % of a loaded core), a tenth of the way through.
+#: Checked to give the same cells as plain ``synth_ecp5`` on a small design.
+COARSE_WITHOUT_SHARE = [
+    "proc", "check", "flatten", "tribuf -logic", "deminout", "opt_expr", "opt_clean", "check",
+    "opt -nodffe -nosdff", "fsm", "opt", "wreduce", "peepopt", "opt_clean",
+    "techmap -map +/cmp2lut.v -D LUT_WIDTH=4", "opt_expr", "opt_clean",
+    "techmap -map +/mul2dsp.v -map +/lattice/dsp_map_18x18.v -D DSP_A_MAXWIDTH=18 "
+    "-D DSP_B_MAXWIDTH=18 -D DSP_A_MINWIDTH=2 -D DSP_B_MINWIDTH=2 -D DSP_NAME=$__MUL18X18",
+    "chtype -set $mul t:$__soft_mul", "alumacc", "opt", f"memory -nomap {SYNTH_OPTS}",
+    "opt_clean",
+]
+
+
+def synth_script(top: str) -> list[str]:
+    """Yosys commands synthesizing ``top`` for the ECP5 as ``synth_ecp5`` does, in two runs
+    around :data:`COARSE_WITHOUT_SHARE`; the last runs ``synth_ecp5 -run map_ram:``."""
+    return [f"synth_ecp5 {SYNTH_OPTS} -top {top} -run begin:coarse", *COARSE_WITHOUT_SHARE,
+            f"synth_ecp5 {SYNTH_OPTS} -top {top} -run map_ram:"]
 
 
 def fpga_config(**params) -> AcceleratorConfig:
@@ -75,7 +113,10 @@ def multiplier_estimate(config: AcceleratorConfig) -> dict:
     -------
     dict
         ``multipliers`` (count), ``dsps`` (sum of ``ceil(a/18) * ceil(b/18)`` over them, a
-        constant operand's width being its value's) and ``by_width`` (``"AxB": count``).
+        constant operand's width being its value's), ``by_width`` (``"AxB": count``) and
+        ``memories`` (per memory, its ``write_ports`` and ``read_ports``: a block RAM copy
+        holds one write and one read port, so a memory maps to block RAM only with one write
+        port).
     """
     from hw.accelerator import AcceleratorCore
 
@@ -89,8 +130,15 @@ def multiplier_estimate(config: AcceleratorConfig) -> dict:
         a, b = sorted((a, b))
         by_width[f"{a}x{b}"] = by_width.get(f"{a}x{b}", 0) + 1
         dsps += math.ceil(a / 18) * math.ceil(b / 18)
+    memories: dict[str, dict] = {}
+    for module in re.split(r"^module ", text, flags=re.M)[1:]:
+        name = module.split(None, 1)[0].lstrip("\\")
+        for kind, memid in re.findall(r"cell \$mem(wr|rd)_v2 \S+\n\s*parameter \\MEMID "
+                                      r"\"\\\\(\S+)\"", module):
+            ports = memories.setdefault(f"{name}.{memid}", {"write_ports": 0, "read_ports": 0})
+            ports["write_ports" if kind == "wr" else "read_ports"] += 1
     return {"multipliers": sum(by_width.values()), "dsps": dsps,
-            "by_width": dict(sorted(by_width.items()))}
+            "by_width": dict(sorted(by_width.items())), "memories": dict(sorted(memories.items()))}
 
 
 def fits(resources: dict) -> bool:
@@ -114,16 +162,31 @@ def synthesize(config: AcceleratorConfig, directory: Path, *,
     started = time.monotonic()
     try:
         done = subprocess.run([env["YOSYS"], "-q", "-l", log.name, "-p",
-                               f"read_verilog core.v; synth_ecp5 -top {CORE_NAME}; stat"],
+                               "; ".join(["read_verilog core.v", *synth_script(CORE_NAME),
+                                          "stat"])],
                               cwd=directory, capture_output=True, text=True, env=env,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BuildError(f"synthesis timed out after {timeout:g} s (log: {log})") from None
     if done.returncode or "Printing statistics" not in log.read_text():
         raise BuildError(f"synthesis failed (log: {log})")
-    resources = core_resources(parse_yosys_stat(log.read_text())[CORE_NAME])
-    return {**resources, "fits": fits(resources),
+    text = log.read_text()
+    resources = core_resources(parse_yosys_stat(text)[CORE_NAME])
+    return {**resources, "fits": fits(resources), "memories": memory_mapping(text),
             "seconds": round(time.monotonic() - started, 1)}
+
+
+def memory_mapping(log_text: str) -> dict:
+    """How Yosys's ``memory_libmap`` mapped each memory of a synthesis log: the library cell
+    (``DP16KD``, ``PDPW16KD``, ``TRELLIS_DPR16X4``: block or distributed RAM) or ``"logic"``
+    (flip-flops and LUTs: a memory no RAM could hold, or a small ROM such as a unit's table of
+    coefficients)."""
+    out = {}
+    for name, cell in re.findall(r"^mapping memory (\S+) via \$__(\w+?)_?$", log_text, re.M):
+        out[name] = cell
+    for name in re.findall(r"^using FF mapping for memory (\S+)$", log_text, re.M):
+        out[name] = "logic"
+    return dict(sorted(out.items()))
 
 
 def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: float = 50.0,
@@ -136,7 +199,12 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
     board = get_board(BOARD)
     harness = FmaxHarness(_design(config), board, freq_hz=target_mhz * 1e6)
     result = build_top(board, harness, "bench", Path(directory), timeout=timeout,
-                       overrides={"script_after_read": keep_core_script("bench"),
+                       overrides={"script_after_read": "\n".join(
+                                      [keep_core_script("bench"), *synth_script("bench")[:-1]]),
+                                  # the platform's synth_ecp5 runs the rest (synth_script)
+                                  "synth_opts": " ".join(filter(None, [
+                                      board.overrides.get("synth_opts"), SYNTH_OPTS,
+                                      "-run map_ram:"])),
                                   "nextpnr_opts": f"--router {router}"})
     report = result.report
     (timing,) = report["clocks"].values()

@@ -21,10 +21,13 @@ current one, across matrices and layers). Attention runs per sentence and head p
 pair's ``[k; q]`` and values for every token of the sentence (its LN outputs staged on chip),
 the scores, mask, softmax and context; each token's context line of the pair goes to DRAM.
 The output projection, residuals, LayerNorms and the FFN then run per block of tokens, every
-weight tile serving the whole block. The instruction stream is cut into programs of at most
-``max_program`` words where nothing on chip is live (between head pairs and token blocks); a
-program that starts at a cut first reloads the constants, the staged tokens and the
-prefetched weight tile.
+weight tile serving the whole block. The vector units run batches: one ``SOFTMAX`` normalizes
+the score rows of both heads of ``SOFTMAX_TOKENS`` tokens, one ``LAYERNORM`` every token of a
+block (the unit takes a vector in while it outputs the previous one, so a batch costs about
+``n`` cycles per vector instead of ``2n`` plus the unit's latency). The instruction stream is
+cut into programs of at most ``max_program`` words where nothing on chip is live (between
+head pairs and token blocks); a program that starts at a cut first reloads the constants, the
+staged tokens and the prefetched weight tile.
 
 Rewrites (exact in real arithmetic; :func:`folded_forward` checks them against
 :mod:`golden.minilm` in float64):
@@ -88,7 +91,7 @@ from golden.pe import Op
 from ..compiler.layers import HEADROOM, frac_for
 from ..compiler.program import Matrix, Program, WeightStream, _Builder
 
-__all__ = ["MODEL_CONFIG", "FoldedLayer", "FoldedModel", "fold",
+__all__ = ["MODEL_CONFIG", "SOFTMAX_TOKENS", "FoldedLayer", "FoldedModel", "fold",
            "folded_forward", "QuantizedModel", "quantize_model", "EncoderProgram",
            "compile_encoder", "padded_length"]
 
@@ -97,6 +100,10 @@ __all__ = ["MODEL_CONFIG", "FoldedLayer", "FoldedModel", "fold",
 #: as a sequence of programs. A 128-token sentence's attention buffers need the depth.
 MODEL_CONFIG = AcceleratorConfig(rows=8, cols=8, depth=4096, max_program=4096,
                                  softmax_max_len=128, decoupled=True)
+
+#: Tokens whose attention rows (two heads each) one SOFTMAX batch normalizes: the unit takes
+#: a row in while it outputs the previous one, so a batch costs about a row's cycles per row.
+SOFTMAX_TOKENS = 8
 
 #: Fixed formats of the units (fraction bits).
 LN_FRAC, GELU_IN_FRAC, GELU_OUT_FRAC, SM_IN_FRAC, SM_OUT_FRAC = 10, 10, 10, 9, 15
@@ -369,8 +376,9 @@ def _attention_lines(cfg: AcceleratorConfig, t_pad: int) -> int:
     """Scratchpad lines of one sentence's attention buffers (one head pair at a time)."""
     vl = functools.partial(vector_lines, cfg)
     t64 = -(-t_pad // cfg.line) * cfg.line
-    return 7 * t_pad + 2 * t_pad + 2 * t_pad + (t64 + t_pad) + 4 * vl(t_pad) \
-        + vl(t64 + t_pad) + t_pad
+    group = min(t_pad, SOFTMAX_TOKENS)
+    return 7 * t_pad + 2 * t_pad + 2 * t_pad + (t64 + t_pad) + 2 * vl(t_pad) \
+        + group * (2 * vl(t_pad) + vl(t64 + t_pad)) + t_pad
 
 
 #: Lines per token of the token-block buffers (ctx, y, a, r, y1, g) at hidden 384, FFN 1536.
@@ -521,6 +529,12 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
                 b.emit(Opcode.GEMV, y=y[0] + t * y[1] + row0 // line, w=buf, x=x[0] + t * x[1],
                        m=rows, k=k, shift=shift, ycol=(row0 % line) // cfg.rows)
 
+    def layernorms(dst, src, t_count):
+        """One LAYERNORM batch over a block's tokens: ``src`` strided by ``hv`` lines,
+        ``dst`` by ``h1`` (the constant 1 after each token's ``hid`` elements)."""
+        b.emit(Opcode.LAYERNORM, dst=dst, src=src, n=hid, more=t_count - 1, sstride=hv,
+               dstride=h1)
+
     # --- embedding LayerNorm, by token blocks: X -> Y -----------------------------------
     for t0 in range(0, n_tok, tb):
         cut()
@@ -528,8 +542,7 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
         b.phase = "load"
         b.dma(Opcode.DMA_LOAD, ab, x_seg.ext + t0 * hv, nb * hv)
         b.phase = "layernorm"
-        for t in range(nb):
-            b.emit(Opcode.LAYERNORM, dst=yb + t * h1, src=ab + t * hv, n=hid)
+        layernorms(yb, ab, nb)
         b.phase = "store"
         b.dma(Opcode.DMA_STORE, yb, y_seg.ext + t0 * h1, nb * h1)
 
@@ -549,9 +562,10 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
             kq = b.alloc("kq", 2 * t_pad)
             kt = b.alloc("K", 2 * t_pad)
             vb = b.alloc("V", 8 * nk)
+            group = min(t_pad, SOFTMAX_TOKENS)
             mk = b.alloc("mask", 2 * sl)
-            sc = b.alloc("s", 2 * sl)
-            px = b.alloc("p", pls)
+            sc = b.alloc("s", 2 * group * sl)
+            px = b.alloc("p", group * pls)
             cx = b.alloc("ctxp", t_pad)
             loads = [(ys, y_seg.ext + tok * h1, t_pad * h1),
                      (mk, b.segments[f"mask{si}"].ext, 2 * sl)]
@@ -588,20 +602,26 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
                         y_at = vb + j * 4 * nk + (t + j * t64) // 8
                         b.gemv(y_at, buf, ys + t * h1, d, hid, _shift(f["wv"] + LN_FRAC, f_v, "v"),
                                column=t % 8, ystride=nk)
-                for t in range(t_pad):
-                    b.phase = "scores"
-                    for j in range(2):
-                        b.gemv(sc + j * sl, kt + j * t_pad, kq + 2 * t + j, t_pad, 2 * d,
-                               _shift(2 * f_kq, SM_IN_FRAC, "scores"))
-                    b.phase = "mask"
-                    b.ew(Op.ADD, sc, sc, mk, 2 * sl)
+                # Per group of tokens: the scores of both heads (row 2u + j of the group's
+                # score rows, sl lines apart), the mask, one SOFTMAX batch over the rows, and
+                # each token's context from its [p_2l ; p_2l+1] (pls = 2 sl lines).
+                for g0 in range(0, t_pad, group):
+                    tokens = range(g0, min(t_pad, g0 + group))
+                    for t in tokens:
+                        row = sc + 2 * (t - g0) * sl
+                        b.phase = "scores"
+                        for j in range(2):
+                            b.gemv(row + j * sl, kt + j * t_pad, kq + 2 * t + j, t_pad, 2 * d,
+                                   _shift(2 * f_kq, SM_IN_FRAC, "scores"))
+                        b.phase = "mask"
+                        b.ew(Op.ADD, row, row, mk, 2 * sl)
                     b.phase = "softmax"
-                    for j in range(2):
-                        b.emit(Opcode.SOFTMAX, dst=px + j * (t64 // line), src=sc + j * sl,
-                               n=t_pad)
+                    b.emit(Opcode.SOFTMAX, dst=px, src=sc, n=t_pad, more=2 * len(tokens) - 1,
+                           sstride=sl, dstride=sl)
                     b.phase = "context"
-                    b.gemv(cx + t, vb, px, 2 * d, t64 + t_pad,
-                           _shift(f_v + SM_OUT_FRAC, f_ctx, "ctx"))
+                    for t in tokens:
+                        b.gemv(cx + t, vb, px + (t - g0) * pls, 2 * d, t64 + t_pad,
+                               _shift(f_v + SM_OUT_FRAC, f_ctx, "ctx"))
                 b.phase = "store"
                 for t in range(t_pad):
                     b.dma(Opcode.DMA_STORE, cx + t, ctx_seg.ext + (tok + t) * h1 + p, 1)
@@ -622,13 +642,13 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
             b.dma(Opcode.DMA_LOAD, yb, y_seg.ext + t0 * h1, nb * h1)
             gemvs(ws.tiles(w["wo"]), (ctxb, h1), (ab, hv), nb,
                   hid + 1, _shift(f["wo"] + f_ctx, f_r1, "a"), "out_proj")
+            b.phase = "residual"
             for t in range(nb):
-                b.phase = "residual"
                 b.ew(Op.MUL, rb + t * hv, gam, yb + t * h1, hv,
                      _shift(f["g_in"] + LN_FRAC, f_r1, "t1"))
                 b.ew(Op.ADD, rb + t * hv, rb + t * hv, ab + t * hv, hv)
-                b.phase = "layernorm"
-                b.emit(Opcode.LAYERNORM, dst=y1b + t * h1, src=rb + t * hv, n=hid)
+            b.phase = "layernorm"
+            layernorms(y1b, rb, nb)
             up = ws.tiles(w["w1"])
             gemvs(up, (y1b, h1), (gb, gl), nb, hid + 1,
                   _shift(f["w1"] + LN_FRAC, GELU_IN_FRAC, "m"), "ffn_up")
@@ -637,13 +657,14 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
                 b.nl(NLUnit.GELU, gb + t * gl, gb + t * gl, vl(ffn))
             gemvs(ws.tiles(w["w2"]), (gb, gl), (ab, hv), nb,
                   ffn + 1, _shift(f["w2"] + GELU_OUT_FRAC, f_r2, "o2"), "ffn_down")
+            b.phase = "residual"
             for t in range(nb):
-                b.phase = "residual"
                 b.ew(Op.MUL, rb + t * hv, gam + hv, y1b + t * h1, hv,
                      _shift(f["g1"] + LN_FRAC, f_r2, "t2"))
                 b.ew(Op.ADD, rb + t * hv, rb + t * hv, ab + t * hv, hv)
-                b.phase = "layernorm"
-                b.emit(Opcode.LAYERNORM, dst=yb + t * h1, src=rb + t * hv, n=hid)
+            b.phase = "layernorm"
+            layernorms(yb, rb, nb)
+            for t in range(nb):
                 if last:
                     b.phase = "affine"
                     out_t = ab + t * hv

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -337,6 +337,9 @@ class ModelRun:
         Wall time of the backend runs.
     programs : int
         Programs run (every batch is cut into programs of at most ``max_program`` words).
+    batch_figures : list of dict
+        Per batch: its sentences, padded tokens, programs, cycles, useful PE operations and
+        PE utilization (with ``batch_tokens=None``, one sentence each).
     """
 
     sentences: list[str]
@@ -355,6 +358,7 @@ class ModelRun:
     measured_cycles: int | None = None
     wall_seconds: float = 0.0
     programs: int = 0
+    batch_figures: list = field(default_factory=list)
 
     @property
     def cycles_per_sentence(self) -> float:
@@ -390,7 +394,7 @@ class ModelRun:
             "batches": self.batches,
             "phases": self.phases,
             "measured_cycles": self.measured_cycles, "wall_seconds": self.wall_seconds,
-            "programs": self.programs,
+            "programs": self.programs, "per_batch": self.batch_figures,
         }
 
 
@@ -409,21 +413,23 @@ def _batches(lengths: list[int], batch_tokens: int | None) -> list[list[int]]:
     return groups
 
 
-def plan_batches(model, lengths, batch_tokens, config) -> list:
-    """``(sentence indices, EncoderProgram)`` per batch: consecutive sentences whose padded
-    ``lengths`` fit ``batch_tokens``; a group that overflows the scratchpad is halved."""
-    planned = []
+def plan_batches(model, lengths, batch_tokens, config):
+    """Yield ``(sentence indices, EncoderProgram)`` per batch: consecutive sentences whose
+    padded ``lengths`` fit ``batch_tokens``; a group that overflows the scratchpad is halved.
+    Each batch compiles when it is reached, so a run holds one batch's DRAM image (the
+    model's weights) at a time: 21 sentences one per batch, compiled ahead, took 9 GB."""
     pending = _batches(list(lengths), batch_tokens)
     while pending:
         group = pending.pop(0)
         try:
-            planned.append((group, model.compile([lengths[i] for i in group], config)))
+            prog = model.compile([lengths[i] for i in group], config)
         except ValueError as error:
             if "buffer overflow" not in str(error) or len(group) == 1:
                 raise
             half = len(group) // 2
             pending[:0] = [group[:half], group[half:]]
-    return planned
+            continue
+        yield group, prog
 
 
 def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
@@ -455,9 +461,11 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
     phases: dict[str, int] = {}
     wall = 0.0
     programs = 0
-    planned = plan_batches(model, lengths, batch_tokens, self.config)
-    groups = [g for g, _ in planned]
-    for group, prog in planned:
+    groups = []
+    figures = []
+    for group, prog in plan_batches(model, lengths, batch_tokens, self.config):
+        groups.append(group)
+        before = (cycles, pe_ops, programs)
         after = prog.dram([embs[i] for i in group], [len(ids[i]) for i in group])
         for program in prog.programs:  # one after the other on the same DRAM
             words = program.words
@@ -482,11 +490,17 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
             for name, phase in report.phases.items():
                 phases[name] = phases.get(name, 0) + phase.cycles
         macs += prog.model_macs
+        batch_cycles, batch_ops = cycles - before[0], pe_ops - before[1]
+        figures.append({"sentences": list(group), "padded_tokens": list(prog.lengths),
+                        "programs": programs - before[2], "cycles": batch_cycles,
+                        "pe_ops": batch_ops,
+                        "pe_utilization": batch_ops / (self.config.line * batch_cycles)})
         for i, h in zip(group, prog.output(after)):
             hidden[i] = h
+        del prog, after  # before the next batch compiles
     emb = model.pool(hidden, ids)
     ref = model.reference(ids)
     return ModelRun(sentences, [len(i) for i in ids], emb, ref, np.sum(emb * ref, axis=1),
                     cosine_matrix(emb), cosine_matrix(ref), cycles, pe_ops, macs,
                     self.config.rows * self.config.cols, groups, phases, measured, wall,
-                    programs)
+                    programs, figures)
