@@ -413,21 +413,23 @@ def _batches(lengths: list[int], batch_tokens: int | None) -> list[list[int]]:
     return groups
 
 
-def plan_batches(model, lengths, batch_tokens, config) -> list:
-    """``(sentence indices, EncoderProgram)`` per batch: consecutive sentences whose padded
-    ``lengths`` fit ``batch_tokens``; a group that overflows the scratchpad is halved."""
-    planned = []
+def plan_batches(model, lengths, batch_tokens, config):
+    """Yield ``(sentence indices, EncoderProgram)`` per batch: consecutive sentences whose
+    padded ``lengths`` fit ``batch_tokens``; a group that overflows the scratchpad is halved.
+    Each batch compiles when it is reached, so a run holds one batch's DRAM image (the
+    model's weights) at a time: 21 sentences one per batch, compiled ahead, took 9 GB."""
     pending = _batches(list(lengths), batch_tokens)
     while pending:
         group = pending.pop(0)
         try:
-            planned.append((group, model.compile([lengths[i] for i in group], config)))
+            prog = model.compile([lengths[i] for i in group], config)
         except ValueError as error:
             if "buffer overflow" not in str(error) or len(group) == 1:
                 raise
             half = len(group) // 2
             pending[:0] = [group[:half], group[half:]]
-    return planned
+            continue
+        yield group, prog
 
 
 def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
@@ -459,10 +461,10 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
     phases: dict[str, int] = {}
     wall = 0.0
     programs = 0
-    planned = plan_batches(model, lengths, batch_tokens, self.config)
-    groups = [g for g, _ in planned]
+    groups = []
     figures = []
-    for group, prog in planned:
+    for group, prog in plan_batches(model, lengths, batch_tokens, self.config):
+        groups.append(group)
         before = (cycles, pe_ops, programs)
         after = prog.dram([embs[i] for i in group], [len(ids[i]) for i in group])
         for program in prog.programs:  # one after the other on the same DRAM
@@ -495,6 +497,7 @@ def _run_model(self: Accelerator, model, sentences, backend: str = "golden", *,
                         "pe_utilization": batch_ops / (self.config.line * batch_cycles)})
         for i, h in zip(group, prog.output(after)):
             hidden[i] = h
+        del prog, after  # before the next batch compiles
     emb = model.pool(hidden, ids)
     ref = model.reference(ids)
     return ModelRun(sentences, [len(i) for i in ids], emb, ref, np.sum(emb * ref, axis=1),
