@@ -18,8 +18,7 @@ DRAWN = settings(max_examples=1, deadline=None, derandomize=True, database=None,
                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 
 
-def _assert_clean(generator, config, tmp_path, design=None):
-    design = generator.build(config) if design is None else design
+def _assert_clean(generator, config, design, tmp_path):
     report = lint_design(design, generator.module_name, tmp_path)
     assert report.clean, (f"{generator.name} {config.to_dict()}: {len(report.findings)} "
                           "findings:\n" + "\n".join(map(str, report.findings[:20])))
@@ -40,7 +39,7 @@ def _drawn(name, data, tmp_path):
         design = generator.build(config)
     except (ValueError, TypeError):
         assume(False)
-    _assert_clean(generator, config, tmp_path, design)
+    _assert_clean(generator, config, design, tmp_path)
 
 
 @pytest.mark.parametrize("name", list(GENERATORS))
