@@ -391,7 +391,6 @@ def _decoupled_schedule(config, instructions, costs, lat) -> list[tuple[int, int
             out[index] = (out[index][0], entry[0])
             pending = None
 
-    lat_dma = config.dma_latency
     for index, (ins, cost) in enumerate(zip(instructions, costs)):
         t = fetched + cost.issue
         unit = engine(ins.opcode)
@@ -415,10 +414,10 @@ def _decoupled_schedule(config, instructions, costs, lat) -> list[tuple[int, int
                         t = max(t, entry[0])
         f = t + cost.stream + cost.latency
         if unit is not None:
-            entry = [f, access(config, ins)]
+            entry = [f, acc]
             if unit == "load":
                 entry[0] = None
-                pending = (index, t + lat_dma, cost.stream, entry)
+                pending = (index, t + lat.dma, cost.stream, entry)
             else:
                 free[unit] = f
                 for run in write_runs(config, ins, cost, t, lat):
