@@ -36,7 +36,7 @@ from sim.formal import (
 DEEP = [pytest.mark.slow, pytest.mark.verify]
 
 #: The fast subset of ``make test``: unbounded proofs of small blocks and their mutants.
-FAST = ("input-share", "search-tree")  # the PE: test_verify_report
+FAST = ("input-share", "search-tree", "uart")  # the PE: test_verify_report
 
 
 def _proof_name(request) -> str:
