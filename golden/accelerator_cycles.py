@@ -339,33 +339,36 @@ def write_runs(config: AcceleratorConfig, ins: Instruction, cost: InstructionCos
 def _load_finish(first_beat: int, beats: int, runs: list, lasts: list) -> int:
     """The finish of a load whose ``beats`` R beats may be taken one per cycle from cycle
     ``first_beat`` on, except in the cycles of the compute write ``runs`` (in time order,
-    disjoint ``(first, count, period)``, ``lasts`` their last cycles): one cycle after its
-    last beat."""
-    cur, left = first_beat, beats
-    i = bisect.bisect_left(lasts, cur)
-    while i < len(runs):
-        first, count, period = runs[i]
+    disjoint ``(first, count, period)``: writes at ``first + j * period``, ``lasts`` their
+    last cycles): one cycle after its last beat."""
+    cur, left = first_beat, beats  # the next cycle to look at, the beats still to take
+    for first, count, period in runs[bisect.bisect_left(lasts, cur):]:
         last = first + (count - 1) * period
-        if cur < first:  # free cycles up to the run
+        if cur < first:  # the free cycles before the run
             if left <= first - cur:
                 break
-            left -= first - cur
-            cur = first
-        writes = count - (cur - first + period - 1) // period  # writes at cycles >= cur
-        if left > (last - cur + 1) - writes:  # the run's free cycles do not take them all
-            left -= (last - cur + 1) - writes
-            cur, i = last + 1, i + 1
+            left, cur = left - (first - cur), first
+        writes = count - (cur - first + period - 1) // period  # the run's writes from cur on
+        free = (last - cur + 1) - writes
+        if left > free:  # the run's free cycles do not take them all
+            left, cur = left - free, last + 1
             continue
-        if (cur - first) % period == 0:  # a write at cur
-            cur += 1
-        gap = first + -(-(cur - first) // period) * period - cur  # free cycles to the next
-        if left <= gap:
-            break
-        left -= gap
-        cur = first + -(-(cur - first) // period) * period + 1
-        q, r = divmod(left - 1, period - 1)
-        return cur + q * period + r + 1
+        return _nth_free_cycle(cur, left, first, period) + 1
     return cur + left
+
+
+def _nth_free_cycle(cur: int, n: int, first: int, period: int) -> int:
+    """The ``n``-th cycle (from 1) at or after ``cur`` that is not a write of a run of writes
+    at ``first + j * period`` (``period`` >= 2, ``cur`` >= ``first``; the run is long enough)."""
+    offset = (cur - first) % period
+    if offset == 0:  # a write at cur
+        cur, offset = cur + 1, 1
+    if n <= period - offset:  # in this period, before the next write
+        return cur + n - 1
+    n -= period - offset
+    after_write = cur + (period - offset) + 1  # the first free cycle after the next write
+    full, rest = divmod(n - 1, period - 1)  # period - 1 free cycles per period
+    return after_write + full * period + rest
 
 
 def _decoupled_schedule(config, instructions, costs, lat) -> list[tuple[int, int]]:

@@ -43,7 +43,13 @@ from golden.accelerator import (
     unpack_vector,
     untile_matrix,
 )
-from golden.accelerator_cycles import instruction_cost, latencies, program_cycles, write_runs
+from golden.accelerator_cycles import (
+    _load_finish,
+    instruction_cost,
+    latencies,
+    program_cycles,
+    write_runs,
+)
 from golden.fixed_point import saturate, shift_right
 from golden.nonlinear.exp import exp
 from golden.nonlinear.gelu import gelu
@@ -831,6 +837,24 @@ def test_load_beats_wait_for_compute_writes():
                 assert f == cycle, name
                 stalled += f - (d + cost.stream + PORT.dma_latency)
         assert stalled > 0, name
+
+
+def test_load_finish_counts_the_free_cycles_between_write_runs(rng):
+    # The closed form against a cycle-by-cycle count, on random disjoint runs of writes.
+    for _ in range(2000):
+        runs, cycle = [], int(rng.integers(0, 4))
+        for _ in range(int(rng.integers(0, 5))):
+            count, period = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+            runs.append((cycle, count, period))
+            cycle += (count - 1) * period + 1 + int(rng.integers(0, 4))
+        lasts = [first + (count - 1) * period for first, count, period in runs]
+        writes = {first + j * period for first, count, period in runs for j in range(count)}
+        first_beat, beats = int(rng.integers(0, cycle + 2)), int(rng.integers(1, 30))
+        cur, left = first_beat, beats
+        while left:
+            left -= cur not in writes
+            cur += 1
+        assert _load_finish(first_beat, beats, runs, lasts) == cur, (runs, first_beat, beats)
 
 
 @pytest.mark.parametrize("name", sorted(WRITE_PORT_PROGRAMS))
