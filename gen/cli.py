@@ -780,7 +780,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("-j", "--jobs", type=int, default=2,
                         help="proofs run in parallel [default: 2]")
     verify.add_argument("--only", metavar="REGEX", help="only the checks whose name matches "
-                        "(the README is then left alone)")
+                        "(the other rows are kept from the earlier report in the output "
+                        "directory)")
     verify.set_defaults(run=_cmd_verify)
 
     sweep = commands.add_parser("sweep", help="design-space exploration: evaluate a grid or a "

@@ -32,12 +32,14 @@ dma                cmd -> done         at most 1 (a transfer waits on the AXI sl
                                        may stall forever; the slave is assumed legal, the
                                        master's AXI channels keep their contract; proven
                                        for all time with the slave's state in the invariants)
-csr                AR -> R; AW, W -> B 1; at most 1 (B waits for both AW and W)
-uart (loopback)    i -> o              at most 1: ``tx`` wired to ``rx``; no drain check (a
-                                       byte that completes while ``o`` holds one is dropped
-                                       by design)
+csr                AR -> R;            1 R per AR; 1 B per write (the harness pairs the n-th
+                   AW + W -> B         AW with the n-th W), due 2 cycles after both are in
+uart (loopback,    i -> o              1 or an ``overrun`` pulse: ``tx`` wired to ``rx``; a
+divisor 4)                             byte that completes while ``o`` holds one is dropped
+                                       by design and reported; every byte is back or
+                                       reported a frame + 8 cycles after it left
 uart-ready         i -> o              1 with the consumer always ready (no overrun then):
-                                       every byte back within a frame + 8 cycles (bounded)
+                                       every byte back within a frame + 8 cycles
 stream-buffer      (handshakes only)   its words come from bus writes, not from a stream
 host-bridge        (handshakes only)   responses depend on the command bytes' protocol
 =================  ==================  =======================================================
@@ -48,7 +50,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from amaranth.hdl import Assume, Cat, Module, Mux, Signal
+from amaranth.hdl import Assume, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -69,7 +71,7 @@ from golden.reduction_tree import ReductionTreeConfig
 from golden.sparse.search_tree import SearchTreeConfig
 from golden.sparse.sparse_decoder import SparseDecoderConfig, WordKind
 from golden.sparse.sparse_search import SparseSearchConfig
-from golden.uart import UARTConfig
+from golden.uart import SYNC_STAGES, UARTConfig
 
 from .formal import Channel, ChannelPair, Contract, ContractHarness, stream_pairs
 
@@ -118,6 +120,10 @@ def _legal_axi_slave(m: Module, axi) -> dict:
     with m.If(axi.bvalid):
         m.d.comb += Assume(address & data)
     return {"reads": reads, "beat": beat, "length": length, "address": address, "data": data}
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
 def _dma_invariants(harness) -> list:
@@ -241,14 +247,16 @@ class FormalTarget:
         return harness, (self.depth or harness.drain + MARGIN) + extra_depth
 
     def describe(self) -> dict:
-        """``depth`` (of the BMC proof), ``pairs`` (channel pairs counted) and ``lossless``
-        (every pair has a drain check), without proving anything."""
+        """``depth`` (of the BMC proof), ``pairs`` (channel pairs counted), ``lossless``
+        (every pair has a drain check) and ``reported`` (a pair counts the words the block
+        drops and reports, :attr:`sim.formal.Contract.dropped`), without proving anything."""
         harness, depth = self.make()
         for obj in (harness, harness.dut, getattr(harness.dut, "core", None)):
             if obj is not None:  # built only to be described: no unused-elaboratable warning
                 obj._MustUse__used = True
         return {"depth": depth, "pairs": len(harness.pairs),
-                "lossless": all(p.contract.drain is not None for p in harness.pairs)}
+                "lossless": all(p.contract.drain is not None for p in harness.pairs),
+                "reported": any(p.contract.dropped is not None for p in harness.pairs)}
 
 
 def _pipeline(core_class, config):
@@ -377,13 +385,75 @@ def _addrgen_invariants(harness) -> list:
              "stage 2's single flag matches its reload counts")]
 
 
+def _uart_invariants(harness) -> list:
+    """The loopback (``tx`` wired to ``rx``) at divisor 4. A byte taken in cycle ``t`` is
+    at transmitter position ``tp = 4 * bit + 3 - count`` = 0 in cycle ``t + 1`` (0..39: the
+    frame's cycle); the receiver, ``SYNC_STAGES`` + 1 cycles behind, finds the start bit's
+    edge when ``tp`` = 2 and runs at ``rp = tp - 1``, to ``rp`` = 39 (the stop-bit sample)
+    one cycle after the frame ends. The synchronizer has no reset, so a reset that cuts a
+    frame may leave a stale falling edge on the line for the first two cycles: the receiver
+    then checks a start bit that reads 1 (a glitch; back to idle) or, if a byte was taken
+    in the reset's first cycle, receives that byte two cycles early (``rp = tp + 1``,
+    sampling each bit in its first cycle). The harness's count of bytes owed is the frame
+    the transmitter sends (unless the receiver already has it), the frame only the receiver
+    still finishes, the byte at ``o`` and an overrun pulse (a byte dropped, reported); no
+    part of a frame is older than the quiet cycles allow, so a drain empties it."""
+    dut, c = harness.dut, harness.counters[0]
+    st, d = dut.state, dut.config.divisor
+    if d != 4:
+        raise ValueError(f"divisor: the loopback invariants are for divisor 4, got {d}")
+    tb, rb, tbit, rbit = st["tx_busy"], st["rx_busy"], st["tx_bit"], st["rx_bit"]
+    tp = tbit * d + (d - 1) - st["tx_count"]
+    rp = rbit * d + (d - 1) - st["rx_count"]
+    last = 10 * d - 1
+    lag = 1 + SYNC_STAGES + d // 2 - d  # rp = tp - lag in a frame received on time
+    normal = tb & (rp + lag == tp)
+    early = tb & (rp == tp + 2 - lag)
+    tail = (rp == last) & (~tb | (tp == 0))
+    glitch = (rbit == 0) & (~tb | (tp + 2 <= rp))
+    tx_owed = tb & (rb | (tp != last))
+    quiet = harness.quiet
+    return [
+        (~tb | (tbit <= 9), "the transmitter's bit within the frame"),
+        (~rb | (rbit <= 9), "the receiver's bit within the frame"),
+        (~rb | (rbit != 0) | (st["rx_count"] <= d // 2 - 1),
+         "the start bit is checked half a bit in"),
+        (tb | dut.tx, "tx idles at 1"),
+        (~(tb & (tbit == 0)) | ~dut.tx, "the start bit is 0"),
+        (~(tb & (tbit == 9)) | dut.tx, "the stop bit is 1"),
+        *((~(tb & (tbit == b)) | st["tx_shift"][max(8 - b, 0):].all(),
+           f"at bit {b} the shift register holds the stop bit and idle bits above the "
+           f"{max(8 - b, 0)} data bits to send") for b in range(10)),
+        (~rb | normal | early | tail | glitch,
+         "the receiver's position against the transmitter's: on time, two cycles early "
+         "after a reset, finishing the frame the transmitter has left, or checking a "
+         "glitch"),
+        (~tb | rb | (tp <= lag + 1) | (tp == last),
+         "the receiver idle in a frame only before its start edge, or after an early frame"),
+        (~(rb & (rbit == 9) & (st["rx_count"] == 0)) | st["rx_line"],
+         "the stop bit reads 1"),
+        (~dut.frame_error, "the loopback has no framing error"),
+        (c.pending == tx_owed + (rb & tail) + dut.o.valid + dut.overrun,
+         "owed = the frame sent, the frame only the receiver finishes, the byte at o and "
+         "an overrun"),
+        (~tb | (quiet <= tp), "a frame sent is younger than the quiet cycles"),
+        (~rb | (quiet <= rp + 1), "a frame received is younger than the quiet cycles"),
+        (~dut.o.valid | (quiet <= 10 * d + 1), "a byte at o is a frame + 1 cycles old"),
+        (~dut.overrun | (quiet == 0), "an overrun follows a cycle with o not ready"),
+    ]
+
+
 def _csr_invariants(harness) -> list:
-    """A read is owed while R is valid; an AW (a W) while it is held or its B is valid."""
+    """A read is owed while R is valid; a write (an AW and a W) while both are held or its B
+    is valid; an AW (a W) waits for its partner in its register."""
     bus, st = harness.dut.axil, harness.dut.state
-    r, aw, w = harness.counters
+    (r, write), (aw_ahead, w_ahead) = harness.counters, harness.unpaired
+    aw_full, w_full = st["aw_full"], st["w_full"]
     return [(r.pending == bus.rvalid, "owed reads = the R word waiting"),
-            (aw.pending == st["aw_full"] + bus.bvalid, "owed AW = held AW + the B waiting"),
-            (w.pending == st["w_full"] + bus.bvalid, "owed W = held W + the B waiting")]
+            (write.pending == (aw_full & w_full) + bus.bvalid,
+             "owed writes = a held AW and W pair + the B waiting"),
+            (aw_ahead == (aw_full & ~w_full), "an AW without its W waits in its register"),
+            (w_ahead == (w_full & ~aw_full), "a W without its AW waits in its register")]
 
 
 def _sparse_decoder_invariants(harness) -> list:
@@ -573,33 +643,47 @@ def _targets() -> list[FormalTarget]:
     layernorm = LayerNormConfig(in_width=4, out_width=4, out_frac=1, max_len=2, banks=2)
     uart = UARTConfig(divisor=4)
 
-    def uart_loopback(dut, **kw):
+    def uart_loopback(dut, ready=False, **kw):
+        # A byte that completes while o still holds one is dropped by design and reported by
+        # an ``overrun`` pulse: counted as that byte's way out. Every byte comes back, or is
+        # reported, within a frame + 8 cycles of o ready (the synchronizer and the half bit
+        # to the start bit's middle).
         def drive(m, dut):
             m.d.comb += dut.rx.eq(dut.tx)
-        # No drain check: a byte takes a 40-cycle frame, and proving that every byte comes
-        # back needs a bound past two frames, beyond what BMC reaches in minutes here.
-        contract = Contract(drain=None, note="a byte out per byte in, never more")
-        return ContractHarness(dut, stream_pairs(dut, contract), drive=drive, driven=("rx",),
-                               cover_words=1, **kw)
+            if ready:  # the consumer always ready (the checked channel: past any mutant)
+                m.d.comb += Assume(harness.pairs[0].out.ready)
+        contract = Contract(drain=lambda dut: dut.config.frame_cycles + 8,
+                            dropped=None if ready else (lambda dut: dut.overrun),
+                            note="a byte out per byte in" + (
+                                ", the consumer always ready" if ready else
+                                ", or an overrun pulse for one dropped"))
+        harness = ContractHarness(dut, stream_pairs(dut, contract), drive=drive,
+                                  driven=("rx",), cover_words=1, **kw)
+        return harness
 
     def uart_loopback_ready(dut, **kw):
-        def drive(m, dut):
-            m.d.comb += [dut.rx.eq(dut.tx), dut.o.ready.eq(1)]
-        # With the consumer always ready no byte is dropped (an overrun needs a held byte), so
-        # every byte must come back: a frame after it left, plus the synchronizer and the
-        # half bit to the start bit's middle.
-        contract = Contract(drain=lambda dut: dut.config.frame_cycles + 8,
-                            note="a byte out per byte in, the consumer always ready")
-        return ContractHarness(dut, stream_pairs(dut, contract), drive=drive,
-                               driven=("rx", "o__ready"), cover_words=1, **kw)
+        return uart_loopback(dut, ready=True, **kw)
 
     def axil_slave(dut, **kw):
         ar, aw, w = axi_channels(dut.axil, ("ar", "aw", "w"), "axil.")
         r, b = axi_channels(dut.axil, ("r", "b"), "axil.")
-        at_most = Contract(drain=None, note="at most one word out per word in")
-        return ContractHarness(dut, [ChannelPair(ar, r, Contract()),
-                                     ChannelPair(aw, b, at_most), ChannelPair(w, b, at_most)],
-                               cover_words=1, **kw)
+        # A write is an AW and a W, in either order: the harness pairs them up (the n-th AW
+        # with the n-th W) and counts a write when both have been accepted; each owes a B.
+        paired = Signal(name="axil_write_paired")
+        write = Channel("axil.aw+w", paired, Const(1), Const(0, 1))
+
+        def drive(m, dut):
+            ahead = {ch.name: Signal(2, name=f"{_safe(ch.name)}_unpaired") for ch in (aw, w)}
+            arrived = {ch.name: ahead[ch.name] + (ch.valid & ch.ready) for ch in (aw, w)}
+            m.d.comb += paired.eq(Cat(*(a != 0 for a in arrived.values())).all())
+            m.d.sync += [ahead[n].eq(a - paired) for n, a in arrived.items()]
+            harness.unpaired = [ahead[aw.name], ahead[w.name]]
+
+        harness = ContractHarness(
+            dut, [ChannelPair(ar, r, Contract(note="an R per AR")),
+                  ChannelPair(write, b, Contract(note="a B per AW and W pair"))],
+            inputs=[aw, w], drive=drive, cover_words=1, **kw)
+        return harness
 
     def dma(dut, **kw):
         ins = axi_channels(dut.axi, ("b", "r"), "axi.")
@@ -685,10 +769,11 @@ def _targets() -> list[FormalTarget]:
                      stream_buffer, depth=12, induction=4),
         FormalTarget("host-bridge", lambda: HostBridge(addr_width=8), host_bridge, depth=16,
                      invariants=_host_bridge_invariants, induction=4),
+        # BMC depth (and cover): a frame and its drain, 52 cycles.
         FormalTarget("uart", lambda: UART(uart), uart_loopback,
-                     depth=uart.frame_cycles + 12, deep=True),
-        # No-loss, bounded: one frame and its drain (the harness's default depth, 52).
-        FormalTarget("uart-ready", lambda: UART(uart), uart_loopback_ready, deep=True),
+                     invariants=_uart_invariants, induction=4),
+        FormalTarget("uart-ready", lambda: UART(uart), uart_loopback_ready,
+                     invariants=_uart_invariants, induction=4),
         # For all time with the no-loss check, k = 2 (the invariants of banked_invariants);
         # BMC (the long-run mutant's, the cover's) to depth 60, as when these were bounded.
         FormalTarget("softmax", lambda: Softmax(softmax), banked_harness, depth=60,
