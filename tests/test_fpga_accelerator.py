@@ -21,6 +21,7 @@ from gen.measure.fpga_accelerator import (
 )
 from golden.accelerator import AcceleratorConfig, Opcode, pack
 from golden.accelerator_cycles import instruction_cost, latencies
+from hw.dsp import SHIFT_ADD_WIDTH
 
 
 def test_nl_lanes_is_validated():
@@ -66,6 +67,11 @@ def test_narrow_nl_units_take_fewer_multipliers(measure):
             f"(~{wide['dsps']} 18x18 blocks), {narrow['multipliers']} with one lane "
             f"(~{narrow['dsps']})")
     assert narrow["multipliers"] < wide["multipliers"] and narrow["dsps"] < wide["dsps"]
+    # No DSP block for a product by a few bits (the units' add, subtract and shift PEs) or by a
+    # power of two (a word_select): those are shifts and adders in the fabric.
+    for estimate in (wide, narrow):
+        assert all(int(k.split("x")[0]) > SHIFT_ADD_WIDTH for k in estimate["by_width"]
+                   if k != "MULT18X18D")
     # One write port per memory (the scratchpad's shared by compute and the load engine): a
     # block RAM copy per read port holds it (test_scratchpad_maps_to_block_ram synthesizes).
     assert narrow["memories"]["core.spad"] == {"write_ports": 1, "read_ports": 3}
