@@ -23,13 +23,17 @@ sparse-decoder
 addrgen            i -> o              1 ``last`` word per descriptor (the words of a
                                        descriptor are counted by their ``last`` flag)
 pingpong           i -> o              1, due when a fill ends (``last`` or ``depth`` words)
-softmax,           i -> o              at most 1 (outputs start ~50 / ~40 cycles after a
-layernorm                              vector ends, too deep for the no-loss check)
+softmax,           i -> o              1, due when its vector ends (``last`` or ``max_len``
+layernorm                              words): out within ``latency - 1 + banks * max_len``
+                                       quiet cycles; proven for all time with the banks'
+                                       and pipelines' state in the invariants
 scratchpad         req[k] -> resp[k]   1 per read request, 0 per write
-dma                cmd -> done         at most 1 (a transfer waits on the AXI slave, which
-                                       may stall forever; the slave is assumed legal, the
-                                       master's AXI channels keep their contract; proven
-                                       for all time with the slave's state in the invariants)
+dma                cmd -> done         1, once the AXI slave answers: a drain counts the
+                                       cycles in which it answers at once (ready on AR, AW
+                                       and W; R and B whenever owed), other cycles it may
+                                       stall; the slave is assumed legal, the master's AXI
+                                       channels keep their contract; for all time, with the
+                                       slave's state and the work left in the invariants
 csr                AR -> R;            1 R per AR; 1 B per write (the harness pairs the n-th
                    AW + W -> B         AW with the n-th W), due 2 cycles after both are in
 uart (loopback,    i -> o              1 or an ``overrun`` pulse: ``tx`` wired to ``rx``; a
@@ -48,7 +52,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from amaranth.hdl import Assume, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Assume, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -74,7 +78,7 @@ from golden.uart import SYNC_STAGES, UARTConfig
 from .formal import Channel, ChannelPair, Contract, ContractHarness, stream_pairs
 
 __all__ = ["FormalTarget", "FORMAL_TARGETS", "MARGIN", "axi_channels", "DirectSum",
-           "tree_invariants"]
+           "tree_invariants", "banked_harness", "banked_invariants"]
 
 #: Cycles a default proof runs beyond a block's drain time: room for words to go in first.
 MARGIN = 4
@@ -124,6 +128,45 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
+def _axi_slave_answers(harness) -> Value:
+    """The AXI slave answers at once: ready on AR, AW and W, an R beat whenever a read burst
+    is owed, a B whenever one is."""
+    axi, slave = harness.dut.axi, harness.slave
+    return (axi.arready & axi.awready & axi.wready & (axi.rvalid | ~slave["reads"])
+            & (axi.bvalid | ~(slave["address"] & slave["data"])))
+
+
+def _dma_drain(dut) -> int:
+    """An upper bound of :func:`_dma_work` (5 per beat of a full scratchpad, plus the
+    burst under way and ``done``): the cycles a command takes with a slave that answers at
+    once."""
+    return 5 * dut.config.local_depth + 8
+
+
+def _dma_work(harness) -> Value:
+    """What is left of a command, in steps of which each cycle with a slave answering at
+    once takes at least one: 5 per beat not yet in a burst (a burst of ``n`` beats takes
+    ``n + 2`` cycles from its issue); 1 to issue the next burst; reading, ``n + 1`` for a
+    burst whose AR is offered and the beats left of the one answered; writing, 2 for an AW
+    offered, ``n + 2`` for a burst issued whose W has not started, the beats left + 1 of
+    the W burst under way, 1 for a B owed; plus 1 while the command runs and 1 for its
+    ``done``. (W may start before its AW is taken: the DMA counts a burst for W at its
+    issue.)"""
+    st, slave, dut = harness.dut.state, harness.slave, harness.dut
+    reading, writing, a_valid = st["reading"], st["writing"], st["a_valid"]
+    n = st["a_len"] + 1
+    to_issue = (reading | writing) & (st["in_flight"] == 0) & (st["addr_left"] != 0)
+    read_stage = (Mux(a_valid, n + 1, 0)
+                  + Mux(slave["reads"], slave["length"] - slave["beat"] + 1, 0))
+    write_stage = (Mux(a_valid, 2, 0) + Mux(st["aw_ahead"] != 0, n + 2, 0)
+                   + Mux(st["w_valid"], st["w_burst"] + 2, 0)
+                   + (slave["address"] & slave["data"]))
+    # (A rejected command leaves its beats in addr_left: counted only while one runs.)
+    return (Mux(reading | writing, 5 * st["addr_left"], 0) + to_issue
+            + Mux(reading, read_stage, 0)
+            + Mux(writing, write_stage, 0) + reading + writing + dut.done.valid)
+
+
 def _dma_invariants(harness) -> list:
     """One command at a time: owed while it moves data or its ``done`` waits; one address
     channel (AR or AW) and the W register only while a transfer of that kind runs; with one
@@ -162,7 +205,38 @@ def _dma_invariants(harness) -> list:
             (st["w_burst"] < harness.dut.config.max_burst, "a W burst within max_burst"),
             (~writing | (st["in_flight"] == st["aw_ahead"] + st["w_valid"] + slave["data"]),
              "writing: the burst in flight waits for its data, sends it, or waits for B"),
-            (st["a_len"] < harness.dut.config.max_burst, "a burst within max_burst")]
+            (st["a_len"] < harness.dut.config.max_burst, "a burst within max_burst"),
+            *_dma_write_lag(harness), *_dma_progress(harness)]
+
+
+def _dma_write_lag(harness) -> list:
+    """With one burst in flight, the W side is at most one burst behind the address side:
+    the burst issued (its AW offered or taken) whose data has not started."""
+    st, cfg = harness.dut.state, harness.dut.config
+    behind = st["aw_ahead"] != 0
+    n = st["a_len"] + 1
+    if cfg.outstanding != 1:
+        raise ValueError(f"outstanding: the DMA's invariants are for 1, got {cfg.outstanding}")
+    return [(~st["writing"] | (st["w_left"] == st["addr_left"] + Mux(behind, n, 0)),
+             "writing: the W beats not yet in a burst are the address side's and the burst "
+             "it is ahead by"),
+            (~st["writing"] | (st["w_addr"] == (st["next_addr"] - Mux(behind, n << cfg.beat_shift,
+                                                                       0))[:cfg.addr_width]),
+             "writing: the W side's next burst address trails the address side's by that "
+             "burst"),
+            (st["aw_ahead"] <= 1, "at most one AW ahead of its data"),
+            (~(st["reading"] | st["writing"]) | (st["addr_left"] != 0) | (st["in_flight"] != 0),
+             "a transfer running has a burst to issue or one in flight")]
+
+
+def _dma_progress(harness) -> list:
+    """Each cycle with ``done`` ready, no command in and the slave answering at once takes
+    a step of :func:`_dma_work`, so ``q`` such cycles leave at most ``drain - q``."""
+    work, quiet, drain = _dma_work(harness), harness.quiet, _dma_drain(harness.dut)
+    return [(work <= drain, "the work of a command within the drain"),
+            *((~(quiet >= q) | (work <= drain - q),
+               f"{q} cycles with the slave answering leave at most {drain - q} steps")
+              for q in range(1, drain + 1))]
 
 
 class DirectSum(wiring.Component):
@@ -246,15 +320,18 @@ class FormalTarget:
 
     def describe(self) -> dict:
         """``depth`` (of the BMC proof), ``pairs`` (channel pairs counted), ``lossless``
-        (every pair has a drain check) and ``reported`` (a pair counts the words the block
-        drops and reports, :attr:`sim.formal.Contract.dropped`), without proving anything."""
+        (every pair has a drain check), ``reported`` (a pair counts the words the block
+        drops and reports, :attr:`sim.formal.Contract.dropped`) and ``answering`` (a drain
+        counts only the cycles in which an AXI slave answers at once), without proving
+        anything."""
         harness, depth = self.make()
         for obj in (harness, harness.dut, getattr(harness.dut, "core", None)):
             if obj is not None:  # built only to be described: no unused-elaboratable warning
                 obj._MustUse__used = True
         return {"depth": depth, "pairs": len(harness.pairs),
                 "lossless": all(p.contract.drain is not None for p in harness.pairs),
-                "reported": any(p.contract.dropped is not None for p in harness.pairs)}
+                "reported": any(p.contract.dropped is not None for p in harness.pairs),
+                "answering": harness.quiet_when is not None}
 
 
 def _pipeline(core_class, config):
@@ -476,6 +553,110 @@ def _sparse_decoder_invariants(harness) -> list:
             (s["count"] <= search.config.max_nnz, "at most max_nnz entries stored")]
 
 
+def banked_invariants(harness) -> list:
+    """Softmax and LayerNorm: the same control around different arithmetic. Banks fill in
+    turn (``in_bank``, ``count`` words of the open vector) and are output in turn
+    (``out_bank``, ``index``); a complete bank's vector is on its way to the engine (its
+    ``ends`` tag in pass 1, ``pending``), in the engine (the reciprocal, the statistics), or
+    ready; the output pipeline (pass 2) stalls as a whole.
+
+    Invariants: the words owed are the open vector's, the unread words of the complete
+    banks and those in pass 2; the complete banks are those from ``out_bank`` up to
+    ``in_bank``, the youngest of them the one in pass 1 or the engine, the others ready.
+    Progress, for the no-loss check (``quiet`` cycles with the output ready and no input):
+    pass 1 empties a stage a cycle, the engine's vector entered it at most ``len(pass 1)``
+    cycles into the quiet, the ready words go out one a cycle after the engine is done, and
+    pass 2 empties a stage a cycle behind them: ``drain = len(pass 1) + engine cycles +
+    banks * max_len + len(pass 2)``."""
+    dut, c, quiet = harness.dut, harness.counters[0], harness.quiet
+    st, cfg = dut.state, dut.config
+    banks, depth = cfg.banks, cfg.max_len
+    free, ready, length = st["free"], st["ready"], st["bank_len"]
+    in_bank, count, out_bank, index = st["in_bank"], st["count"], st["out_bank"], st["index"]
+    engine, pass1, pass2 = st["engine"], st["pass1"], st["pass2"]
+    steps = engine["cycles"]
+    words = banks * depth
+    if len(pass1) + steps + words + len(pass2) > harness.drain:
+        raise ValueError("the drain is shorter than pass 1, the engine, the banks and pass 2")
+
+    def offset(bank):  # age order: out_bank is the oldest bank
+        return Mux(bank >= out_bank, bank - out_bank, bank + banks - out_bank)
+
+    def before(b):
+        return banks - 1 if b == 0 else b - 1
+
+    ends = [t.valid & t.ends for t in pass1]
+    filling = [(in_bank == b) & (count != 0) for b in range(banks)]
+    full = (in_bank == out_bank) & (count == 0) & ~free.bit_select(in_bank, 1)
+    complete = [full | (offset(b) < offset(in_bank)) for b in range(banks)]
+    summing = [Cat(*(e & (t.bank == b) for e, t in zip(ends, pass1))).any()
+               for b in range(banks)]
+    computing = [engine["busy"] & (engine["bank"] == b) for b in range(banks)]
+    ready_out = ready.bit_select(out_bank, 1)
+    issued = Mux(ready_out, index, 0)  # words of the bank being output already in pass 2
+    unread = sum(Mux(complete[b], length[b], 0) for b in range(banks)) - issued
+    waiting = sum(Mux(ready[b], length[b], 0) for b in range(banks)) - issued
+    checks = [
+        (c.pending == count + unread + sum(pass2),
+         "owed = the open vector + the unread words of complete banks + pass 2's words"),
+        (c.undue == count, "the open vector's words are owed but not due"),
+        (c.run == count, "the words since the last vector ended are the open vector"),
+        (count < depth, "the open vector is shorter than max_len"),
+        (in_bank < banks, "in_bank names a bank"), (out_bank < banks, "out_bank names a bank"),
+        (st["pending"] == sum(ends), "pending = the vector end in pass 1"),
+        (sum(ends) <= 1, "one vector end in pass 1 at a time"),
+        (~(st["pending"] & engine["busy"]), "a vector end waits in pass 1 only for a free "
+         "engine"),
+        (~engine["busy"] | (engine["elapsed"] < steps), "the engine within its cycles"),
+        (~ready_out | (index < length[out_bank]), "the output index inside its bank"),
+        (ready_out | (index == 0), "the output index at 0 until its bank is ready"),
+    ]
+    for b in range(banks):
+        checks += [
+            (free[b] == ~(complete[b] | filling[b]), f"bank {b} free unless filling or complete"),
+            (complete[b] == (summing[b] | computing[b] | ready[b]),
+             f"complete bank {b}: its end in pass 1, in the engine or ready"),
+            (summing[b] + computing[b] + ready[b] <= 1,
+             f"bank {b} in one of pass 1, the engine, ready"),
+            (~(summing[b] | computing[b])
+             | (offset(b) + 1 == offset(in_bank) + Mux(full, banks, 0)),
+             f"bank {b} in pass 1 or the engine is the youngest complete bank"),
+            (~ready[b] | (out_bank == b) | ready[before(b)],
+             f"bank {b} ready only after the bank before it"),
+            (~complete[b] | ((length[b] >= 1) & (length[b] <= depth)),
+             f"complete bank {b} holds 1..max_len words"),
+        ]
+    checks += [(~engine["busy"] | (engine["bank"] < banks), "the engine's bank names a bank"),
+               *((~t.valid | (t.bank < banks), f"pass-1 stage {k}'s bank names a bank")
+                 for k, t in enumerate(pass1, 1))]
+    # Progress in quiet cycles.
+    checks += [(~(quiet >= k) | ~t.valid, f"pass-1 stage {k} empty after {k} quiet cycles")
+               for k, t in enumerate(pass1, 1)]
+    checks.append((~engine["busy"] | (engine["elapsed"] + len(pass1) >= quiet),
+                   "the engine took its vector at most len(pass 1) cycles into the quiet"))
+    settled = len(pass1) + steps
+    checks += [(~(quiet >= settled + j) | (waiting <= words - j),
+                f"{settled + j} quiet cycles leave at most {words - j} ready words")
+               for j in range(1, words + 1)]
+    checks += [(~(quiet >= settled + words + k) | ~v,
+                f"pass-2 stage {k} empty after {settled + words + k} quiet cycles")
+               for k, v in enumerate(pass2, 1)]
+    return checks
+
+
+def _layernorm_invariants(harness) -> list:
+    """:func:`banked_invariants`, and the statistics engine's phases: the serial multiply's
+    step within its steps, the 1/sqrt chain's count 0 before its phase."""
+    engine, cfg = harness.dut.state["engine"], harness.dut.config
+    phase, chain = engine["phase"], engine["chain"]
+    return [*banked_invariants(harness),
+            (~engine["busy"] | (phase != 0) | (engine["step"] < cfg.multiply_steps),
+             "the multiply within its steps"),
+            (~engine["busy"] | (phase == 3) | (chain == 0), "the chain counts from phase 3 on"),
+            (~engine["busy"] | (chain <= harness.dut.rsqrt_latency),
+             "the chain within its latency")]
+
+
 def _host_bridge_invariants(harness) -> list:
     """A read address is offered only while reading, a write address or data only while
     writing (the address and data registers hold meanwhile)."""
@@ -489,6 +670,22 @@ def _addrgen_contract(levels: int) -> Callable:
     words = 3 ** levels
     return _streams(Contract(drain=lambda dut: dut.latency + 3 * words + 2,
                              counts=lambda p: p.last, note="one last word per descriptor"))
+
+
+def banked_harness(dut, **kw) -> ContractHarness:
+    """The contract harness of a :class:`hw.nonlinear.softmax.Softmax` or
+    :class:`hw.nonlinear.layernorm.LayerNorm` at any configuration, with its invariants: a
+    word out per word in, due when its vector ends (``last`` or ``max_len`` words); every
+    word of an ended vector out within the drain of :func:`banked_invariants`
+    (``latency - 1 + banks * max_len`` cycles)."""
+    max_len, banks = dut.config.max_len, dut.config.banks
+    contract = Contract(ends=lambda p, run: p.last | (run == max_len - 1),
+                        drain=lambda dut: dut.latency - 1 + banks * max_len,
+                        note="a word out per word in, when its vector ends")
+    harness = ContractHarness(dut, stream_pairs(dut, contract), **kw)
+    harness.invariants = (_layernorm_invariants if isinstance(dut.config, LayerNormConfig)
+                          else banked_invariants)
+    return harness
 
 
 def _targets() -> list[FormalTarget]:
@@ -566,8 +763,13 @@ def _targets() -> list[FormalTarget]:
     def dma(dut, **kw):
         ins = axi_channels(dut.axi, ("b", "r"), "axi.")
         outs = axi_channels(dut.axi, ("aw", "w", "ar"), "axi.")
-        pairs = stream_pairs(dut, Contract(drain=None), into="cmd", out="done")
-        harness = ContractHarness(dut, pairs, inputs=ins, outputs=outs, cover_words=1,
+        # No-loss needs the slave to answer: a drain counts the cycles in which it does at
+        # once (ready on AR, AW and W; R and B valid whenever owed). Other cycles are free.
+        pairs = stream_pairs(dut, Contract(drain=_dma_drain,
+                                           note="a done per command, once the slave answers"),
+                             into="cmd", out="done")
+        harness = ContractHarness(dut, pairs, responses=ins, outputs=outs, cover_words=1,
+                                  quiet_when=_axi_slave_answers,
                                   drive=lambda m, dut: setattr(
                                       harness, "slave", _legal_axi_slave(m, dut.axi)), **kw)
         return harness
@@ -652,16 +854,12 @@ def _targets() -> list[FormalTarget]:
                      invariants=_uart_invariants, induction=4),
         FormalTarget("uart-ready", lambda: UART(uart), uart_loopback_ready,
                      invariants=_uart_invariants, induction=4),
-        # The output pass starts ~50 cycles after a vector ends (two exp pipelines and a
-        # divider), so the drain check is out of reach; handshakes, counts and reset are not.
-        FormalTarget("softmax", lambda: Softmax(softmax),
-                     _streams(Contract(drain=None, note="a word out per word in, never more")),
-                     depth=60, deep=True),
-        # Likewise: outputs start ~40 cycles after a vector ends (the serial n*Q - S*S and
-        # the 1/sqrt chain).
-        FormalTarget("layernorm", lambda: LayerNorm(layernorm),
-                     _streams(Contract(drain=None, note="a word out per word in, never more")),
-                     depth=60, deep=True),
+        # For all time with the no-loss check, k = 2 (the invariants of banked_invariants);
+        # BMC (the long-run mutant's, the cover's) to depth 60, as when these were bounded.
+        FormalTarget("softmax", lambda: Softmax(softmax), banked_harness, depth=60,
+                     invariants=banked_invariants, induction=2),
+        FormalTarget("layernorm", lambda: LayerNorm(layernorm), banked_harness, depth=60,
+                     invariants=_layernorm_invariants, induction=2),
     ]
 
 
