@@ -161,9 +161,12 @@ Info: 	              DP16KD:     205/    208    98%
 Info: 	        TRELLIS_COMB:  130773/  83640   156%
 Info: 	               JTAGG:       0/      1     0%
 
+Info: Max frequency for clock '$glbnet$clk': 6.44 MHz (FAIL at 50.00 MHz)
 ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'TRELLIS_COMB'
 """)
     synthesized = failed_build_resources(build)
     assert synthesized["utilisation"] == {"DP16KD": {"used": 205, "available": 208},
                                           "TRELLIS_COMB": {"used": 130773, "available": 83640}}
     assert not synthesized["fits"]
+    assert synthesized["clocks"] == {"$glbnet$clk": {"fmax_mhz": 6.44, "constraint_mhz": 50.0,
+                                                     "met": False}}

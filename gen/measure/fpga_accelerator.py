@@ -265,9 +265,11 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
 
 def failed_build_resources(directory: Path) -> dict | None:
     """What a place and route that failed (``<directory>.failed``, e.g. nextpnr finding no
-    room) had synthesized: the core's resources, ``fits``, and nextpnr's ``utilisation`` of the
-    device after packing (``TRELLIS_COMB``: LUT4s and carries with their flip-flops' slices),
-    when its log got that far; None when Yosys itself did not finish."""
+    room, or a timeout) had synthesized: the core's resources, ``fits``, nextpnr's
+    ``utilisation`` of the device after packing (``TRELLIS_COMB``: LUT4s and carries with their
+    flip-flops' slices) and ``clocks``, nextpnr's last timing report (after placement, when the
+    routing did not finish: an estimate), when its log got that far; None when Yosys itself did
+    not finish."""
     failed = Path(f"{directory}.failed")
     try:
         cells = parse_yosys_stat((failed / "bench.rpt").read_text())[f"bench.{CORE_NAME}"]
@@ -276,10 +278,13 @@ def failed_build_resources(directory: Path) -> dict | None:
     resources = core_resources(cells)
     out = {**resources, "fits": fits(resources)}
     try:
-        utilisation = parse_nextpnr_log((failed / "bench.tim").read_text())["utilisation"]
+        log = parse_nextpnr_log((failed / "bench.tim").read_text())
     except (OSError, ValueError):
         return out
+    utilisation = log["utilisation"]
     out["utilisation"] = {k: v for k, v in utilisation.items() if v["used"]}
+    if log["clocks"]:
+        out["clocks"] = log["clocks"]
     if any(v["used"] > v["available"] for v in utilisation.values()):
         out["fits"] = False
     return out
