@@ -513,7 +513,7 @@ def _cmd_fpga_accelerator(args) -> int:
                          f"{', '.join(sorted(unknown))}")
     paths = write_fpga_accelerator(args.output, configs, steps=steps,
                                    target_mhz=args.target_mhz, timeout=args.timeout,
-                                   router=args.router,
+                                   router=args.router, fast_lut_map=args.fast_lut_map,
                                    cycles_per_sentence=args.cycles_per_sentence)
     print(paths[0].read_text(), end="")
     print(f"wrote {paths[0]}")
@@ -710,6 +710,9 @@ def build_parser() -> argparse.ArgumentParser:
             report.add_argument("--timeout", type=float, default=None, help="seconds per "
                                 "synthesis and per place and route [default: none]")
             report.add_argument("--router", default="router1", choices=("router1", "router2"))
+            report.add_argument("--fast-lut-map", action="store_true", help="map LUTs with "
+                                "ABC's LUT mapping step alone, not ABC9 (FAST_MAP_LUTS: much "
+                                "faster on the whole accelerator, less optimized)")
             report.add_argument("--cycles-per-sentence", type=int, default=None, help="cycles "
                                 "of one MiniLM sentence (the cycle model's), for sentences/s")
         report.set_defaults(run=run)
@@ -780,7 +783,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("-j", "--jobs", type=int, default=2,
                         help="proofs run in parallel [default: 2]")
     verify.add_argument("--only", metavar="REGEX", help="only the checks whose name matches "
-                        "(the README is then left alone)")
+                        "(the other rows are kept from the earlier report in the output "
+                        "directory)")
     verify.set_defaults(run=_cmd_verify)
 
     sweep = commands.add_parser("sweep", help="design-space exploration: evaluate a grid or a "

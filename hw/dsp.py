@@ -25,17 +25,26 @@ from amaranth.hdl import (
     Elaboratable,
     Instance,
     Module,
+    Mux,
     ResetSignal,
     Signal,
     Value,
     signed,
 )
 
-__all__ = ["DSP_WIDTH", "LUT4_PREFIX", "dsp_family", "registered_product", "lut4", "lut4_init",
-           "kept_register"]
+__all__ = ["DSP_WIDTH", "SHIFT_ADD_WIDTH", "LUT4_PREFIX", "dsp_family", "registered_product",
+           "shift_add_product", "lut4", "lut4_init", "kept_register"]
 
 #: Operand width of the ECP5 multiplier (signed).
 DSP_WIDTH = 18
+
+#: A product with an operand of at most this many bits is built from shifted copies of the
+#: other operand and at most ``SHIFT_ADD_WIDTH - 1`` adders (:func:`shift_add_product`), not a
+#: multiplier: the nonlinear units' add, subtract and shift PEs multiply by a 1- or 2-bit y,
+#: and each took a whole DSP block on the ECP5 (Yosys's ``mul2dsp`` maps every product from
+#: 2x2 bits up, and :func:`registered_product` instantiated a ``MULT18X18D`` for any operands
+#: that fit): 50 blocks of the 8x8 accelerator with 4 unit lanes.
+SHIFT_ADD_WIDTH = 4
 
 
 def dsp_family(platform) -> str | None:
@@ -48,6 +57,26 @@ def _fits(value: Value) -> bool:
     return shape.width + (0 if shape.signed else 1) <= DSP_WIDTH
 
 
+def shift_add_product(x, y) -> Value:
+    """``x * y`` with no multiplier: each bit of the narrower operand selects a shifted copy of
+    the wider one, and the copies are added (the sign bit's subtracted, for a signed operand).
+
+    Meant for an operand of a few bits (:data:`SHIFT_ADD_WIDTH`), where a DSP block would be
+    wasted; exact for any widths and signedness.
+    """
+    x, y = Value.cast(x), Value.cast(y)
+    if len(y) > len(x):
+        x, y = y, x
+    total = Const(0)
+    for k in range(len(y)):
+        term = Mux(y[k], x << k, 0)
+        if k == len(y) - 1 and y.shape().signed:
+            total = total - term
+        else:
+            total = term if k == 0 else total + term
+    return total
+
+
 def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
                        name: str, reset: bool = True) -> Signal:
     """``x * y`` through an input register (if ``input_register``) and an output register.
@@ -57,7 +86,8 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
     m : Module
     platform : Platform or None
         The elaboration's platform: ECP5 gets a ``MULT18X18D`` holding the registers, when both
-        operands fit its 18-bit signed inputs.
+        operands fit its 18-bit signed inputs. A product with an operand of at most
+        :data:`SHIFT_ADD_WIDTH` bits is :func:`shift_add_product` in the fabric everywhere.
     x, y : Value
         Operands (signed or unsigned).
     en : Value
@@ -78,7 +108,8 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
     """
     x, y = Value.cast(x), Value.cast(y)
     product = Signal(signed(len(x) + len(y) + 1), name=name, reset_less=not reset)
-    if dsp_family(platform) == "ecp5" and _fits(x) and _fits(y):
+    narrow = min(len(x), len(y)) <= SHIFT_ADD_WIDTH
+    if dsp_family(platform) == "ecp5" and not narrow and _fits(x) and _fits(y):
         a, b = Signal(signed(DSP_WIDTH)), Signal(signed(DSP_WIDTH))
         p = Signal(2 * DSP_WIDTH)
         # The product's own bits, sign-extended here: taken from P, the bits above would be
@@ -117,7 +148,7 @@ def registered_product(m: Module, platform, x, y, *, en, input_register: bool,
             m.d.sync += [x_reg.eq(x), y_reg.eq(y)]
         x, y = x_reg, y_reg
     with m.If(en):
-        m.d.sync += product.eq(x * y)
+        m.d.sync += product.eq(shift_add_product(x, y) if narrow else x * y)
     return product
 
 

@@ -8,7 +8,7 @@ elsewhere); every other configuration by the generic description in :class:`PE`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, enum, wiring
@@ -282,7 +282,15 @@ def add_pe(m: Module, name: str, config: PEConfig, *, en, op, a, b, c=0):
 
     ``op`` is a :class:`PEOp` member or a signal; operands are values or integer constants.
     The output follows the inputs by :attr:`PE.latency` cycles of ``en``.
+
+    A constant ``op`` builds the PE with that op alone (the same result: an op's saturation
+    and rounding do not depend on the others built beside it), so its y register holds only
+    what that op needs: a subtract's y is the constant 1, and its product needs no multiplier
+    (:func:`hw.dsp.shift_add_product`), where with a multiply beside it y would be b's width
+    and the product a DSP block's (LayerNorm's Newton subtractions: 4 blocks each on the ECP5).
     """
+    if isinstance(op, PEOp) and op.name.lower() in config.ops and len(config.ops) > 1:
+        config = replace(config, ops=(op.name.lower(),))
     pe = m.submodules[name] = PE(config)
     m.d.comb += [pe.en.eq(en), pe.i.op.eq(op), pe.i.a.eq(a), pe.i.b.eq(b), pe.i.c.eq(c)]
     return pe.o

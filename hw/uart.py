@@ -80,6 +80,7 @@ class UART(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        self.state = {}  # the registers, for the formal proofs' invariants (sim/contracts.py)
         self._receiver(m)
         self._transmitter(m)
         return m
@@ -119,6 +120,8 @@ class UART(wiring.Component):
                     m.d.sync += self.overrun.eq(1)
                 with m.Else():
                     m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(shift)]
+        self.state.update(rx_line=line, rx_previous=previous, rx_busy=busy, rx_count=count,
+                          rx_bit=bit, rx_shift=shift)
 
     def _transmitter(self, m):
         divisor = self.config.divisor
@@ -140,3 +143,4 @@ class UART(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [busy.eq(1), count.eq(divisor - 1), bit.eq(0), self.tx.eq(0),
                          shift.eq(Cat(self.i.payload, Const(1)))]
+        self.state.update(tx_busy=busy, tx_count=count, tx_bit=bit, tx_shift=shift)

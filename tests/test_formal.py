@@ -16,12 +16,16 @@ from gen.measure.verify import (
     wrap_mutant,
     write_verify,
 )
+from golden.nonlinear.layernorm import LayerNormConfig
+from golden.nonlinear.softmax import SoftmaxConfig
 from golden.pe import PEConfig
 from golden.reduction_tree import ReductionTreeConfig
+from hw.nonlinear.layernorm import LayerNorm
+from hw.nonlinear.softmax import Softmax
 from hw.pe import PE
 from hw.pipeline import StreamPipeline
 from hw.reduction_tree import ReductionTree
-from sim.contracts import FORMAL_TARGETS, DirectSum, tree_invariants
+from sim.contracts import FORMAL_TARGETS, MARGIN, DirectSum, banked_harness, tree_invariants
 from sim.formal import (
     Contract,
     ContractHarness,
@@ -36,18 +40,21 @@ from sim.formal import (
 DEEP = [pytest.mark.slow, pytest.mark.verify]
 
 #: The fast subset of ``make test``: unbounded proofs of small blocks and their mutants.
-FAST = ("input-share", "search-tree")  # the PE: test_verify_report
+FAST = ("input-share", "search-tree", "uart")  # the PE: test_verify_report
+#: Unbounded contracts cheap enough for ``make test`` (about 10 s of CPU each) whose long-run
+#: mutants are not (their BMC to depth 60 takes 20 to 45 s of CPU): those run in make verify.
+FAST_CONTRACTS = (*FAST, "softmax", "layernorm")
 
 
 def _proof_name(request) -> str:
     return re.sub(r"\W+", "_", request.node.name).strip("_")
 
 
-def _marks(name):
-    return [] if name in FAST else DEEP
+def _marks(name, fast=FAST):
+    return [] if name in fast else DEEP
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=_marks(name))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=_marks(name, FAST_CONTRACTS))
                                   for name in FORMAL_TARGETS])
 def test_stream_contract(name, request, measure):
     """Input contract assumed, output contract, word counts and reset behaviour proven:
@@ -79,6 +86,26 @@ def test_long_run_mutant_escapes_bmc_and_fails_the_unbounded_proof(name, request
     with pytest.raises(ProofError, match="prove (UNKNOWN|FAIL)"):
         prove(harness, _proof_name(request) + "_prove", depth=target.induction, mode="prove",
               cover=False)
+
+
+@pytest.mark.parametrize("block", ["softmax", "layernorm"])
+@pytest.mark.parametrize("max_len, banks", [pytest.param(4, 2, marks=DEEP),
+                                            pytest.param(3, 3, marks=DEEP)])
+def test_banked_blocks_proven_at_other_sizes(block, max_len, banks, request):
+    """The softmax's and the LayerNorm's invariants are not tied to the table's configuration
+    (max_len 2, two banks): longer vectors and three banks prove for all time too, no-loss
+    included, with the same k = 2."""
+    if block == "softmax":
+        dut = Softmax(SoftmaxConfig(in_width=8, in_frac=3, out_width=4, out_frac=4,
+                                    max_len=max_len, banks=banks, exp_order=1))
+    else:
+        dut = LayerNorm(LayerNormConfig(in_width=4, out_width=4, out_frac=1, max_len=max_len,
+                                        banks=banks))
+    harness = banked_harness(dut)
+    assert all(p.contract.drain is not None for p in harness.pairs)
+    result = prove(harness, _proof_name(request), depth=2, mode="prove",
+                   cover_depth=harness.drain + MARGIN)
+    assert result.mode == "prove" and result.covered
 
 
 def test_verify_report(tmp_path):

@@ -1,6 +1,7 @@
 """PE lane: golden model vs plain Python, hardware vs golden (Amaranth sim and Verilator)."""
 
 import itertools
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -277,3 +278,53 @@ def test_lut4_truth_tables_and_portable_cells():
     text = verilog_text(PE(), "pe")
     assert text.count("(* keep_hierarchy = 1 *)\nmodule \\pe.lut4_") == 77
     assert "keep_hierarchy" not in verilog_text(PE(in_width=6), "pe")
+
+
+@pytest.mark.parametrize("x_shape,y_shape", [
+    ((16, True), (1, False)), ((16, True), (2, True)), ((7, False), (4, False)),
+    ((5, True), (6, True)), ((3, False), (3, True)), ((1, True), (1, True)),
+])
+def test_shift_add_product_is_exact(x_shape, y_shape):
+    """Every product of the narrow operand's values with the wide one's (sampled past 6 bits):
+    the multiplier-free product the units' add, subtract and shift PEs use."""
+    from amaranth.hdl import Module, Shape, Signal, signed
+    from amaranth.sim import Simulator
+
+    from hw.dsp import shift_add_product
+
+    x, y = Signal(Shape(*x_shape)), Signal(Shape(*y_shape))
+    product = Signal(signed(len(x) + len(y) + 1))
+    m = Module()
+    m.d.comb += product.eq(shift_add_product(x, y))
+
+    def values(shape):
+        lo = -(1 << (shape.width - 1)) if shape.signed else 0
+        every = range(lo, lo + (1 << shape.width))
+        return every if shape.width <= 6 else sorted({lo, 0, 1, every[-1], every[1000 % len(every)],
+                                                      max(lo, -1)})
+
+    async def bench(ctx):
+        for a, b in itertools.product(values(x.shape()), values(y.shape())):
+            ctx.set(x, a)
+            ctx.set(y, b)
+            assert ctx.get(product) == a * b, (a, b)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_ecp5_units_spend_dsp_blocks_on_real_products_only():
+    """On the ECP5 the exp unit's add and shift PEs (a 1-bit y) multiply in the fabric, with no
+    multiplier cell; its polynomial and scale multipliers are MULT18X18D blocks."""
+    from amaranth.back import rtlil
+
+    from boards import get_board
+    from hw.nonlinear.exp import Exp
+
+    unit = Exp(lanes=1)
+    text = rtlil.convert(unit, platform=get_board("ulx3s-85f").platform())
+    dsps = len(re.findall(r"cell \\MULT18X18D ", text))
+    assert "cell $mul " not in text
+    # per lane: the scale by log2(e) and the polynomial's multipliers; no add or shift PE
+    assert dsps == 1 + unit.config.order

@@ -4,9 +4,9 @@ The design is the registered ``accelerator`` (:class:`hw.accelerator_top.Acceler
 core behind its AXI4-Lite registers, with its AXI4 master), built in three steps of increasing
 cost:
 
-1. :func:`multiplier_estimate`: the multipliers of the elaborated core (Amaranth's netlist,
-   no synthesis) and the 18x18 DSP blocks they need, ``ceil(a/18) * ceil(b/18)`` each (seconds:
-   the fast tests use it);
+1. :func:`multiplier_estimate`: the 18x18 DSP blocks of the core elaborated for the ECP5
+   (Amaranth's netlist, no synthesis): its ``MULT18X18D`` instances, and ``ceil(a/18) *
+   ceil(b/18)`` for each product Yosys maps to blocks (seconds: the fast tests use it);
 2. :func:`synthesize`: Yosys ``synth_ecp5`` of the design alone, its LUTs (LUT4 + 2 per CCU2C),
    flip-flops, DSPs (MULT18X18D) and block RAMs (DP16KD), how each memory mapped
    (:func:`memory_mapping`): whether it fits the device;
@@ -45,13 +45,14 @@ from golden.accelerator import AcceleratorConfig
 from ..build import BuildError, build_top, toolchain_env
 from ..emit import atomic_write
 from .fpga_bench import core_resources
-from .fpga_report import parse_yosys_stat
+from .fpga_report import parse_nextpnr_log, parse_yosys_stat
 from .provenance import measured_with
 
 __all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "SYNTH_OPTS", "COARSE_WITHOUT_SHARE",
-           "synth_script", "fpga_config", "multiplier_estimate", "fits", "memory_mapping",
-           "synthesize", "place_and_route", "sentences_per_second", "measure_accelerator",
-           "write_fpga_accelerator"]
+           "FAST_MAP_LUTS", "synth_script", "fpga_config", "multiplier_estimate", "fits",
+           "memory_mapping", "synthesize", "place_and_route", "failed_build_resources",
+           "sentences_per_second",
+           "measure_accelerator", "write_fpga_accelerator"]
 
 #: Capacity of the LFE5U-85F: LUT4s, 18x18 multipliers (MULT18X18D), 18 Kbit block RAMs.
 ECP5_85F = {"luts": 83640, "dsps": 156, "brams": 208}
@@ -88,11 +89,27 @@ COARSE_WITHOUT_SHARE = [
 ]
 
 
-def synth_script(top: str) -> list[str]:
+#: ``synth_ecp5``'s ``map_luts`` stage with ABC's classic LUT mapping alone (``abc -lut 4:7``
+#: with the script ``strash; if``: LUT4s and the wide LUTs ECP5 builds with PFUMX / L6MUX21),
+#: not ABC9's default script (``&scorr; &sweep; &dc2; &dch -f -r; &if; &mfs``), which ran past
+#: an hour of a loaded core on the 8x8 accelerator (348,049 AND gates) without finishing. (ABC9
+#: with the mapping step alone, ``&st; &if``, finished in minutes, but Yosys 0.69's
+#: ``abc9`` then failed an assertion reintegrating its netlist; Yosys 0.6x's ``synth_ecp5`` has
+#: no ``-noabc9`` any more.)
+FAST_MAP_LUTS = ["check -latchonly -assert", "techmap -map +/lattice/latches_map.v",
+                 "abc -lut 4:7 -script +strash;if", "clean"]
+
+
+def synth_script(top: str, *, fast_lut_map: bool = False) -> list[str]:
     """Yosys commands synthesizing ``top`` for the ECP5 as ``synth_ecp5`` does, in two runs
-    around :data:`COARSE_WITHOUT_SHARE`; the last runs ``synth_ecp5 -run map_ram:``."""
-    return [f"synth_ecp5 {SYNTH_OPTS} -top {top} -run begin:coarse", *COARSE_WITHOUT_SHARE,
-            f"synth_ecp5 {SYNTH_OPTS} -top {top} -run map_ram:"]
+    around :data:`COARSE_WITHOUT_SHARE`; the last runs ``synth_ecp5 -run map_ram:``. With
+    ``fast_lut_map`` it stops before ``map_luts``, runs :data:`FAST_MAP_LUTS` and goes on from
+    ``map_cells``."""
+    coarse = [f"synth_ecp5 {SYNTH_OPTS} -top {top} -run begin:coarse", *COARSE_WITHOUT_SHARE]
+    if not fast_lut_map:
+        return [*coarse, f"synth_ecp5 {SYNTH_OPTS} -top {top} -run map_ram:"]
+    return [*coarse, f"synth_ecp5 {SYNTH_OPTS} -top {top} -run map_ram:map_luts",
+            *FAST_MAP_LUTS, f"synth_ecp5 {SYNTH_OPTS} -top {top} -run map_cells:"]
 
 
 def fpga_config(**params) -> AcceleratorConfig:
@@ -107,29 +124,56 @@ def _design(config: AcceleratorConfig):
 
 
 def multiplier_estimate(config: AcceleratorConfig) -> dict:
-    """Multipliers of the elaborated core and the 18x18 DSP blocks they need.
+    """The 18x18 DSP blocks (MULT18X18D) the core takes on the ECP5, from its elaboration for
+    the ULX3S-85F (Amaranth's netlist, no synthesis), and its memories' ports.
+
+    Each ``MULT18X18D`` instance (:func:`hw.dsp.registered_product`) is one block. Each ``$mul``
+    cell takes ``ceil(a/18) * ceil(b/18)`` blocks as Yosys's ``mul2dsp`` splits it, except
+    what ``synth_ecp5`` leaves to logic: a product by a constant power of two (``opt_expr``
+    makes it a shift: a ``word_select`` with a signal index is one), one with an operand under
+    2 bits, and the copies of one expression: Amaranth lowers an expression once per use
+    (the decoder's range ends: 7 and 16 copies), and ``opt_merge`` keeps one, so the products
+    of one source line with the same widths in one module count once.
 
     Returns
     -------
     dict
-        ``multipliers`` (count), ``dsps`` (sum of ``ceil(a/18) * ceil(b/18)`` over them, a
-        constant operand's width being its value's), ``by_width`` (``"AxB": count``) and
-        ``memories`` (per memory, its ``write_ports`` and ``read_ports``: a block RAM copy
-        holds one write and one read port, so a memory maps to block RAM only with one write
-        port).
+        ``multipliers`` (the products on DSP blocks), ``dsps`` (their blocks), ``by_width``
+        (``"AxB": count``, instances as ``"MULT18X18D"``) and ``memories`` (per memory, its
+        ``write_ports`` and ``read_ports``: a block RAM copy holds one write and one read port,
+        so a memory maps to block RAM only with one write port).
     """
     from hw.accelerator import AcceleratorCore
 
-    text = rtlil.convert(AcceleratorCore(config), name="core")
+    text = rtlil.convert(AcceleratorCore(config), name="core",
+                         platform=get_board(BOARD).platform())
     by_width: dict[str, int] = {}
     dsps = 0
-    for cell in re.finditer(r"cell \$mul \S+\n(.*?)\n\s*end", text, re.S):
-        body = cell.group(1)
-        a = int(re.search(r"parameter \\A_WIDTH (\d+)", body).group(1))
-        b = int(re.search(r"parameter \\B_WIDTH (\d+)", body).group(1))
-        a, b = sorted((a, b))
-        by_width[f"{a}x{b}"] = by_width.get(f"{a}x{b}", 0) + 1
-        dsps += math.ceil(a / 18) * math.ceil(b / 18)
+    for module in re.split(r"^module ", text, flags=re.M)[1:]:
+        instances = len(re.findall(r"^\s*cell \\MULT18X18D ", module, re.M))
+        if instances:
+            by_width["MULT18X18D"] = by_width.get("MULT18X18D", 0) + instances
+            dsps += instances
+        seen = set()
+        for cell in re.finditer(r"((?:^\s*attribute \\src \"[^\"]*\"\n)*)"
+                                r"^\s*cell \$mul \S+\n(.*?)\n\s*end", module, re.S | re.M):
+            body = cell.group(2)
+            widths = []
+            for port in "AB":
+                width = int(re.search(rf"parameter \\{port}_WIDTH (\d+)", body).group(1))
+                const = re.search(rf"connect \\{port} \d+'([01]+)$", body, re.M)
+                if const:
+                    value = int(const.group(1), 2)
+                    width = 0 if value & (value - 1) == 0 else value.bit_length()
+                widths.append(width)
+            a, b = sorted(widths)
+            src = re.search(r"src \"([^\"]*)\"", cell.group(1))
+            key = (src.group(1) if src else body, a, b)
+            if a < 2 or key in seen:
+                continue
+            seen.add(key)
+            by_width[f"{a}x{b}"] = by_width.get(f"{a}x{b}", 0) + 1
+            dsps += math.ceil(a / 18) * math.ceil(b / 18)
     memories: dict[str, dict] = {}
     for module in re.split(r"^module ", text, flags=re.M)[1:]:
         name = module.split(None, 1)[0].lstrip("\\")
@@ -147,7 +191,7 @@ def fits(resources: dict) -> bool:
 
 
 def synthesize(config: AcceleratorConfig, directory: Path, *,
-               timeout: float | None = None) -> dict:
+               timeout: float | None = None, fast_lut_map: bool = False) -> dict:
     """Yosys ``synth_ecp5`` of the accelerator alone: ``luts``, ``ffs``, ``dsps``, ``brams``,
     ``fits`` and ``seconds``. Raises :class:`~gen.build.BuildError` on failure or timeout."""
     import time
@@ -160,10 +204,9 @@ def synthesize(config: AcceleratorConfig, directory: Path, *,
     env = toolchain_env("ecp5")
     log = directory / "synth.log"
     started = time.monotonic()
+    script = ["read_verilog core.v", *synth_script(CORE_NAME, fast_lut_map=fast_lut_map), "stat"]
     try:
-        done = subprocess.run([env["YOSYS"], "-q", "-l", log.name, "-p",
-                               "; ".join(["read_verilog core.v", *synth_script(CORE_NAME),
-                                          "stat"])],
+        done = subprocess.run([env["YOSYS"], "-q", "-l", log.name, "-p", "; ".join(script)],
                               cwd=directory, capture_output=True, text=True, env=env,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -190,7 +233,8 @@ def memory_mapping(log_text: str) -> dict:
 
 
 def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: float = 50.0,
-                    timeout: float | None = None, router: str = "router1") -> dict:
+                    timeout: float | None = None, router: str = "router1",
+                    fast_lut_map: bool = False) -> dict:
     """Place and route the accelerator in :class:`~boards.harness.FmaxHarness` on the
     ULX3S-85F: its resources, ``fmax_mhz``, ``timing_met`` and ``seconds``. Raises
     :class:`~gen.build.BuildError` when a tool fails or the flow passes ``timeout`` seconds."""
@@ -198,13 +242,18 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
         raise ValueError(f"router must be router1 or router2, got {router!r}")
     board = get_board(BOARD)
     harness = FmaxHarness(_design(config), board, freq_hz=target_mhz * 1e6)
+    script = synth_script("bench", fast_lut_map=fast_lut_map)
+    # The coarse stage after the design is read; the platform's synth_ecp5 runs the next
+    # command of the script (from map_ram), and the rest (fast_lut_map's) after it.
+    coarse = len(COARSE_WITHOUT_SHARE) + 1
+    runs = script[coarse].split(" -run ")[1]
     result = build_top(board, harness, "bench", Path(directory), timeout=timeout,
                        overrides={"script_after_read": "\n".join(
-                                      [keep_core_script("bench"), *synth_script("bench")[:-1]]),
-                                  # the platform's synth_ecp5 runs the rest (synth_script)
+                                      [keep_core_script("bench"), *script[:coarse]]),
                                   "synth_opts": " ".join(filter(None, [
                                       board.overrides.get("synth_opts"), SYNTH_OPTS,
-                                      "-run map_ram:"])),
+                                      f"-run {runs}"])),
+                                  "script_after_synth": "\n".join(script[coarse + 1:]),
                                   "nextpnr_opts": f"--router {router}"})
     report = result.report
     (timing,) = report["clocks"].values()
@@ -212,6 +261,28 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
     return {**resources, "fits": fits(resources), "fmax_mhz": timing["fmax_mhz"],
             "timing_met": timing["met"], "seconds": report["seconds"],
             "directory": str(result.directory)}
+
+
+def failed_build_resources(directory: Path) -> dict | None:
+    """What a place and route that failed (``<directory>.failed``, e.g. nextpnr finding no
+    room) had synthesized: the core's resources, ``fits``, and nextpnr's ``utilisation`` of the
+    device after packing (``TRELLIS_COMB``: LUT4s and carries with their flip-flops' slices),
+    when its log got that far; None when Yosys itself did not finish."""
+    failed = Path(f"{directory}.failed")
+    try:
+        cells = parse_yosys_stat((failed / "bench.rpt").read_text())[f"bench.{CORE_NAME}"]
+    except (OSError, ValueError, KeyError):
+        return None
+    resources = core_resources(cells)
+    out = {**resources, "fits": fits(resources)}
+    try:
+        utilisation = parse_nextpnr_log((failed / "bench.tim").read_text())["utilisation"]
+    except (OSError, ValueError):
+        return out
+    out["utilisation"] = {k: v for k, v in utilisation.items() if v["used"]}
+    if any(v["used"] > v["available"] for v in utilisation.values()):
+        out["fits"] = False
+    return out
 
 
 def sentences_per_second(fmax_mhz: float, cycles_per_sentence: int) -> float:
@@ -223,28 +294,36 @@ def sentences_per_second(fmax_mhz: float, cycles_per_sentence: int) -> float:
 
 def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synthesis", "pnr"),
                         target_mhz: float = 50.0, timeout: float | None = None,
-                        router: str = "router1", cycles_per_sentence: int | None = None) -> dict:
+                        router: str = "router1", cycles_per_sentence: int | None = None,
+                        fast_lut_map: bool = False) -> dict:
     """One configuration through the ``steps`` asked for; failures and timeouts are recorded
-    in the row, not raised."""
+    in the row, not raised. ``fast_lut_map``: LUTs mapped by :data:`FAST_MAP_LUTS` in both the
+    synthesis and place and route."""
     config = fpga_config(**params)
     name = "-".join(f"{k}{v}" for k, v in params.items())
     row = {"params": params, "config": config.to_dict(), "device": "LFE5U-85F", "board": BOARD,
-           "capacity": ECP5_85F}
+           "capacity": ECP5_85F,
+           "lut_mapping": "abc -lut 4:7 (strash; if)" if fast_lut_map else "abc9"}
     if "estimate" in steps:
         row["estimate"] = multiplier_estimate(config)
     if "synthesis" in steps:
         try:
-            row["synthesis"] = synthesize(config, out_dir / f"{name}.synth", timeout=timeout)
+            row["synthesis"] = synthesize(config, out_dir / f"{name}.synth", timeout=timeout,
+                                          fast_lut_map=fast_lut_map)
         except BuildError as error:
             row["synthesis"] = {"error": str(error)}
     if "pnr" in steps:
         try:
             row["pnr"] = {**place_and_route(config, out_dir / name, target_mhz=target_mhz,
-                                            timeout=timeout, router=router),
+                                            timeout=timeout, router=router,
+                                            fast_lut_map=fast_lut_map),
                           "target_mhz": target_mhz, "router": router, "timeout_s": timeout}
         except BuildError as error:
             row["pnr"] = {"error": str(error), "target_mhz": target_mhz, "router": router,
                           "timeout_s": timeout}
+            synthesized = failed_build_resources(out_dir / name)
+            if synthesized:
+                row["pnr"]["synthesized"] = synthesized
     if cycles_per_sentence:
         row["cycles_per_sentence"] = cycles_per_sentence
         fmax = row.get("pnr", {}).get("fmax_mhz")

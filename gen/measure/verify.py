@@ -53,6 +53,12 @@ def _proof_name(text: str) -> str:
 def _contract_property(info: dict) -> str:
     if not info["pairs"]:
         return "handshakes (valid and payload held until ready)"
+    if info["lossless"] and info.get("reported"):
+        return ("handshakes; no word lost unreported (a drop pulses overrun), duplicated or "
+                "from before a reset")
+    if info["lossless"] and info.get("answering"):
+        return ("handshakes; no word lost once the AXI slave answers, duplicated or from "
+                "before a reset")
     return ("handshakes; no word lost, duplicated or from before a reset" if info["lossless"] else
             "handshakes; no word duplicated or from before a reset (no-loss not checked)")
 

@@ -54,6 +54,10 @@ class LayerNorm(wiring.Component):
     latency : int
         Cycles from accepting a vector's last element to its first output, with no stall.
     input_layout, output_layout : data.StructLayout
+    state : dict
+        After elaboration, the control registers (the banks' free and ready bits and
+        lengths, the fill and output pointers, the pass-1 tags, the statistics engine's
+        progress, the pass-2 valid bits), for the formal invariants in ``sim.contracts``.
 
     Members
     -------
@@ -226,13 +230,16 @@ class LayerNorm(wiring.Component):
         p = pe_latency(cfg.scale_pe)
         nx = add_pe(m, "scale", cfg.scale_pe, en=advance, op=PEOp.MUL, a=read.data,
                     b=stage1.n)
-        carried = delay(m, stage1, p, en=advance, name="scale")
+        pass2 = [stage1]
+        carried = delay(m, stage1, p, en=advance, name="scale", taps=pass2)
         centered = add_pe(m, "center", cfg.center_pe, en=advance, op=PEOp.SUB, a=nx,
                           b=carried.sum)
-        carried = delay(m, carried, pe_latency(cfg.center_pe), en=advance, name="center")
+        carried = delay(m, carried, pe_latency(cfg.center_pe), en=advance, name="center",
+                        taps=pass2)
         normed = add_pe(m, "norm", cfg.norm_pe, en=advance, op=PEOp.MUL, a=centered,
                         b=carried.r)
-        carried = delay(m, carried, pe_latency(cfg.norm_pe), en=advance, name="norm")
+        carried = delay(m, carried, pe_latency(cfg.norm_pe), en=advance, name="norm",
+                        taps=pass2)
         scaled = shift_right_rounded(normed, carried.amount, cfg.rounding)
         with m.If(advance):
             m.d.sync += [
@@ -240,4 +247,15 @@ class LayerNorm(wiring.Component):
                 self.o.payload.last.eq(carried.last),
                 self.o.payload.y.eq(saturate(scaled, signed(cfg.out_width))),
             ]
+        # The control registers, for the formal proofs' invariants (sim/contracts.py). The
+        # engine's cycles since it took a vector: the multiply's steps, the two reduction
+        # phases, then the chain's count (0 before phase 3).
+        self.state = {"free": free, "ready": ready, "bank_len": bank_len, "in_bank": in_bank,
+                      "count": count, "pending": pending, "pass1": [tag],
+                      "engine": {"busy": busy, "bank": engine_bank,
+                                 "elapsed": Mux(phase == 0, step, steps + phase - 1 + chain),
+                                 "cycles": steps + 2 + self.rsqrt_latency + 1,
+                                 "phase": phase, "step": step, "chain": chain},
+                      "out_bank": out_bank, "index": index,
+                      "pass2": [*(stage.valid for stage in pass2), self.o.valid]}
         return m

@@ -50,6 +50,10 @@ class Softmax(wiring.Component):
     latency : int
         Cycles from accepting a vector's last element to its first output, with no stall.
     input_layout, output_layout : data.StructLayout
+    state : dict
+        After elaboration, the control registers (the banks' free and ready bits and
+        lengths, the fill and output pointers, the pass-1 tags, the divider's progress, the
+        pass-2 valid bits), for the formal invariants in ``sim.contracts``.
 
     Members
     -------
@@ -127,7 +131,8 @@ class Softmax(wiring.Component):
                                         "bank": range(banks)}))
         m.d.comb += [tag.valid.eq(accepted), tag.first.eq(first), tag.rises.eq(rises),
                      tag.ends.eq(ends), tag.bank.eq(in_bank)]
-        tag = delay(m, tag, self.exp_latency, en=1, name="pass1")
+        pass1 = []
+        tag = delay(m, tag, self.exp_latency, en=1, name="pass1", taps=pass1)
 
         # The running sum, one update per element leaving the exp pipeline.
         e, e0, frac = exp_in.o[0], cfg.exp_zero, cfg.exp_frac
@@ -183,14 +188,15 @@ class Softmax(wiring.Component):
         offset = read.data - stage1.max
         m.d.comb += [exp_out.en.eq(advance),
                      exp_out.i[0].eq(Mux(offset < lowest, lowest, offset))]
-        carried = delay(m, stage1, self.exp_latency, en=advance, name="pass2")
+        pass2 = [stage1]
+        carried = delay(m, stage1, self.exp_latency, en=advance, name="pass2", taps=pass2)
         # Both operands must fit: the reciprocal, and exp(0) = 2**exp_frac (wider than the
         # reciprocal when max_len < 8).
         scale = PEConfig(in_width=max(cfg.recip_width, cfg.exp_frac + 1), signed=False,
                          ops=("mul",))
         product = add_pe(m, "normalize", scale, en=advance, op=PEOp.MUL, a=exp_out.o[0],
                          b=carried.recip)
-        carried = delay(m, carried, PE.latency, en=advance, name="pass2_mul")
+        carried = delay(m, carried, PE.latency, en=advance, name="pass2_mul", taps=pass2)
         probability = shift_right_rounded(product, cfg.out_shift, cfg.rounding)
         with m.If(advance):
             m.d.sync += [
@@ -198,5 +204,12 @@ class Softmax(wiring.Component):
                 self.o.payload.last.eq(carried.last),
                 self.o.payload.p.eq(saturate(probability, unsigned(cfg.out_width))),
             ]
+        # The control registers, for the formal proofs' invariants (sim/contracts.py).
+        self.state = {"free": free, "ready": ready, "bank_len": bank_len, "in_bank": in_bank,
+                      "count": count, "pending": pending, "pass1": pass1,
+                      "engine": {"busy": dividing, "bank": divide_bank, "elapsed": step,
+                                 "cycles": cfg.recip_width},
+                      "out_bank": out_bank, "index": index,
+                      "pass2": [*(stage.valid for stage in pass2), self.o.valid]}
         return m
 
