@@ -10,8 +10,10 @@ at any cycle, and counts the words accepted in and out of each channel pair:
 - no word from nowhere, none duplicated: the words out never exceed the words owed for the
   words accepted in (an input word owes :attr:`Contract.outputs` output words);
 - no word lost, no deadlock: once the block has had ``drain`` cycles with its output ready
-  and no word accepted in, every owed word of a finished group (:attr:`Contract.ends`) is
-  out;
+  and no word accepted in (and, for a block that waits on an AXI slave, the slave answering
+  at once: ``quiet_when``), every owed word of a finished group (:attr:`Contract.ends`) is
+  out; a word the block drops by design and reports (:attr:`Contract.dropped`) counts as
+  gone;
 - reset: after a reset the counters restart from zero, so a word accepted before the reset
   must not come out after it, and nothing comes out before a word goes in.
 
@@ -196,6 +198,14 @@ class ContractHarness(Elaboratable):
         Further channels into the block whose input contract is assumed (not counted).
     outputs : list of Channel, optional
         Further channels out of the block whose output contract is asserted (not counted).
+    responses : list of Channel, optional
+        Channels into the block that answer its own requests (an AXI slave's R and B): their
+        input contract is assumed, their words are not counted, and a word on them does not
+        end a drain's quiet cycles.
+    quiet_when : callable, optional
+        ``(harness) -> Value``: a further condition of a quiet cycle (an AXI slave answering
+        at once), so that a drain check reads "after ``drain`` cycles with the outputs ready,
+        no input, and this". It assumes nothing: other cycles stay free.
     drive : callable, optional
         ``(m, dut)``: connects some of the block's inputs itself (a loopback, say); those
         must be listed in ``driven``. Every other input port is free.
@@ -222,6 +232,7 @@ class ContractHarness(Elaboratable):
 
     def __init__(self, dut: wiring.Component, pairs: list[ChannelPair], *,
                  inputs: list[Channel] = (), outputs: list[Channel] = (),
+                 responses: list[Channel] = (), quiet_when: Callable | None = None,
                  drive: Callable | None = None, driven: tuple[str, ...] = (),
                  cover_words: int = 2, resets: bool = True,
                  invariants: Callable | None = None, mutant: WrapMutant | None = None):
@@ -238,6 +249,7 @@ class ContractHarness(Elaboratable):
                 outputs = [self._mutated[1], *outputs[1:]]
         self.inputs = [p.into for p in self.pairs] + list(inputs)
         self.outputs = [p.out for p in self.pairs] + list(outputs)
+        self.responses, self.quiet_when = list(responses), quiet_when
         self.drive, self.driven = drive, set(driven)
         self.cover_words = cover_words
         self.resets = resets
@@ -298,7 +310,7 @@ class ContractHarness(Elaboratable):
             with m.Else():
                 m.d.comb += Assume(~rst)
 
-        for channel in self.inputs:
+        for channel in self.inputs + self.responses:
             held, stable = self._held(m, channel)
             with m.If(held):
                 m.d.comb += Assume(channel.valid & stable,
@@ -317,6 +329,8 @@ class ContractHarness(Elaboratable):
             idle &= ~(channel.valid & channel.ready)
         for pair in self.pairs:
             idle &= pair.out.ready
+        if self.quiet_when is not None:
+            idle &= self.quiet_when(self)
         with m.If(idle):
             with m.If(quiet <= self.drain):
                 m.d.sync += quiet.eq(quiet + 1)

@@ -56,6 +56,9 @@ def _contract_property(info: dict) -> str:
     if info["lossless"] and info.get("reported"):
         return ("handshakes; no word lost unreported (a drop pulses overrun), duplicated or "
                 "from before a reset")
+    if info["lossless"] and info.get("answering"):
+        return ("handshakes; no word lost once the AXI slave answers, duplicated or from "
+                "before a reset")
     return ("handshakes; no word lost, duplicated or from before a reset" if info["lossless"] else
             "handshakes; no word duplicated or from before a reset (no-loss not checked)")
 

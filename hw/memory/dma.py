@@ -263,5 +263,6 @@ class DMA(wiring.Component):
         self.state = {"reading": reading, "writing": writing, "a_valid": a_valid,
                       "w_valid": w_valid, "w_last": w_last, "w_burst": w_burst,
                       "in_flight": in_flight, "aw_ahead": aw_ahead, "r_left": r_left,
-                      "addr_left": addr_left, "a_len": a_len}
+                      "addr_left": addr_left, "a_len": a_len, "w_left": w_left,
+                      "next_addr": next_addr, "w_addr": w_addr}
         return m
