@@ -48,7 +48,7 @@ fpga-bench: $(STAMP)
 # The whole accelerator (8x8 and 4x8, narrow nonlinear units) on the ECP5-85F; 40-minute limit
 # per synthesis and per place and route.
 fpga-accelerator: $(STAMP)
-	$(BIN)/accelgen fpga-accelerator -o build/fpga-accelerator --timeout 2400
+	$(BIN)/accelgen fpga-accelerator -o build/fpga-accelerator --fast-lut-map --router router2 --timeout 5400
 
 # Benchmarks into build/bench (JSON, PNG, Markdown) and the README's bench tables. ECP5 rows come
 # from build/fpga/fpga_bench.json when `make fpga-bench` has written it; otherwise the PE array

@@ -131,3 +131,39 @@ def test_small_accelerator_synthesizes_and_routes(tmp_path, measure):
             f"{routed['dsps']} DSPs, {routed['brams']} BRAMs, {routed['fmax_mhz']:.1f} MHz")
     assert routed["fits"] and routed["fmax_mhz"] > 0
     assert np.isfinite(routed["fmax_mhz"])
+
+
+def test_failed_place_and_route_keeps_what_was_synthesized(tmp_path):
+    """nextpnr finding no room (the 8x8 accelerator's LUTs): the row still gets the core's
+    resources from the failed build's logs, and does not fit."""
+    from gen.measure.fpga_accelerator import failed_build_resources
+
+    build = tmp_path / "rows8"
+    assert failed_build_resources(build) is None  # nothing was built
+    failed = tmp_path / "rows8.failed"
+    failed.mkdir()
+    (failed / "bench.rpt").write_text("""
+Printing statistics.
+
+=== bench.core ===
+
+       10 cells
+      205   DP16KD
+      137   MULT18X18D
+    13712   CCU2C
+    98354   LUT4
+    40350   TRELLIS_FF
+""")
+    assert failed_build_resources(build) == {"luts": 125778, "ffs": 40350, "dsps": 137,
+                                             "brams": 205, "fits": False}
+    (failed / "bench.tim").write_text("""Info: Device utilisation:
+Info: 	              DP16KD:     205/    208    98%
+Info: 	        TRELLIS_COMB:  130773/  83640   156%
+Info: 	               JTAGG:       0/      1     0%
+
+ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'TRELLIS_COMB'
+""")
+    synthesized = failed_build_resources(build)
+    assert synthesized["utilisation"] == {"DP16KD": {"used": 205, "available": 208},
+                                          "TRELLIS_COMB": {"used": 130773, "available": 83640}}
+    assert not synthesized["fits"]

@@ -45,12 +45,13 @@ from golden.accelerator import AcceleratorConfig
 from ..build import BuildError, build_top, toolchain_env
 from ..emit import atomic_write
 from .fpga_bench import core_resources
-from .fpga_report import parse_yosys_stat
+from .fpga_report import parse_nextpnr_log, parse_yosys_stat
 from .provenance import measured_with
 
 __all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "SYNTH_OPTS", "COARSE_WITHOUT_SHARE",
            "FAST_MAP_LUTS", "synth_script", "fpga_config", "multiplier_estimate", "fits",
-           "memory_mapping", "synthesize", "place_and_route", "sentences_per_second",
+           "memory_mapping", "synthesize", "place_and_route", "failed_build_resources",
+           "sentences_per_second",
            "measure_accelerator", "write_fpga_accelerator"]
 
 #: Capacity of the LFE5U-85F: LUT4s, 18x18 multipliers (MULT18X18D), 18 Kbit block RAMs.
@@ -262,6 +263,28 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
             "directory": str(result.directory)}
 
 
+def failed_build_resources(directory: Path) -> dict | None:
+    """What a place and route that failed (``<directory>.failed``, e.g. nextpnr finding no
+    room) had synthesized: the core's resources, ``fits``, and nextpnr's ``utilisation`` of the
+    device after packing (``TRELLIS_COMB``: LUT4s and carries with their flip-flops' slices),
+    when its log got that far; None when Yosys itself did not finish."""
+    failed = Path(f"{directory}.failed")
+    try:
+        cells = parse_yosys_stat((failed / "bench.rpt").read_text())[f"bench.{CORE_NAME}"]
+    except (OSError, ValueError, KeyError):
+        return None
+    resources = core_resources(cells)
+    out = {**resources, "fits": fits(resources)}
+    try:
+        utilisation = parse_nextpnr_log((failed / "bench.tim").read_text())["utilisation"]
+    except (OSError, ValueError):
+        return out
+    out["utilisation"] = {k: v for k, v in utilisation.items() if v["used"]}
+    if any(v["used"] > v["available"] for v in utilisation.values()):
+        out["fits"] = False
+    return out
+
+
 def sentences_per_second(fmax_mhz: float, cycles_per_sentence: int) -> float:
     """Sentences per second at ``fmax_mhz`` for a program of ``cycles_per_sentence``."""
     if cycles_per_sentence <= 0:
@@ -298,6 +321,9 @@ def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synt
         except BuildError as error:
             row["pnr"] = {"error": str(error), "target_mhz": target_mhz, "router": router,
                           "timeout_s": timeout}
+            synthesized = failed_build_resources(out_dir / name)
+            if synthesized:
+                row["pnr"]["synthesized"] = synthesized
     if cycles_per_sentence:
         row["cycles_per_sentence"] = cycles_per_sentence
         fmax = row.get("pnr", {}).get("fmax_mhz")
