@@ -186,13 +186,23 @@ class PEArray(wiring.Component):
         arriving = stage_valid[-1]  # latency >= 5: PE (>= 3) + tree (>= 1) + output stage
 
         # Output stage: the output payload is its register; linear transactions emit on last.
-        fresh = Signal(init=1)  # the next linear transaction starts a new dot product
         m.d.comb += valid_next.eq(arriving & ((mode == ArrayMode.ELEMENTWISE) | last))
+        accumulate = Signal()  # a linear transaction arrives at the accumulators
+        m.d.comb += accumulate.eq(advance & arriving & (mode == ArrayMode.LINEAR))
+        # Whether the next linear transaction continues a dot product (the accumulators hold
+        # its partial sums) or starts one. With the mapped lanes, a copy per row: one register
+        # to every accumulator's input mux was the 8x8 array's longest route (4 to 5 ns).
+        if shared:
+            continuing = [kept_register(m, platform, ~last, en=accumulate,
+                                        name=f"continuing{r}") for r in range(cfg.rows)]
+        else:
+            continuing = [Signal(name="continuing")] * cfg.rows
+            with m.If(accumulate):
+                m.d.sync += continuing[0].eq(~last)
         with m.If(advance):
             m.d.sync += [o.mode.eq(mode), o.last.eq(last), *elem, self.o.valid.eq(valid_next)]
-            with m.If(arriving & (mode == ArrayMode.LINEAR)):
-                for r in range(cfg.rows):
-                    total = Mux(fresh, 0, o.acc[r]) + row_sums[r]
-                    m.d.sync += o.acc[r].eq(saturate(total, self.acc_shape))
-                m.d.sync += fresh.eq(last)
+        with m.If(accumulate):
+            for r in range(cfg.rows):
+                total = Mux(continuing[r], o.acc[r], 0) + row_sums[r]
+                m.d.sync += o.acc[r].eq(saturate(total, self.acc_shape))
         return m

@@ -38,10 +38,12 @@ csr                AR -> R;            1 R per AR; 1 B per write (the harness pa
                    AW + W -> B         AW with the n-th W), due 2 cycles after both are in
 uart (loopback,    i -> o              1 or an ``overrun`` pulse: ``tx`` wired to ``rx``; a
 divisor 4)                             byte that completes while ``o`` holds one is dropped
-                                       by design and reported; every byte is back or
-                                       reported a frame + 8 cycles after it left
+                                       by design and reported; every byte is back
+                                       (unchanged) or reported a frame + 8 cycles after
+                                       it left
 uart-ready         i -> o              1 with the consumer always ready (no overrun then):
-                                       every byte back within a frame + 8 cycles
+                                       every byte back, unchanged, within a frame + 8
+                                       cycles
 stream-buffer      (handshakes only)   its words come from bus writes, not from a stream
 host-bridge        (handshakes only)   responses depend on the command bytes' protocol
 =================  ==================  =======================================================
@@ -460,6 +462,30 @@ def _addrgen_invariants(harness) -> list:
              "stage 2's single flag matches its reload counts")]
 
 
+def _uart_bytes(m: Module, dut) -> dict:
+    """Ghost registers of the loopback's bytes: ``sent`` (the byte of the transmitter's
+    latest frame, taken on ``i``), ``before`` (the one before it) and ``out`` (the byte of
+    the frame whose byte ``o`` last loaded)."""
+    st = dut.state
+    sent, before, out = (Signal(8, name=f"uart_{n}_byte") for n in ("sent", "before", "out"))
+    with m.If(dut.i.valid & dut.i.ready):
+        m.d.sync += [sent.eq(dut.i.payload), before.eq(sent)]
+    frame = _uart_rx_frame_byte(dut, sent, before)
+    loads = (st["rx_busy"] & (st["rx_bit"] == 9) & (st["rx_count"] == 0) & st["rx_line"]
+             & ~(dut.o.valid & ~dut.o.ready))
+    with m.If(loads):
+        m.d.sync += out.eq(frame)
+    return {"sent": sent, "before": before, "out": out, "frame": frame}
+
+
+def _uart_rx_frame_byte(dut, sent, before) -> Value:
+    """The byte of the frame the receiver is in: the transmitter's, or the one before it
+    while the receiver finishes a frame the transmitter has left for a new one."""
+    st = dut.state
+    return Mux(st["tx_busy"] & (st["tx_bit"] == 0) & (st["tx_count"] == dut.config.divisor - 1)
+               & st["rx_busy"] & (st["rx_bit"] == 9), before, sent)
+
+
 def _uart_invariants(harness) -> list:
     """The loopback (``tx`` wired to ``rx``) at divisor 4. A byte taken in cycle ``t`` is
     at transmitter position ``tp = 4 * bit + 3 - count`` = 0 in cycle ``t + 1`` (0..39: the
@@ -472,7 +498,8 @@ def _uart_invariants(harness) -> list:
     sampling each bit in its first cycle). The harness's count of bytes owed is the frame
     the transmitter sends (unless the receiver already has it), the frame only the receiver
     still finishes, the byte at ``o`` and an overrun pulse (a byte dropped, reported); no
-    part of a frame is older than the quiet cycles allow, so a drain empties it."""
+    part of a frame is older than the quiet cycles allow, so a drain empties it. The data
+    (:func:`_uart_data_invariants`): the byte at ``o`` is the byte sent in its frame."""
     dut, c = harness.dut, harness.counters[0]
     st, d = dut.state, dut.config.divisor
     if d != 4:
@@ -515,7 +542,32 @@ def _uart_invariants(harness) -> list:
         (~rb | (quiet <= rp + 1), "a frame received is younger than the quiet cycles"),
         (~dut.o.valid | (quiet <= 10 * d + 1), "a byte at o is a frame + 1 cycles old"),
         (~dut.overrun | (quiet == 0), "an overrun follows a cycle with o not ready"),
+        *_uart_data_invariants(harness),
     ]
+
+
+def _uart_data_invariants(harness) -> list:
+    """The bytes: the transmitter's shift register holds the data bits of its byte still
+    to send and ``tx`` the one on the line; the receiver's shift register holds those
+    received so far (LSB first, shifted in at the top); so the byte ``o`` loads, and holds,
+    is the byte sent in its frame."""
+    dut, ghost = harness.dut, harness.bytes
+    st = dut.state
+    tb, rb, tbit, rbit = st["tx_busy"], st["rx_busy"], st["tx_bit"], st["rx_bit"]
+    sent, frame = ghost["sent"], ghost["frame"]
+    checks = []
+    for b in range(9):
+        checks.append((~(tb & (tbit == b)) | (st["tx_shift"][:8 - b] == sent[b:]),
+                       f"at bit {b} the transmitter's shift register holds data bits {b}..7"))
+    for b in range(1, 9):
+        checks.append((~(tb & (tbit == b)) | (dut.tx == sent[b - 1]),
+                       f"at bit {b} tx is data bit {b - 1}"))
+    for b in range(2, 10):
+        checks.append((~(rb & (rbit == b)) | (st["rx_shift"][9 - b:] == frame[:b - 1]),
+                       f"at bit {b} the receiver's shift register holds data bits 0..{b - 2}"))
+    checks.append((~dut.o.valid | (dut.o.payload == ghost["out"]),
+                   "the byte at o is the byte sent in its frame"))
+    return checks
 
 
 def _csr_invariants(harness) -> list:
@@ -727,6 +779,7 @@ def _targets() -> list[FormalTarget]:
             m.d.comb += dut.rx.eq(dut.tx)
             if ready:  # the consumer always ready (the checked channel: past any mutant)
                 m.d.comb += Assume(harness.pairs[0].out.ready)
+            harness.bytes = _uart_bytes(m, dut)
         contract = Contract(drain=lambda dut: dut.config.frame_cycles + 8,
                             dropped=None if ready else (lambda dut: dut.overrun),
                             note="a byte out per byte in" + (

@@ -239,9 +239,13 @@ def readme_summary(report: dict) -> str:
                      f"{next((r['status'] for r in rows if 'wrong tree' in r['check']), '-')} |")
     cpu = sum(r["seconds"] for r in rows)
     full = report.get("last_full_run")
-    wall = (f"the last full run took {full['seconds'] / 60:.1f} min with {full['jobs']} "
-            f"solvers in parallel (load average {full['machine'].get('load_average_1min', '?')})"
-            if full else "no full run yet")
+    if full:
+        solvers = f"{full['jobs']} solver{'s' if full['jobs'] != 1 else ''}"
+        load = full['machine'].get('load_average_1min', '?')
+        wall = (f"the last full run took {full['seconds'] / 60:.1f} min with {solvers} in "
+                f"parallel (load average {load})")
+    else:
+        wall = "no full run yet"
     lines += ["", f"{len(rows)} checks, {report['failed']} failed, {report['missing']} missing; "
               f"{cpu / 60:.1f} min of check time, {wall} (`make verify`; every row with "
               "its engine and seconds: `build/verify/report.md`)."]
