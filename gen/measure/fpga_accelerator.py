@@ -247,14 +247,14 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
     # command of the script (from map_ram), and the rest (fast_lut_map's) after it.
     coarse = len(COARSE_WITHOUT_SHARE) + 1
     runs = script[coarse].split(" -run ")[1]
+    overrides = {"script_after_read": "\n".join([keep_core_script("bench"), *script[:coarse]]),
+                 "synth_opts": " ".join(filter(None, [board.overrides.get("synth_opts"),
+                                                      SYNTH_OPTS, f"-run {runs}"])),
+                 "nextpnr_opts": f"--router {router}"}
+    if script[coarse + 1:]:
+        overrides["script_after_synth"] = "\n".join(script[coarse + 1:])
     result = build_top(board, harness, "bench", Path(directory), timeout=timeout,
-                       overrides={"script_after_read": "\n".join(
-                                      [keep_core_script("bench"), *script[:coarse]]),
-                                  "synth_opts": " ".join(filter(None, [
-                                      board.overrides.get("synth_opts"), SYNTH_OPTS,
-                                      f"-run {runs}"])),
-                                  "script_after_synth": "\n".join(script[coarse + 1:]),
-                                  "nextpnr_opts": f"--router {router}"})
+                       overrides=overrides)
     report = result.report
     (timing,) = report["clocks"].values()
     resources = core_resources(report["modules"][f"bench.{CORE_NAME}"])
