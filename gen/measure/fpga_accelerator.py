@@ -149,7 +149,13 @@ def multiplier_estimate(config: AcceleratorConfig) -> dict:
                          platform=get_board(BOARD).platform())
     by_width: dict[str, int] = {}
     dsps = 0
+    memories: dict[str, dict] = {}
     for module in re.split(r"^module ", text, flags=re.M)[1:]:
+        name = module.split(None, 1)[0].lstrip("\\")
+        for kind, memid in re.findall(r"cell \$mem(wr|rd)_v2 \S+\n\s*parameter \\MEMID "
+                                      r"\"\\\\(\S+)\"", module):
+            ports = memories.setdefault(f"{name}.{memid}", {"write_ports": 0, "read_ports": 0})
+            ports["write_ports" if kind == "wr" else "read_ports"] += 1
         instances = len(re.findall(r"^\s*cell \\MULT18X18D ", module, re.M))
         if instances:
             by_width["MULT18X18D"] = by_width.get("MULT18X18D", 0) + instances
@@ -174,13 +180,6 @@ def multiplier_estimate(config: AcceleratorConfig) -> dict:
             seen.add(key)
             by_width[f"{a}x{b}"] = by_width.get(f"{a}x{b}", 0) + 1
             dsps += math.ceil(a / 18) * math.ceil(b / 18)
-    memories: dict[str, dict] = {}
-    for module in re.split(r"^module ", text, flags=re.M)[1:]:
-        name = module.split(None, 1)[0].lstrip("\\")
-        for kind, memid in re.findall(r"cell \$mem(wr|rd)_v2 \S+\n\s*parameter \\MEMID "
-                                      r"\"\\\\(\S+)\"", module):
-            ports = memories.setdefault(f"{name}.{memid}", {"write_ports": 0, "read_ports": 0})
-            ports["write_ports" if kind == "wr" else "read_ports"] += 1
     return {"multipliers": sum(by_width.values()), "dsps": dsps,
             "by_width": dict(sorted(by_width.items())), "memories": dict(sorted(memories.items()))}
 
@@ -318,14 +317,13 @@ def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synt
         except BuildError as error:
             row["synthesis"] = {"error": str(error)}
     if "pnr" in steps:
+        settings = {"target_mhz": target_mhz, "router": router, "timeout_s": timeout}
         try:
             row["pnr"] = {**place_and_route(config, out_dir / name, target_mhz=target_mhz,
                                             timeout=timeout, router=router,
-                                            fast_lut_map=fast_lut_map),
-                          "target_mhz": target_mhz, "router": router, "timeout_s": timeout}
+                                            fast_lut_map=fast_lut_map), **settings}
         except BuildError as error:
-            row["pnr"] = {"error": str(error), "target_mhz": target_mhz, "router": router,
-                          "timeout_s": timeout}
+            row["pnr"] = {"error": str(error), **settings}
             synthesized = failed_build_resources(out_dir / name)
             if synthesized:
                 row["pnr"]["synthesized"] = synthesized
