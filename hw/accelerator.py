@@ -34,11 +34,12 @@ Datapath: read data (one cycle after the address) is shaped into the PE array's 
 every row; ``ROW``: a run of ``R`` elements, element ``r`` across row ``r``). ``MADD`` reads
 ``a`` and ``b`` in its first cycle and ``c`` in its second, holding ``a`` and ``b``. ``GEMV`` is
 the same stream with ``a`` the tile (``LINE``) and ``b`` the chunk of ``x`` (``COL``), ``MUL`` in
-``LINEAR`` mode. PE results pass the requantizer register (shift with the PE rounding, saturate
-to int16) to the write port, whose per-element enables place ``GEMV`` results (dense, or one
-column of a tile matrix). ``NL`` lines go through the selected unit straight to the write port;
-with ``nl_lanes`` below ``L`` a line is read ``L / nl_lanes`` times, one chunk of ``nl_lanes``
-elements per cycle, and each chunk is written with its elements' enables. ``SOFTMAX`` feeds
+``LINEAR`` mode. PE results pass the requantizer register (:class:`~hw.requantizer.Requantizer`:
+shift with the PE rounding, saturate to int16) to the write port, whose per-element enables
+place ``GEMV`` results (dense, or one column of a tile matrix). ``NL`` lines go through the
+selected unit straight to the write port; with ``nl_lanes`` below ``L`` a line is read
+``L / nl_lanes`` times, one chunk of ``nl_lanes`` elements per cycle, and each chunk is
+written with its elements' enables. ``SOFTMAX`` feeds
 the :class:`~hw.nonlinear.softmax.Softmax` one element per cycle (selected from the line on
 port 0) and writes each result, through an output register, with a one-element enable;
 ``LAYERNORM`` does the same through the :class:`~hw.nonlinear.layernorm.LayerNorm`. A batch
@@ -79,7 +80,6 @@ from golden.accelerator import (
 )
 from golden.pe import Op
 
-from .arith import saturate, shift_right_rounded
 from .config import configure
 from .memory.dma import DMA, axi4_signature
 from .nonlinear.exp import Exp
@@ -89,6 +89,7 @@ from .nonlinear.silu import SiLU
 from .nonlinear.softmax import Softmax
 from .pe import PEOp, pe_latency
 from .pe_array import ArrayMode, PEArray
+from .requantizer import Requantizer
 
 __all__ = ["AcceleratorCore"]
 
@@ -631,17 +632,28 @@ class AcceleratorCore(wiring.Component):
             pe.o.ready.eq(1),
         ]
 
-        # --- requantizer: one register of L lanes ------------------------------------------
+        # --- requantizer: one register of L lanes, the first R also taking the accumulators
+        # (a block of their width; the others take the 32-bit PE results). `shift` is written
+        # when an instruction starts, cycles before its first result: it leads, as the
+        # requantizer's shift decode register needs. ------------------------------------
         po = pe.o.payload
         rq = Signal(data.ArrayLayout(signed(ELEM_WIDTH), line))
         rq_valid = Signal()
         m.d.sync += rq_valid.eq(pe.o.valid)
+        elem_width = cfg.pe_array_config.output_width
+        wide_width = max(elem_width, cfg.pe_array_config.accumulator_width)
+        rq_units = [Requantizer(lanes=r, width=wide_width, out_width=ELEM_WIDTH,
+                                rounding=cfg.rounding),
+                    Requantizer(lanes=line - r, width=elem_width, out_width=ELEM_WIDTH,
+                                rounding=cfg.rounding)]
+        m.submodules.rq_acc, m.submodules.rq_elem = rq_units
         for e in range(line):
             value = po.elem[e // c][e % c]
+            block, k = (rq_units[0], e) if e < r else (rq_units[1], e - r)
             if e < r:
                 value = Mux(po.mode == ArrayMode.LINEAR, po.acc[e], value)
-            m.d.sync += rq[e].eq(saturate(shift_right_rounded(value, shift, cfg.rounding),
-                                          signed(ELEM_WIDTH)))
+            m.d.comb += [block.i[k].eq(value), rq[e].eq(block.o[k])]
+        m.d.comb += [block.shift.eq(shift) for block in rq_units]
 
         # --- nonlinear units: free running, a valid bit beside each --------------------------
         lanes, passes = cfg.nl_unit_lanes, cfg.nl_passes
