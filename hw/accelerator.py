@@ -97,7 +97,7 @@ from .nonlinear.softmax import Softmax
 from .pe import PEOp, pe_latency
 from .pe_array import ArrayMode, PEArray
 
-__all__ = ["DIVIDE_BITS_PER_STAGE", "AcceleratorCore"]
+__all__ = ["DECODE_STAGES", "DIVIDE_BITS_PER_STAGE", "AcceleratorCore"]
 
 
 def _log2(value: int) -> int:
@@ -107,6 +107,11 @@ def _log2(value: int) -> int:
 #: Quotient bits the decoder's divider (``lines // tcols`` and ``lines % tcols`` of ``EW``)
 #: settles per pipeline stage: each bit is a 17-bit subtraction and a multiplexer in series.
 DIVIDE_BITS_PER_STAGE = 4
+
+#: Register stages of the decoder (:meth:`AcceleratorCore._decoder`), the program memory's
+#: read included: the fields' sums, the products, their range ends (the divider's stages run
+#: beside them), the ``ROW`` range ends, the head.
+DECODE_STAGES = 4 + -(-16 // DIVIDE_BITS_PER_STAGE)
 
 
 class _Stages:
@@ -179,7 +184,7 @@ class AcceleratorCore(wiring.Component):
     latency : None
         Instructions take their modelled cycles; a program has no single latency.
     decode_stages : int
-        Register stages of the decoder, the program memory's read included: the decoder fills
+        :data:`DECODE_STAGES`, the decoder's register stages: the decoder fills
         while idle, so ``start`` meets the cycle model exactly when it comes at least this many
         cycles after the last program write (or the end of the previous run); earlier, the
         first instruction waits for its decode.
@@ -228,7 +233,7 @@ class AcceleratorCore(wiring.Component):
                 raise ValueError(f"{name} must be {need} for the hardware, got "
                                  f"{getattr(cfg, name)}")
         self.latency = None
-        self.decode_stages = 4 + -(-16 // DIVIDE_BITS_PER_STAGE)
+        self.decode_stages = DECODE_STAGES
         self.pe_array = PEArray(cfg.pe_array_config)
         self.units = {NLUnit.EXP: Exp(cfg.exp_config), NLUnit.GELU: GELU(cfg.gelu_config),
                       NLUnit.SILU: SiLU(cfg.silu_config)}
