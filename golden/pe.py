@@ -96,8 +96,9 @@ class PEConfig(BlockConfig):
         operands, shr's factor ``2**K`` included, fit an 18 x 18 signed multiplier
         (:data:`MULTIPLIER_WIDTH`: ``in_width <= 16`` signed, ``<= 15`` unsigned), so the
         lane keeps one ECP5 MULT18X18D (or one Xilinx DSP48); ``logic`` otherwise. The
-        iCE40's SB_MAC16 is 16 x 16: there Yosys splits such a lane's product (a 17- or
-        18-bit factor) over two blocks; pass ``logic`` to keep it to one.
+        iCE40's SB_MAC16 is 16 x 16: ``synth_ice40 -dsp`` puts an int16 lane's 16 x 17
+        product on one block and the factor's top bit's partial product in logic (one
+        int16-into-32 lane: 1 SB_MAC16 and 285 LUT4s, 534 with ``logic``).
     """
 
     in_width: int = param(8, help="operand width of a, b, c in bits", range=(2, 32))
