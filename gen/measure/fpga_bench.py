@@ -35,7 +35,7 @@ from hw.pe_array import PEArray
 from hw.pipeline import StreamPipeline
 
 from ..build import BuildError, build_top, toolchain_env
-from ..emit import atomic_write, verilog_text
+from ..emit import atomic_write, port_map, verilog_text
 from .figures import pyplot, save_figure
 from .fpga_report import parse_yosys_stat
 from .provenance import measured_with, source_digest
@@ -99,8 +99,8 @@ def synthesize_core(core, directory: Path) -> dict[str, int]:
     elaborated for the bench's board as in the harness (the PE's DSP instances): its cell
     counts. The fallback when the harness build fails inside Yosys."""
     platform = get_board(BOARD).platform()
-    return synthesize_verilog(verilog.convert(core, name=CORE_NAME, platform=platform),
-                              directory)
+    return synthesize_verilog(verilog.convert(core, name=CORE_NAME, platform=platform,
+                                              ports=port_map(core)), directory)
 
 
 def synthesize_verilog(text: str, directory: Path) -> dict[str, int]:
