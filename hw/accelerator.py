@@ -6,17 +6,24 @@ docstring is the specification); the per-instruction cycle counts are those of
 
 Sequencer timing, per instruction (``issue_cycles`` >= 2, the model's defaults otherwise):
 
-- FETCH (``issue_cycles - 1`` cycles): the program memory reads the word at ``pc``; a ``pc``
-  past the program stops with ``PC_RANGE`` (once the engines are idle).
-- DECODE (1 cycle or more): every check of ``check_instruction`` runs at once on the word, the
-  first failing one (in the model's order) stops the machine with its code and ``pc`` once the
-  engines are idle; otherwise the instruction waits here until its engine (compute, load or
-  store) is free and the interlock finds no conflict (``_access``: the ranges of
-  ``golden.accelerator.access``, compared with those of each engine's instruction in flight),
-  and dispatches. An engine is free in its instruction's last cycle (its last write), so a
-  dependent instruction dispatches in that cycle and reads the next. ``HALT`` waits for all
-  engines. Decoupled: the next FETCH follows the dispatch; serial (``decoupled=False``): it
-  follows the engine's last cycle.
+- Decoder: a pipeline of :attr:`AcceleratorCore.decode_stages` register stages runs ahead of
+  the issue logic (programs have no branches), from the program memory's read to its head, the
+  instruction at ``pc``: every check of ``check_instruction`` but ``EXT_RANGE`` and the ranges
+  of ``golden.accelerator.access`` (products and the ``lines / tcols`` division included) are
+  computed there, a few adders per stage, so none of them is on the issue path. It advances
+  when its head dispatches, and fills while the machine is idle.
+- FETCH (``issue_cycles - 1`` cycles): the head is the instruction at ``pc`` (it moved in at
+  the previous dispatch); ``EXT_RANGE`` (it reads the ``ext_lines`` input) and the interlock's
+  comparisons of the head's ranges with each engine's instruction in flight are registered
+  from it. A ``pc`` past the program stops with ``PC_RANGE`` (once the engines are idle).
+- DECODE (1 cycle or more): the first failing check (in the model's order) stops the machine
+  with its code and ``pc`` once the engines are idle; otherwise the instruction waits here
+  until its engine (compute, load or store) is free and the interlock finds no conflict (a
+  registered comparison of its ranges with those of an engine still busy), and dispatches. An
+  engine is free in its instruction's last cycle (its last write), so a dependent instruction
+  dispatches in that cycle and reads the next. ``HALT`` waits for all engines. Decoupled: the
+  next FETCH follows the dispatch; serial (``decoupled=False``): it follows the engine's last
+  cycle.
 - Compute engine: STREAM (the model's streaming cycles, one read step per cycle on ports 0
   and 1), then DRAIN (the model's pipeline latency: the last results reach the write port).
 - Load and store engines: one :class:`hw.memory.dma.DMA` each, from the command to the done
@@ -90,55 +97,70 @@ from .nonlinear.softmax import Softmax
 from .pe import PEOp, pe_latency
 from .pe_array import ArrayMode, PEArray
 
-__all__ = ["AcceleratorCore"]
+__all__ = ["DECODE_STAGES", "DIVIDE_BITS_PER_STAGE", "AcceleratorCore"]
 
 
 def _log2(value: int) -> int:
     return value.bit_length() - 1
 
 
-class _DecodedWord:
-    """An instruction word's fields and the last scratchpad line of each operand: the line
-    arithmetic of :func:`golden.accelerator.access`, shared by the range checks and the
-    interlock's ranges."""
+#: Quotient bits the decoder's divider (``lines // tcols`` and ``lines % tcols`` of ``EW``)
+#: settles per pipeline stage: each bit is a 17-bit subtraction and a multiplexer in series.
+DIVIDE_BITS_PER_STAGE = 4
 
-    def __init__(self, cfg: AcceleratorConfig, word):
-        self.word = word
-        r_log, c_log, l_log = _log2(cfg.rows), _log2(cfg.cols), _log2(cfg.line)
-        self._r_log, self._c_log = r_log, c_log
-        opcode = word[:4]
-        self.is_op = {op: opcode == op for op in Opcode}
-        g, ew, sm = Opcode.GEMV, Opcode.EW, Opcode.SOFTMAX
-        f = self.field
-        m, k = f(g, "m"), f(g, "k")
-        rbs, kcs = (m + cfg.rows - 1) >> r_log, (k + cfg.cols - 1) >> c_log
-        self.w_last = f(g, "w") + rbs * kcs - 1
-        self.x_last = f(g, "x") + ((kcs - 1) >> r_log)
-        self.y_last = Mux(f(g, "ylayout") == YLayout.DENSE,
-                          f(g, "y") + (((f(g, "ycol") << r_log) + m - 1) >> l_log),
-                          f(g, "y") + (rbs - 1) * f(g, "ystride"))
-        self.lines, self.tcols = f(ew, "lines"), f(ew, "tcols")
-        self._row_blocks = self.lines // self.tcols
-        # LAYERNORM has SOFTMAX's fields: a batch of more + 1 vectors of sm_lines lines.
-        self.sm_last = (f(sm, "n") - 1) >> l_log
-        self.sm_src_last = f(sm, "src") + f(sm, "more") * f(sm, "sstride") + self.sm_last
-        self.sm_dst_last = f(sm, "dst") + f(sm, "more") * f(sm, "dstride") + self.sm_last
-        # a batch's strides below a vector's lines (BAD_FIELD)
-        self.sm_bad_stride = (f(sm, "more") != 0) & ((f(sm, "sstride") <= self.sm_last)
-                                                     | (f(sm, "dstride") <= self.sm_last))
+#: Register stages of the decoder (:meth:`AcceleratorCore._decoder`), the program memory's
+#: read included: the fields' sums, the products, their range ends (the divider's stages run
+#: beside them), the ``ROW`` range ends, the head.
+DECODE_STAGES = 4 + -(-16 // DIVIDE_BITS_PER_STAGE)
 
-    def field(self, op, name):
-        """Field ``name`` of opcode ``op``'s format."""
-        lsb, width = FIELDS[op][name]
-        return self.word[lsb:lsb + width]
 
-    def ew_last(self, name):
-        """The last line an ``EW`` operand (``a``, ``b`` or ``c``) reads, by its mode."""
-        ew = Opcode.EW
-        mode, base = self.field(ew, f"{name}mode"), self.field(ew, name)
-        return Mux(mode == OperandMode.LINE, base + self.lines - 1,
-                   Mux(mode == OperandMode.COL, base + ((self.tcols - 1) >> self._r_log),
-                       base + ((self._row_blocks - 1) >> self._c_log)))
+class _Stages:
+    """Pipeline registers that all advance on one enable.
+
+    ``reg(value, stage)`` registers a value computed from stage ``stage - 1`` (its shape kept,
+    so no value is cut); ``at(signal, stage)`` is a registered value delayed to a later stage
+    (each copy made once)."""
+
+    def __init__(self, m: Module, advance):
+        self.m, self.advance = m, advance
+        self._stage: dict[int, tuple[Signal, int]] = {}
+        self._copies: dict[tuple[int, int], Signal] = {}
+
+    def reg(self, value, stage: int, name: str) -> Signal:
+        value = Value.cast(value)
+        sig = Signal(value.shape(), name=f"dec{stage}_{name}")
+        with self.m.If(self.advance):
+            self.m.d.sync += sig.eq(value)
+        self._stage[id(sig)] = (sig, stage)
+        return sig
+
+    def at(self, sig: Signal, stage: int) -> Signal:
+        source, have = self._stage[id(sig)]
+        if have > stage:
+            raise ValueError(f"{sig.name} is at stage {have}, after {stage}")
+        while have < stage:
+            key = (id(source), have + 1)
+            if key not in self._copies:
+                self._copies[key] = self.reg(source, have + 1, sig.name.split("_", 1)[1])
+            source, have = self._copies[key], have + 1
+        return source
+
+
+class _Decoded:
+    """The decoder's head: an instruction word with everything the issue logic needs of it,
+    all in registers (see :meth:`AcceleratorCore._decoder`)."""
+
+    word: Signal
+    failing: Signal      # a check of check_instruction fails, EXT_RANGE aside
+    code: Signal         # the first failing one's ErrorCode
+    ext_end: Signal      # ext + lines of a DMA (EXT_RANGE: > ext_lines)
+    is_dma: Signal
+    gemv_steps: Signal   # ceil(m/R) * ceil(k/C)
+    gemv_kcs: Signal     # ceil(k/C)
+    reads: list          # the ranges of golden.accelerator.access, (valid, first, last)
+    write: tuple
+    dram_read: tuple
+    dram_write: tuple
 
 
 class AcceleratorCore(wiring.Component):
@@ -161,6 +183,11 @@ class AcceleratorCore(wiring.Component):
     config : golden.accelerator.AcceleratorConfig
     latency : None
         Instructions take their modelled cycles; a program has no single latency.
+    decode_stages : int
+        :data:`DECODE_STAGES`, the decoder's register stages: the decoder fills
+        while idle, so ``start`` meets the cycle model exactly when it comes at least this many
+        cycles after the last program write (or the end of the previous run); earlier, the
+        first instruction waits for its decode.
     pe_array : PEArray
     units : dict of NLUnit to Exp, GELU or SiLU
         The nonlinear units, ``config.nl_unit_lanes`` lanes each.
@@ -206,6 +233,7 @@ class AcceleratorCore(wiring.Component):
                 raise ValueError(f"{name} must be {need} for the hardware, got "
                                  f"{getattr(cfg, name)}")
         self.latency = None
+        self.decode_stages = DECODE_STAGES
         self.pe_array = PEArray(cfg.pe_array_config)
         self.units = {NLUnit.EXP: Exp(cfg.exp_config), NLUnit.GELU: GELU(cfg.gelu_config),
                       NLUnit.SILU: SiLU(cfg.silu_config)}
@@ -239,90 +267,166 @@ class AcceleratorCore(wiring.Component):
 
     # --- decode ----------------------------------------------------------------------------
 
-    def _checks(self, word):
-        """``(code, condition)`` pairs for a word, in ``check_instruction``'s order."""
+    def _decoder(self, m: Module, word, advance) -> _Decoded:
+        """The decode pipeline: the program memory's read data ``word`` (stage 1) through
+        register stages to the head (stage :attr:`decode_stages`), all advancing on
+        ``advance``. Every check of ``check_instruction`` but ``EXT_RANGE`` (which reads the
+        ``ext_lines`` input: the issue logic registers it from the head's ``ext_end``) and the
+        ranges of :func:`golden.accelerator.access` (the interlock's) are computed here, a few
+        adders, a product or a divider step per stage: stage 2 the fields' sums, 3 the products
+        (``ceil(m/R) * ceil(k/C)``, ``(ceil(m/R) - 1) * ystride``, ``more * sstride``,
+        ``more * dstride``), 4 the range ends that add them, 3 .. 2 + ``16 /``
+        :data:`DIVIDE_BITS_PER_STAGE` the quotient and remainder of ``lines / tcols`` (``EW``'s
+        row blocks, ``ROW`` operands' last lines), then the ``ROW`` range ends, then the
+        comparisons with ``depth``, the first failing check and the ranges chosen by opcode."""
         cfg = self.config
-        d = _DecodedWord(cfg, word)
-        f, is_op = d.field, d.is_op
+        r, c = cfg.rows, cfg.cols
+        r_log, c_log, l_log = _log2(r), _log2(c), _log2(cfg.line)
+        p = _Stages(m, advance)
+        ld, st, g, ew, nl, sm, ln = (Opcode.DMA_LOAD, Opcode.DMA_STORE, Opcode.GEMV, Opcode.EW,
+                                     Opcode.NL, Opcode.SOFTMAX, Opcode.LAYERNORM)
 
-        def beyond(last):  # a scratchpad line at or beyond depth
-            return last >= cfg.depth
+        def f(op, name, w):
+            lsb, width = FIELDS[op][name]
+            return w[lsb:lsb + width]
 
-        known = Cat(is_op.values()).any()
+        # Stage 2: the checks without products or quotients, the fields' sums. Fields with
+        # one meaning share a place: dst (and DMA line) 8..23, first source 24..39, count
+        # (lines, GEMV m, SOFTMAX / LAYERNORM n) 72..87.
+        is1 = {op: word[:4] == op for op in Opcode}
         zero = Const(0, 1)
-        for op, names in ((Opcode.DMA_LOAD, ("lines",)), (Opcode.DMA_STORE, ("lines",)),
-                          (Opcode.GEMV, ("m", "k")), (Opcode.EW, ("lines", "tcols")),
-                          (Opcode.NL, ("lines",)), (Opcode.SOFTMAX, ("n",)),
-                          (Opcode.LAYERNORM, ("n",))):
-            zero = zero | (is_op[op] & Cat(f(op, n) == 0 for n in names).any())
-
-        # EW: op, operand modes, lines % tcols.
-        ew = Opcode.EW
-        ew_op = f(ew, "op")
-        madd = ew_op == Op.MADD
+        for op, names in ((ld, ("lines",)), (st, ("lines",)), (g, ("m", "k")),
+                          (ew, ("lines", "tcols")), (nl, ("lines",)), (sm, ("n",)),
+                          (ln, ("n",))):
+            zero = zero | (is1[op] & Cat(f(op, n, word) == 0 for n in names).any())
+        ew_op = f(ew, "op", word)
         valid_op = Cat(ew_op == code for code in cfg.pe_array_config.op_codes).any()
-        bad_mode = ((f(ew, "amode") == 3) | (f(ew, "bmode") == 3)
-                    | (madd & (f(ew, "cmode") == 3)))
-        lines, tcols = d.lines, d.tcols
-        bad_ew = ~valid_op | bad_mode | (lines % tcols != 0)
-        g = Opcode.GEMV
-        bad_gemv = f(g, "ycol") >= cfg.cols
-        bad = ((is_op[ew] & bad_ew) | (is_op[Opcode.NL] & (f(Opcode.NL, "unit") > max(NLUnit)))
-               | (is_op[g] & bad_gemv)
-               | (is_op[Opcode.SOFTMAX] & (f(Opcode.SOFTMAX, "n") > cfg.softmax_max_len))
-               | (is_op[Opcode.LAYERNORM]
-                  & (f(Opcode.LAYERNORM, "n") > cfg.layernorm_max_len))
-               | ((is_op[Opcode.SOFTMAX] | is_op[Opcode.LAYERNORM]) & d.sm_bad_stride))
+        bad_mode = ((f(ew, "amode", word) == 3) | (f(ew, "bmode", word) == 3)
+                    | ((ew_op == Op.MADD) & (f(ew, "cmode", word) == 3)))
+        bad = ((is1[ew] & (~valid_op | bad_mode))
+               | (is1[nl] & (f(nl, "unit", word) > max(NLUnit)))
+               | (is1[g] & (f(g, "ycol", word) >= c))
+               | (is1[sm] & (f(sm, "n", word) > cfg.softmax_max_len))
+               | (is1[ln] & (f(ln, "n", word) > cfg.layernorm_max_len)))
+        w2 = p.reg(word, 2, "word")
+        is2 = {op: p.reg(is1[op], 2, f"is_{op.name.lower()}") for op in Opcode}
+        known2 = p.reg(Cat(is1.values()).any(), 2, "known")
+        zero2, bad2 = p.reg(zero, 2, "zero"), p.reg(bad, 2, "bad")
+        lines, m_ = word[72:88], f(g, "m", word)
+        rbs2 = p.reg((m_ + r - 1) >> r_log, 2, "rbs")
+        kcs2 = p.reg((f(g, "k", word) + c - 1) >> c_log, 2, "kcs")
+        sm_last2 = p.reg((f(sm, "n", word) - 1) >> l_log, 2, "sm_last")
+        y_dense2 = p.reg(f(g, "y", word) + (((f(g, "ycol", word) << r_log) + m_ - 1) >> l_log),
+                         2, "y_dense_last")
+        ext_end2 = p.reg(f(ld, "ext", word) + f(ld, "lines", word), 2, "ext_end")
+        dst_lines2 = p.reg(word[8:24] + lines - 1, 2, "dst_lines_last")  # DMA, EW, NL
+        tc = (f(ew, "tcols", word) - 1) >> r_log
+        lines2, col2 = {}, {}
+        for name in "abc":  # EW operands (a is NL's src too) in LINE and COL mode
+            lines2[name] = p.reg(f(ew, name, word) + lines - 1, 2, f"{name}_lines_last")
+            col2[name] = p.reg(f(ew, name, word) + tc, 2, f"{name}_col_last")
 
-        # Scratchpad ranges (first + count > depth is last >= depth without a wrap).
-        dma_line = beyond(f(Opcode.DMA_LOAD, "line") + f(Opcode.DMA_LOAD, "lines") - 1)
-        gemv_range = beyond(d.w_last) | beyond(d.x_last) | beyond(d.y_last)
-        ew_range = beyond(f(ew, "dst") + lines - 1)
-        for name in ("a", "b", "c"):
-            ew_range = ew_range | ((madd if name == "c" else 1) & beyond(d.ew_last(name)))
-        nl, sm = Opcode.NL, Opcode.SOFTMAX
-        nl_range = (beyond(f(nl, "src") + f(nl, "lines") - 1)
-                    | beyond(f(nl, "dst") + f(nl, "lines") - 1))
-        sm_range = beyond(d.sm_src_last) | beyond(d.sm_dst_last)
-        out_of_range = ((is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & dma_line
-                        | is_op[g] & gemv_range | is_op[ew] & ew_range | is_op[nl] & nl_range
-                        | (is_op[sm] | is_op[Opcode.LAYERNORM]) & sm_range)
-        ext = (is_op[Opcode.DMA_LOAD] | is_op[Opcode.DMA_STORE]) & (
-            f(Opcode.DMA_LOAD, "ext") + f(Opcode.DMA_LOAD, "lines") > self.ext_lines)
-        return [(ErrorCode.UNKNOWN_OPCODE, ~known), (ErrorCode.ZERO_LENGTH, zero),
-                (ErrorCode.BAD_FIELD, bad), (ErrorCode.ADDRESS_RANGE, out_of_range),
-                (ErrorCode.EXT_RANGE, ext)]
+        # Stage 3: the products; 4: the range ends that add them.
+        more, sstride, dstride = (f(sm, n, w2) for n in ("more", "sstride", "dstride"))
+        w_tiles3 = p.reg(rbs2 * kcs2, 3, "w_tiles")
+        y_span3 = p.reg((rbs2 - 1) * f(g, "ystride", w2), 3, "y_span")
+        src_span3 = p.reg(more * sstride, 3, "src_span")
+        dst_span3 = p.reg(more * dstride, 3, "dst_span")
+        x_last3 = p.reg(f(g, "x", w2) + ((kcs2 - 1) >> r_log), 3, "x_last")
+        # a batch's strides below a vector's lines (BAD_FIELD)
+        stride3 = p.reg((more != 0) & ((sstride <= sm_last2) | (dstride <= sm_last2)), 3,
+                        "bad_stride")
+        w3, sm_last3 = p.at(w2, 3), p.at(sm_last2, 3)
+        w_last4 = p.reg(f(g, "w", w3) + w_tiles3 - 1, 4, "w_last")
+        y_column4 = p.reg(f(g, "y", w3) + y_span3, 4, "y_column_last")
+        sm_src4 = p.reg(f(sm, "src", w3) + src_span3 + sm_last3, 4, "sm_src_last")
+        sm_dst4 = p.reg(f(sm, "dst", w3) + dst_span3 + sm_last3, 4, "sm_dst_last")
 
-    def _access(self, word):
-        """The ranges of :func:`golden.accelerator.access` for a word: ``(reads, write,
-        dram_read, dram_write)``, each range ``(valid, first, last)``, ``reads`` three."""
-        d = _DecodedWord(self.config, word)
-        f, is_op, ew_last = d.field, d.is_op, d.ew_last
-        ld, st, g, ew, nl, sm = (Opcode.DMA_LOAD, Opcode.DMA_STORE, Opcode.GEMV, Opcode.EW,
-                                 Opcode.NL, Opcode.SOFTMAX)
-        vector = is_op[sm] | is_op[Opcode.LAYERNORM]  # LAYERNORM has SOFTMAX's fields
-        dma_spad = (f(ld, "line"), f(ld, "line") + f(ld, "lines") - 1)
-        dma_ext = (f(ld, "ext"), f(ld, "ext") + f(ld, "lines") - 1)
-        lines = d.lines
-        first_src = word[24:40]  # GEMV w, EW a, NL, SOFTMAX and LAYERNORM src
-        src_last = Mux(is_op[g], d.w_last,
-                       Mux(is_op[ew], ew_last("a"),
-                           Mux(is_op[nl], f(nl, "src") + f(nl, "lines") - 1,
-                               Mux(vector, d.sm_src_last, dma_spad[1]))))
+        # Stages 3 ..: lines / tcols, restoring division, a quotient bit per step.
+        stage, rem, quo = 2, Const(0, 16), Cat()
+        for b in range(16):
+            w_at = p.at(w2, stage)
+            t = Cat(f(ew, "lines", w_at)[15 - b], rem)
+            ge = t >= f(ew, "tcols", w_at)
+            rem, quo = Mux(ge, t - f(ew, "tcols", w_at), t)[:16], Cat(ge, quo)
+            if (b + 1) % DIVIDE_BITS_PER_STAGE == 0 or b == 15:
+                stage += 1
+                rem, quo = p.reg(rem, stage, "remainder"), p.reg(quo, stage, "quotient")
+        # Then the ROW operands' last lines (lines % tcols == 0 is checked: no rounding).
+        w_at = p.at(w2, stage)
+        row = {name: p.reg(f(ew, name, w_at) + ((quo - 1) >> c_log), stage + 1,
+                           f"{name}_row_last") for name in "abc"}
+        uneven = p.reg(rem != 0, stage + 1, "uneven")  # lines % tcols (BAD_FIELD)
+
+        # The head: the comparisons with depth, the first failing check, the ranges.
+        head = stage + 2
+        assert head == self.decode_stages
+        at = head - 1
+        w, is_op = p.at(w2, at), {op: p.at(is2[op], at) for op in Opcode}
+        values = {"dst": dst_lines2, "y_dense": y_dense2, "x": x_last3, "w": w_last4,
+                  "y_column": y_column4, "sm_src": sm_src4, "sm_dst": sm_dst4,
+                  **{f"{n}_lines": lines2[n] for n in "abc"},
+                  **{f"{n}_col": col2[n] for n in "abc"}}
+        v = {name: p.at(value, at) for name, value in values.items()}
+        v.update({f"{n}_row": row[n] for n in "abc"})
+        beyond = {name: value >= cfg.depth for name, value in v.items()}
+
+        def by_mode(name, table):  # an EW operand's last line (or its flag) by its mode
+            mode = f(ew, f"{name}mode", w)
+            return Mux(mode == OperandMode.LINE, table[f"{name}_lines"],
+                       Mux(mode == OperandMode.COL, table[f"{name}_col"], table[f"{name}_row"]))
+
+        dense = f(g, "ylayout", w) == YLayout.DENSE
+        madd = f(ew, "op", w) == Op.MADD
+        vector = is_op[sm] | is_op[ln]  # LAYERNORM has SOFTMAX's fields
+        dma = is_op[ld] | is_op[st]
+        out_of_range = (
+            (dma & beyond["dst"])
+            | (is_op[g] & (beyond["w"] | beyond["x"]
+                           | Mux(dense, beyond["y_dense"], beyond["y_column"])))
+            | (is_op[ew] & (beyond["dst"] | by_mode("a", beyond) | by_mode("b", beyond)
+                            | (madd & by_mode("c", beyond))))
+            | (is_op[nl] & (beyond["a_lines"] | beyond["dst"]))
+            | (vector & (beyond["sm_src"] | beyond["sm_dst"])))
+        checks = [(ErrorCode.UNKNOWN_OPCODE, ~p.at(known2, at)),
+                  (ErrorCode.ZERO_LENGTH, p.at(zero2, at)),
+                  (ErrorCode.BAD_FIELD, p.at(bad2, at) | (is_op[ew] & uneven)
+                   | (vector & p.at(stride3, at))),
+                  (ErrorCode.ADDRESS_RANGE, out_of_range)]
+        code = Const(ErrorCode.NONE, 4)
+        for err, cond in reversed(checks):  # the first failing check wins
+            code = Mux(cond, err, code)
+
         compute = is_op[g] | is_op[ew] | is_op[nl] | vector
-        reads = [
-            (compute | is_op[st], Mux(is_op[st], dma_spad[0], first_src), src_last),
-            (is_op[g] | is_op[ew], Mux(is_op[g], f(g, "x"), f(ew, "b")),
-             Mux(is_op[g], d.x_last, ew_last("b"))),
-            (is_op[ew] & (f(ew, "op") == Op.MADD), f(ew, "c"), ew_last("c")),
-        ]
-        dst = word[8:24]  # GEMV y, EW / NL / SOFTMAX / LAYERNORM dst
-        dst_last = Mux(is_op[g], d.y_last, Mux(is_op[ew], f(ew, "dst") + lines - 1,
-                                             Mux(is_op[nl], f(nl, "dst") + f(nl, "lines") - 1,
-                                                 Mux(vector, d.sm_dst_last,
-                                                     dma_spad[1]))))
-        write = (compute | is_op[ld], Mux(is_op[ld], dma_spad[0], dst), dst_last)
-        return reads, write, (is_op[ld], *dma_ext), (is_op[st], *dma_ext)
+        src_last = Mux(is_op[g], v["w"], Mux(is_op[ew], by_mode("a", v),
+                                             Mux(is_op[nl], v["a_lines"],
+                                                 Mux(vector, v["sm_src"], v["dst"]))))
+        y_last = Mux(dense, v["y_dense"], v["y_column"])
+        dst_last = Mux(is_op[g], y_last, Mux(vector, v["sm_dst"], v["dst"]))
+        # A valid instruction's lines are below depth (<= 65536): 16 bits hold them, and no
+        # failing instruction dispatches. GEMV x and EW b share 40..55.
+        reads = [(compute | is_op[st], Mux(is_op[st], w[8:24], w[24:40]), src_last),
+                 (is_op[g] | is_op[ew], w[40:56], Mux(is_op[g], v["x"], by_mode("b", v))),
+                 (is_op[ew] & madd, w[56:72], by_mode("c", v))]
+        write = (compute | is_op[ld], w[8:24], dst_last)
+
+        def keep(rng, name, width=16):
+            valid, first, last = rng
+            return (p.reg(valid, head, f"{name}_valid"), p.reg(first, head, f"{name}_first"),
+                    p.reg(last[:width], head, f"{name}_last"))
+
+        out = _Decoded()
+        out.word = p.at(w2, head)
+        out.failing = p.reg(Cat(cond for _, cond in checks).any(), head, "failing")
+        out.code = p.reg(code, head, "code")
+        out.ext_end, out.is_dma = p.at(ext_end2, head), p.reg(dma, head, "is_dma")
+        out.gemv_steps, out.gemv_kcs = p.at(w_tiles3, head), p.at(kcs2, head)
+        out.reads = [keep(rng, f"read{j}") for j, rng in enumerate(reads)]
+        out.write = keep(write, "write")
+        ext_range = (f(ld, "ext", w), p.at(ext_end2, at) - 1)  # DMA_LOAD's fields = DMA_STORE's
+        out.dram_read = keep((is_op[ld], *ext_range), "dram_read", 32)
+        out.dram_write = keep((is_op[st], *ext_range), "dram_write", 32)
+        return out
 
     # --- datapath helpers ------------------------------------------------------------------
 
@@ -367,10 +471,27 @@ class AcceleratorCore(wiring.Component):
 
         # --- sequencer state ---------------------------------------------------------------
         pc = Signal(range(cfg.max_program + 1))
-        word = prog_rd.data
         wait = Signal(range(max(2, cfg.issue_cycles)))
         code = Signal(4)
-        m.d.comb += [prog_rd.addr.eq(pc), self.pc.eq(pc), self.code.eq(code)]
+        m.d.comb += [self.pc.eq(pc), self.code.eq(code)]
+
+        # --- the decoder runs ahead of the issue logic (the program has no branches): it
+        # fetches from ``fpc`` and advances when its head (the instruction at ``pc``)
+        # dispatches or is empty. It fills while idle, from word 0, so the first instruction is
+        # decoded at ``start``; a program write or the end of a run empties it.
+        fpc = Signal(range(cfg.max_program))
+        advance, flush, stop = Signal(), Signal(), Signal()
+        filled = [Signal(name=f"dec{s + 1}_valid") for s in range(self.decode_stages)]
+        head_valid = filled[-1]
+        dec = self._decoder(m, prog_rd.data, advance)
+        m.d.comb += [prog_rd.addr.eq(fpc), prog_rd.en.eq(advance),
+                     flush.eq((self.prog_we & ~self.busy) | stop)]
+        with m.If(flush):
+            m.d.sync += [fpc.eq(0), *(v.eq(0) for v in filled)]
+        with m.Elif(advance):
+            m.d.sync += [fpc.eq(Mux(fpc == cfg.max_program - 1, 0, fpc + 1)), filled[0].eq(1),
+                         *(v.eq(u) for u, v in zip(filled, filled[1:]))]
+        word = dec.word
 
         kind = Signal(Opcode)
         op = Signal(PEOp)
@@ -422,12 +543,16 @@ class AcceleratorCore(wiring.Component):
         line_shift = _log2(beats * cfg.dma_config.beat_bytes)
         m.d.comb += [ldma.cmd.payload.eq(l_cmd), sdma.cmd.payload.eq(s_cmd)]
 
-        checks = self._checks(word)
+        # Registered from the head while it waits (it cannot dispatch in its first cycle,
+        # FETCH's): ``EXT_RANGE`` (the last check) and the interlock's comparisons. ``late_ok``:
+        # they are the head's (it was there a cycle ago).
+        late_ok, ext_bad = Signal(), Signal()
+        m.d.sync += [late_ok.eq(head_valid & ~advance & ~flush),
+                     ext_bad.eq(dec.is_dma & (dec.ext_end > self.ext_lines))]
         failing = Signal()
         failing_code = Signal(4)
-        for err, cond in reversed(checks):  # the first failing check wins
-            with m.If(cond):
-                m.d.comb += [failing.eq(1), failing_code.eq(err)]
+        m.d.comb += [failing.eq(dec.failing | ext_bad),
+                     failing_code.eq(Mux(dec.failing, dec.code, ErrorCode.EXT_RANGE))]
 
         issue = Signal()  # a read step this cycle
         m.d.sync += self.cycles.eq(self.cycles + self.busy)
@@ -500,7 +625,7 @@ class AcceleratorCore(wiring.Component):
                     "dram_write": (Signal(name=f"{name}_dw_v"), Signal(dram_width),
                                    Signal(dram_width))}
 
-        reads, write, dram_read, dram_write = self._access(word)
+        reads, write, dram_read, dram_write = dec.reads, dec.write, dec.dram_read, dec.dram_write
         slots = {"c": slot("c"), "l": slot("l"), "s": slot("s")}
 
         def overlap(a, b):
@@ -516,16 +641,20 @@ class AcceleratorCore(wiring.Component):
 
         hazard = Signal()
         if cfg.decoupled:  # serial: every engine is idle (or in its last cycle) at a dispatch,
-            # so nothing can conflict and the scoreboard is left out
-            m.d.comb += hazard.eq((c_busy & ~c_last & conflict(slots["c"]))
-                                  | (l_busy & ~l_last & conflict(slots["l"]))
-                                  | (s_busy & ~s_last & conflict(slots["s"])))
+            # so nothing can conflict and the scoreboard is left out. The slots change only at
+            # a dispatch, so the head's comparisons with them hold while it waits.
+            conflicts = {name: Signal(name=f"{name}_conflict") for name in slots}
+            m.d.sync += [conflicts[name].eq(conflict(slots[name])) for name in slots]
+            m.d.comb += hazard.eq((c_busy & ~c_last & conflicts["c"])
+                                  | (l_busy & ~l_last & conflicts["l"])
+                                  | (s_busy & ~s_last & conflicts["s"]))
 
         # --- issue: fetch, decode and check, wait for the engine and the interlock ----------
         opcode = word[:4]
         is_load, is_store = opcode == Opcode.DMA_LOAD, opcode == Opcode.DMA_STORE
         engine_free = Mux(is_load, l_free, Mux(is_store, s_free, c_free))
         dispatch = Signal()
+        m.d.comb += advance.eq(dispatch | ~head_valid)
         with m.FSM(name="issue"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -537,6 +666,7 @@ class AcceleratorCore(wiring.Component):
                 with m.If(pc >= Mux(self.prog_len < cfg.max_program, self.prog_len,
                                     cfg.max_program)):
                     with m.If(all_free):  # the instructions before it complete first
+                        m.d.comb += stop.eq(1)
                         m.d.sync += [self.error.eq(1), code.eq(ErrorCode.PC_RANGE)]
                         m.next = "IDLE"
                 with m.Elif(wait == cfg.issue_cycles - 2):
@@ -545,12 +675,16 @@ class AcceleratorCore(wiring.Component):
                     m.d.sync += wait.eq(wait + 1)
             with m.State("DECODE"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(failing):
+                with m.If(~late_ok):  # started before the decoder filled: wait for it
+                    pass
+                with m.Elif(failing):
                     with m.If(all_free):
+                        m.d.comb += stop.eq(1)
                         m.d.sync += [self.error.eq(1), code.eq(failing_code)]
                         m.next = "IDLE"
                 with m.Elif(opcode == Opcode.HALT):
                     with m.If(all_free):
+                        m.d.comb += stop.eq(1)
                         m.d.sync += self.done.eq(1)
                         m.next = "IDLE"
                 with m.Elif(engine_free & ~hazard):
@@ -766,8 +900,7 @@ class AcceleratorCore(wiring.Component):
         # engine's final write in its last cycle updates some of these registers too) --------
         ew, g, nl, d = Opcode.EW, Opcode.GEMV, Opcode.NL, Opcode.DMA_LOAD
         is_gemv = opcode == g
-        rbs = (fld(g, "m") + r - 1) >> r_log
-        kcs = (fld(g, "k") + c - 1) >> c_log
+        kcs = dec.gemv_kcs
         ew_madd = fld(ew, "op") == Op.MADD
         with m.If(dispatch_c):
             m.d.sync += [
@@ -792,7 +925,7 @@ class AcceleratorCore(wiring.Component):
                 y_line.eq(fld(g, "y")),
             ]
             with m.If(is_gemv):
-                m.d.sync += [steps.eq(rbs * kcs), drain.eq(self.drain["pe"] - 1)]
+                m.d.sync += [steps.eq(dec.gemv_steps), drain.eq(self.drain["pe"] - 1)]
             with m.Elif(opcode == ew):
                 m.d.sync += [steps.eq(Mux(ew_madd, fld(ew, "lines") << 1, fld(ew, "lines"))),
                              drain.eq(self.drain["pe"] - 1)]

@@ -601,12 +601,13 @@ def test_phase_report_is_consistent(kind, rng, measure):
 # --- hardware ------------------------------------------------------------------------------------
 
 
-def run_core(config, programs, spad, *, ext_lines=0, dram=None):
+def run_core(config, programs, spad, *, ext_lines=0, dram=None, spad_first=False):
     """Run each of ``programs`` (lists of words, or ``(words, prog_len)``) on a fresh load of
     the scratchpad ``spad`` (and of ``dram``, the DRAM lines behind an AxiSimRam on the AXI4
     port, ``ext_lines`` defaulting to its length), on one :class:`hw.accelerator.AcceleratorCore`
     in the Amaranth simulator; return a list of ``(spad after, (done, error, code, pc), cycles,
-    dram after)``."""
+    dram after)``. ``spad_first``: the scratchpad is loaded before the program, so ``start``
+    follows the last program write at once."""
     from amaranth.sim import Simulator
 
     from hw.accelerator import AcceleratorCore
@@ -627,18 +628,25 @@ def run_core(config, programs, spad, *, ext_lines=0, dram=None):
         for program in programs:
             memory[:] = dram.astype("<i2").tobytes()
             words, prog_len = program if isinstance(program, tuple) else (program, len(program))
-            for addr, w in enumerate(words):
-                ctx.set(dut.prog_we, 1)
-                ctx.set(dut.prog_addr, addr)
-                ctx.set(dut.prog_data, w)
-                await ctx.tick()
-            ctx.set(dut.prog_we, 0)
+
+            async def load_program(words=words):
+                for addr, w in enumerate(words):
+                    ctx.set(dut.prog_we, 1)
+                    ctx.set(dut.prog_addr, addr)
+                    ctx.set(dut.prog_data, w)
+                    await ctx.tick()
+                ctx.set(dut.prog_we, 0)
+
+            if not spad_first:
+                await load_program()
             for addr, values in enumerate(spad):
                 ctx.set(dut.host_we, 1)
                 ctx.set(dut.host_addr, addr)
                 ctx.set(dut.host_wdata, line_word(values))
                 await ctx.tick()
             ctx.set(dut.host_we, 0)
+            if spad_first:
+                await load_program()
             ctx.set(dut.prog_len, prog_len)
             ctx.set(dut.ext_lines, ext_lines)
             ctx.set(dut.start, 1)
@@ -966,6 +974,29 @@ def test_core_waits_issue_cycles(rng):
     words = [pack(Opcode.EW, op=int(Op.ADD), dst=4, a=0, b=1, lines=3, tcols=1), HALT]
     [(stats, cycles)] = _check_core(config, [words], spad)
     assert stats.status.done and cycles == 5 + 3 + 1 + CONFIG.pe_latency + 2 + 1 + 5
+
+
+def test_core_started_before_its_decoder_filled_waits_for_it(rng):
+    # The decoder fills while idle: a start right after the last program write waits for the
+    # first instruction's decode (correct, decode_stages - 1 cycles late); a start at least
+    # decode_stages cycles after it meets the cycle model (every other test).
+    from hw.accelerator import DECODE_STAGES
+
+    config = AcceleratorConfig(rows=2, cols=2, depth=16, max_program=8)
+    spad = int16(rng, (config.depth, config.line))
+    words = [pack(Opcode.EW, op=int(Op.ADD), dst=4, a=0, b=1, lines=3, tcols=1),
+             pack(Opcode.EW, op=int(Op.MADD), dst=8, a=0, b=1, c=2, lines=4, tcols=2,
+                  amode=int(OperandMode.ROW), cmode=int(OperandMode.COL)), HALT]
+    machine = Machine(config)
+    machine.spad[:] = spad
+    stats = machine.run(words)
+    [(after, status, cycles, _), (after_late, _, cycles_late, _)] = (
+        run_core(config, [words], spad, spad_first=first)[0] for first in (True, False))
+    assert status == (1, 0, 0, len(words) - 1)
+    assert np.array_equal(after, machine.spad) and np.array_equal(after_late, machine.spad)
+    model = program_cycles(config, [i for _, i in stats.trace]).cycles
+    assert cycles_late == model
+    assert cycles == model + DECODE_STAGES - 1
 
 
 # DMA latency of the RTL with a wait-free cocotbext-axi AxiRam: 5 cycles from the DMA

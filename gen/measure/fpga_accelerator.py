@@ -132,7 +132,7 @@ def multiplier_estimate(config: AcceleratorConfig) -> dict:
     what ``synth_ecp5`` leaves to logic: a product by a constant power of two (``opt_expr``
     makes it a shift: a ``word_select`` with a signal index is one), one with an operand under
     2 bits, and the copies of one expression: Amaranth lowers an expression once per use
-    (the decoder's range ends: 7 and 16 copies), and ``opt_merge`` keeps one, so the products
+    (an expression used in several places), and ``opt_merge`` keeps one, so the products
     of one source line with the same widths in one module count once.
 
     Returns
