@@ -21,7 +21,8 @@ from .fixed_point import (
 )
 from .params import BlockConfig, param
 
-__all__ = ["Op", "OP_NAMES", "PEConfig", "pe_op", "pe_op_reference"]
+__all__ = ["Op", "OP_NAMES", "MULTIPLIER_WIDTH", "SHL_STEP", "PEConfig", "pe_op",
+           "pe_op_reference"]
 
 
 class Op(IntEnum):
@@ -29,8 +30,9 @@ class Op(IntEnum):
 
     Shift amounts come from ``b`` (negative counts as 0): ``SHL`` shifts ``a`` left and
     saturates; ``SHR`` shifts ``a`` right with the configured rounding. The hardware clamps
-    the amount to ``out_width`` (SHL) and ``in_width + 1`` (SHR), beyond which every result
-    is the same (saturated, or rounded to 0 / -1), so results equal the unclamped shift.
+    the amount to ``out_width`` (SHL) and ``in_width + 1`` (SHR; ``PEConfig.shr_scale + 1``
+    on the multiplier), beyond which every result is the same (saturated, or rounded to
+    0 / -1), so results equal the unclamped shift.
     """
 
     MUL = 0   # a * b
@@ -44,6 +46,15 @@ class Op(IntEnum):
 
 
 OP_NAMES = tuple(op.name.lower() for op in Op)
+
+#: Operand width (signed) of the multiplier the ``multiplier`` shifter is derived for: the
+#: ECP5's MULT18X18D (Xilinx's DSP48 take 25 or 27 x 18, so a lane that fits here fits there).
+MULTIPLIER_WIDTH = 18
+
+#: The ``multiplier`` shifter's shl into results wider than ``MULTIPLIER_WIDTH - 1`` bits: the
+#: multiplier takes ``2**(n mod SHL_STEP)`` and the result is shifted by ``SHL_STEP * (n //
+#: SHL_STEP)`` after it (a 2:1 mux per bit for 32-bit results), so the factor stays 17 bits.
+SHL_STEP = 16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,10 +87,18 @@ class PEConfig(BlockConfig):
         that the adder and the saturation each have a cycle.
     shifter : str or None
         How the hardware shifts (results are the same): ``multiplier`` computes ``a << n`` as
-        ``a * 2**n`` and ``a >> n`` as ``a * 2**(K-n)`` on the lane's multiplier (a decoder,
-        no barrel shifter); ``logic`` builds shifters. ``None``: ``multiplier`` when the
-        widened operands fit a 16 x 16 multiplier (``in_width <= 15``, ``output_width <=
-        16``), the smallest common FPGA DSP, so the lane keeps one DSP; ``logic`` otherwise.
+        ``a * 2**n`` and ``a >> n`` as ``(a * 2**(K-n) + rounding) >> K`` on the lane's
+        multiplier (a decoder, no barrel shifter); ``logic`` builds shifters. ``K`` is
+        :attr:`shr_scale`. Where ``2**n`` would be wider than the multiplier (results wider
+        than 17 bits), the multiplier takes ``2**(n mod 16)`` and the result is shifted by
+        ``16 * (n // 16)`` after it (:data:`SHL_STEP`: a 2:1 mux per bit into 32 bits), its
+        saturation read from the sum's top bits. ``None``: ``multiplier`` when the lane's
+        operands, shr's factor ``2**K`` included, fit an 18 x 18 signed multiplier
+        (:data:`MULTIPLIER_WIDTH`: ``in_width <= 16`` signed, ``<= 15`` unsigned), so the
+        lane keeps one ECP5 MULT18X18D (or one Xilinx DSP48); ``logic`` otherwise. The
+        iCE40's SB_MAC16 is 16 x 16: ``synth_ice40 -dsp`` puts an int16 lane's 16 x 17
+        product on one block and the factor's top bit's partial product in logic (one
+        int16-into-32 lane: 1 SB_MAC16 and 285 LUT4s, 534 with ``logic``).
     """
 
     in_width: int = param(8, help="operand width of a, b, c in bits", range=(2, 32))
@@ -95,7 +114,7 @@ class PEConfig(BlockConfig):
     sum_register: bool = param(False, help="register the sum before it saturates (one more "
                                "stage: the adder and the saturation a cycle each)")
     shifter: str | None = param(None, help="shl/shr on the multiplier or in logic (derived: "
-                                "multiplier when it stays within a 16x16 DSP)",
+                                "multiplier when it stays within an 18x18 DSP)",
                                 choices=("multiplier", "logic"))
 
     def _check(self):
@@ -112,8 +131,14 @@ class PEConfig(BlockConfig):
         """Resolved ``shifter``."""
         if self.shifter is not None:
             return self.shifter
-        fits = self.in_width <= 15 and self.output_width <= 16
-        return "multiplier" if fits else "logic"
+        return "multiplier" if self.shr_scale <= MULTIPLIER_WIDTH - 2 else "logic"
+
+    @property
+    def shr_scale(self) -> int:
+        """``K`` of the ``multiplier`` shifter's shr, ``(a * 2**(K-n) + rounding) >> K``: the
+        least ``2**m - 1`` from which on every shift gives the same result, at least
+        ``in_width - 1`` signed, ``in_width`` unsigned (so ``K - n`` is ``n ^ K``)."""
+        return (1 << (self.in_width - (1 if self.signed else 0)).bit_length()) - 1
 
     @property
     def op_codes(self) -> tuple[Op, ...]:

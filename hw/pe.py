@@ -14,8 +14,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.fixed_point import bits_for_range, product_range
-from golden.pe import OP_NAMES, Op, PEConfig
+from golden.fixed_point import bits_for_range, int_range, product_range
+from golden.pe import MULTIPLIER_WIDTH, OP_NAMES, SHL_STEP, Op, PEConfig
 
 from .arith import clamp_amount, saturate, shape_of, shift_left_saturate, shift_right_rounded
 from .config import configure
@@ -32,8 +32,9 @@ PEOp = enum.Enum("PEOp", [(op.name, op.value) for op in Op])
 @dataclass(frozen=True)
 class _Decoded:
     """One op as ``a * y + z + carry``: the values (expressions of the inputs or constants),
-    the inclusive ranges of ``y``, ``z`` and of the sum, and whether the result is the sum
-    shifted right (``shr`` on the multiplier) rather than the sum saturated."""
+    the inclusive ranges of ``y``, ``z`` and of the sum, whether the result is the sum
+    shifted right (``shr`` on the multiplier) rather than the sum saturated, and the shift
+    left by ``SHL_STEP * post`` after the sum (``shl`` on the multiplier into wide results)."""
 
     y: object
     z: object
@@ -42,6 +43,8 @@ class _Decoded:
     z_range: tuple[int, int]
     sum_range: tuple[int, int]
     shifted: bool = False
+    post: object = 0
+    post_range: tuple[int, int] = (0, 0)
 
 
 def pe_latency(config: PEConfig) -> int:
@@ -66,12 +69,17 @@ class PE(wiring.Component):
     max   ``a > b``            ``b`` if ``a <= b``, else 0: ``a * 1 + 0`` or ``a * 0 + b``
     min   ``a <= b``           ``b`` if ``a > b``, else 0 (max and min share one comparator)
     shl   ``2**n``             0 (``n = b`` clamped to where every nonzero ``a`` saturates)
-    shr   ``2**(K - n)``       the rounding bias; the result is the sum ``>> K``, ``K = in_width+1``
+    shr   ``2**(K - n)``       the rounding bias; the result is the sum ``>> K``
+                               (``K = PEConfig.shr_scale = 2**m - 1``; 0 past ``n = K``)
     ====  ===================  ==================================================================
 
-    A shift costs a decoder (the one-hot factor), not a barrel shifter. With the ``logic``
-    shifter (operands too wide for one DSP) the shifted value is computed in stage 1 and
-    enters as ``z`` with ``y = 0``.
+    A shift costs a decoder (the one-hot factor), not a barrel shifter: one for both, as
+    ``2**(K - n)`` is bit ``n ^ K``. Into results wider than 17 bits, shl's factor ``2**n``
+    would not fit the multiplier: ``y`` is then ``2**(n mod 16)`` and the sum is shifted left
+    by ``16 * (n // 16)`` after the adder, saturating when the sum's bits above ``out_width -
+    1 - 16 * (n // 16)`` are not all equal; each result bit is then one 4-input function of
+    two sum bits and two lane-wide selects. With the ``logic`` shifter (operands too wide
+    for one DSP) the shifted value is computed in stage 1 and enters as ``z`` with ``y = 0``.
 
     Stage 1 decodes the op into ``y``, ``z`` and the carry and registers ``a``; stage 2
     registers the product (a DSP with its output register); stage 3 adds ``z`` and saturates,
@@ -153,7 +161,7 @@ class PE(wiring.Component):
         cfg = self.config
         operand, result = cfg.operand_range, cfg.output_range
         one, zero = (1, 1), (0, 0)
-        w, k = cfg.output_width, cfg.in_width + 1
+        w, k = cfg.output_width, cfg.in_width + 1  # shr: every shift past k is the same
         # ~b as a signed value, -b - 1: unsigned operands gain a bit so that it stays exact.
         not_b = ~(i.b if cfg.signed else Cat(i.b, Const(0, 1)).as_signed())
         not_b_range = (-operand[1] - 1, -operand[0] - 1)
@@ -181,30 +189,71 @@ class PE(wiring.Component):
             table[Op.SHL] = _Decoded(0, shl, 0, zero, result, result)
             table[Op.SHR] = _Decoded(0, shr, 0, zero, operand, operand)
         else:
-            # a << n for n up to the last amount that matters (beyond it every nonzero a
-            # saturates): w - 1 signed, w unsigned. 2**clamp(b) one-hot, each bit compared
-            # with b itself (clamping first would make every bit a function of the clamp's
-            # muxes too).
-            limit = w - 1 if cfg.signed else w
-            b = i.b
-            factor = Cat(b <= 0, *(b == j for j in range(1, limit)), b >= limit)
-            table[Op.SHL] = _Decoded(factor, 0, 0, (1, 1 << limit), zero,
-                                     product_range(operand, (1, 1 << limit)))
-            bias = (1 << (k - 1)) if cfg.rounding == "half_up" else 0
-            # 2**(k - clamp(b)): bit k - j set for b == j.
-            factor = Cat(b >= k, *(b == k - j for j in range(1, k)), b <= 0)
-            table[Op.SHR] = _Decoded(factor, bias, 0, (1, 1 << k), (bias, bias), operand,
-                                     shifted=True)
+            table.update(self._multiplier_shifts(i.b, (i.op[0] if {Op.SHL, Op.SHR} <= built
+                                                       else Const(Op.SHR in built, 1))))
         return {op: table[op] for op in cfg.op_codes}
+
+    def _multiplier_shifts(self, b, is_shr) -> dict[Op, _Decoded]:
+        """The rows of shl and shr on the multiplier: each ``y`` a one-hot factor, both from
+        one decoder of ``b``'s low bits (shr's bit index is ``n ^ K``, ``K = 2**m - 1``:
+        ``is_shr``, the op's low bit, selects the direction)."""
+        cfg = self.config
+        operand, zero, k = cfg.operand_range, (0, 0), cfg.shr_scale
+        assert Op.SHL ^ Op.SHR == 1  # the op's low bit tells them apart
+        # shl: a << n for n up to the last amount that matters (beyond it every nonzero a
+        # saturates): w - 1 signed, w unsigned. If 2**limit does not fit the multiplier, it
+        # takes 2**(n mod SHL_STEP) and the sum is shifted on by SHL_STEP * (n // SHL_STEP)
+        # (post).
+        limit = cfg.output_width - 1 if cfg.signed else cfg.output_width
+        split = limit > MULTIPLIER_WIDTH - 2  # 2**limit does not fit the multiplier
+        low_top = min(limit, SHL_STEP - 1)
+        # The decoder: bit j of 2**sel, sel = b's low bits (^ K for shr). Valid while b is in
+        # the range the low bits cover; the amounts outside it set constant bits.
+        top = max(low_top, k)
+        sel = b[:bits_for_range(0, top, False)] ^ Mux(is_shr, k, 0)
+        onehot = [sel == j for j in range(top + 1)]
+        negative = b < 0
+
+        def factor(inside, width, below_bit, above_bit):
+            above = ~negative & ~inside
+            return Cat(*(Mux(inside, onehot[j] if j < len(onehot) else 0,
+                             (negative if j == below_bit else 0)
+                             | (above if j == above_bit else 0)) for j in range(width)))
+
+        rows = {}
+        shl_inside = ~negative & (b <= (limit if split else low_top))
+        if split:
+            post_top = limit // SHL_STEP
+            post = Mux(shl_inside, b[bits_for_range(0, low_top, False):
+                                    bits_for_range(0, limit, False)],
+                       Mux(negative, 0, post_top))
+            steps = (1, 1 << low_top)
+            rows[Op.SHL] = _Decoded(factor(shl_inside, SHL_STEP, 0, limit % SHL_STEP), 0, 0,
+                                    steps, zero, product_range(operand, steps), post=post,
+                                    post_range=(0, post_top))
+        else:
+            rows[Op.SHL] = _Decoded(factor(shl_inside, limit + 1, 0, limit), 0, 0,
+                                    (1, 1 << limit), zero, product_range(operand, (1, 1 << limit)))
+        # shr: (a * 2**(K - n) + bias) >> K for n in 0..K; past K every result is the same:
+        # y = 0 gives it (0), but for signed truncation (a's sign: y = 1, as n = K).
+        half = (1 << (k - 1)) if cfg.rounding != "truncate" else 0
+        bias = half if cfg.rounding == "half_up" else 0
+        past = 0 if cfg.rounding == "truncate" and cfg.signed else None
+        shr_inside = ~negative & (b <= k)
+        products = product_range(operand, (0, 1 << k))
+        rows[Op.SHR] = _Decoded(factor(shr_inside, k + 1, k, past), bias, 0, (0, 1 << k),
+                                (bias, bias), (products[0], products[1] + half), shifted=True)
+        return rows
 
     def elaborate(self, platform):
         if self.mapped:
             return mapped_lane(self, platform)
         m = Module()
         cfg, i, en = self.config, self.i, self.en
-        k = cfg.in_width + 1
+        k = cfg.shr_scale
         table = self._decode(i)
         shifts = any(row.shifted for row in table.values())
+        post_top = max(row.post_range[1] for row in table.values())
 
         def register(name, ranges):
             lo, hi = min(0, *(r[0] for r in ranges)), max(0, *(r[1] for r in ranges))
@@ -218,9 +267,13 @@ class PE(wiring.Component):
         y = register("y", [row.y_range for row in table.values()])
         z = register("z", [row.z_range for row in table.values()])
         carry, is_shr = Signal(name="carry"), Signal(name="is_shr")
+        post = register("post", [row.post_range for row in table.values()])
         with m.If(en):
             m.d.sync += x.eq(i.a)
-        decoded = [y, z, carry, is_shr] if shifts else [y, z, carry]
+        fields = [(y, "y"), (z, "z"), (carry, "carry")]
+        fields += [(is_shr, "shifted")] if shifts else []
+        fields += [(post, "post")] if post_top else []
+        decoded = [target for target, _ in fields]
         not_built = ~Cat(i.op == PEOp[code.name] for code in table).any()
         # Ops with the same row share one case.
         cases = {}
@@ -229,8 +282,7 @@ class PE(wiring.Component):
         *others, (last_row, _) = cases.values()
 
         def assign(row):
-            return [target.eq(value) for target, value in
-                    zip(decoded, [row.y, row.z, row.carry, row.shifted])]
+            return [target.eq(getattr(row, field)) for target, field in fields]
 
         with m.If(en & not_built):
             m.d.sync += [value.eq(0) for value in decoded]
@@ -245,36 +297,135 @@ class PE(wiring.Component):
         # Stage 2: the product, in the DSP's output register (after its input register with
         # multiplier_stages >= 2, and registered again in the fabric, near the adder, from 3;
         # with 4 the operands are registered in the fabric before the DSP too); z, the carry
-        # and the shr flag wait beside it.
+        # and the shift flags wait beside it.
         if cfg.multiplier_stages == 4:
             x, y = (delay(m, value, 1, en=en, name=f"{value.name}_far") for value in (x, y))
         product = registered_product(m, platform, x, y, en=en, name="product",
                                      input_register=cfg.multiplier_stages >= 2)
         if cfg.multiplier_stages >= 3:
             product = delay(m, product, 1, en=en, name="product_near")
-        z2, carry2, is_shr2 = (delay(m, value, cfg.multiplier_stages, en=en, name=value.name)
-                               for value in (z, carry, is_shr))
+        z2, carry2, is_shr2, post2 = (delay(m, target, cfg.multiplier_stages, en=en,
+                                            name=target.name)
+                                      if any(target is d for d in decoded) else None
+                                      for target in (z, carry, is_shr, post))
 
-        # Stage 3: add, then saturate (only as far as the built ops need) or drop shr's
-        # fraction bits; with sum_register, the sum is registered in between.
-        sums = [row.sum_range for row in table.values() if not row.shifted] or [(0, 0)]
-        sum_range = (min(0, *(r[0] for r in sums)), max(0, *(r[1] for r in sums)))
+        # Stage 3: add, then saturate (only as far as the built ops need), drop shr's
+        # fraction bits or shift shl's sum left by SHL_STEP * post; with sum_register, the sum
+        # is registered in between.
+        def span(ranges):
+            ranges = list(ranges) or [(0, 0)]
+            return min(0, *(r[0] for r in ranges)), max(0, *(r[1] for r in ranges))
+
+        sum_range = span(row.sum_range for row in table.values() if not row.shifted)
         addend = z2
         if shifts and cfg.rounding == "nearest_even":
             # Half minus one, plus the truncated result's LSB: a tie rounds to even only.
             half = 1 << (k - 1)
             addend = Mux(is_shr2, Mux(product[k], half, half - 1), z2)
         total = product + addend + carry2
+        if not shifts and not post_top:
+            if cfg.sum_register:
+                total = delay(m, total, 1, en=en, name="total")
+            with m.If(en):
+                m.d.sync += self.o.eq(saturate(total, self.result_shape, value_range=sum_range))
+            return m
+        # Only the bits that every op's sum fits: the output's muxes and the saturation tests
+        # read no copies of the sign bit.
+        total = Value.cast(total)
+        total = total[:bits_for_range(*span(row.sum_range for row in table.values()), True)]
+        total = total.as_signed()
         if cfg.sum_register:
             total = delay(m, total, 1, en=en, name="total")
-            is_shr2 = delay(m, is_shr2, 1, en=en, name="is_shr_sum")
-        result = saturate(total, self.result_shape, value_range=sum_range)
+            is_shr2, post2 = (None if flag is None else delay(m, flag, 1, en=en, name=name)
+                              for flag, name in ((is_shr2, "is_shr_sum"), (post2, "post_sum")))
+        # The result is the sum read at an offset: the sum itself (0), shr's (+K), shl's
+        # post-shifts (-SHL_STEP * h); each saturates where its range needs it.
+        normal = Const(1, 1) if not shifts else ~is_shr2
+        sources = [(normal if not post_top else normal & (post2 == 0), 0, sum_range)]
         if shifts:
-            shifted = saturate(total >> k, self.result_shape, value_range=cfg.operand_range)
-            result = Mux(is_shr2, shifted, result)
-        with m.If(en):
-            m.d.sync += self.o.eq(result)
+            sources.append((is_shr2, k, None))
+        if post_top:
+            lo, hi = table[Op.SHL].sum_range
+            sources += [(post2 == h, -SHL_STEP * h, (lo, hi)) for h in range(1, post_top + 1)]
+        m.d.comb += self.o.eq(_select_output(m, platform, en, total, sources, self.result_shape,
+                                             cfg.operand_range))
         return m
+
+
+def _select_output(m: Module, platform, en, total: Value, sources, shape,
+                   operand_range) -> Signal:
+    """The output register of a lane whose result is its sum read at one of several offsets.
+
+    ``sources`` are ``(active, offset, value_range)``: while ``active`` (one at a time),
+    result bit ``j`` is ``total[j + offset]`` (the sign past the top, 0 below bit 0),
+    saturated to ``shape``; ``value_range`` is that of ``total`` for the source (``None``:
+    shr's, whose shifted result is in ``operand_range``). Per result bit, the sources that
+    read a constant there (0, the sign) and the saturation value are folded into two
+    lane-wide selects shared by the bits of the same pattern, so that a bit with two data
+    sources is one 4-input function (:func:`hw.dsp.lut4`: synthesis would merge the selects
+    into every bit's function otherwise, 5 to 7 inputs wide), ``Mux(s1, s0, Mux(s0, d1,
+    d0))``: ``s1`` a constant, then ``s0`` its value, else ``s0`` picks the data bit.
+    """
+    width, signed_ = shape.width, shape.signed
+    lo, hi = int_range(width, signed_)
+    sign = total[-1]
+    # Overflow of each source, from the bits that leave the result (as hw.arith.saturate).
+    overflows = []
+    for active, offset, value_range in sources:
+        if value_range is None:
+            value_range = (operand_range[0] << offset, operand_range[1] << offset)
+        vlo, vhi = ((value_range[0] >> offset, value_range[1] >> offset) if offset >= 0 else
+                    (value_range[0] << -offset, value_range[1] << -offset))
+        if vlo >= lo and vhi <= hi:
+            continue
+        first = max(0, width - (1 if signed_ else 0) + offset)  # the bits that must match
+        top = total[first:] if first < len(total) else total[-1:]
+        fits = ((top == 0) | top.all()) if signed_ else ~sign & (top == 0)
+        overflows.append(active & ~fits)
+    saturating = Cat(*overflows).any() if overflows else Const(0, 1)
+
+    patterns = {}
+    bits = []
+    for j in range(width):
+        # What each source reads at bit j: a bit of the sum (its index), 0 or the sign.
+        kinds = ["zero" if j + offset < 0 else "sign" if j + offset >= len(total) - 1
+                 else j + offset for _, offset, _ in sources]
+        data_bits = [kind for kind in kinds if isinstance(kind, int)]
+        sat_bit = signed_ and j == width - 1  # saturated: ~sign, but the sign bit itself
+        key = (tuple(isinstance(kind, int) for kind in kinds), sat_bit)
+        if key not in patterns:
+            n = len(patterns)
+            constant_on = Cat(Const(0, 1), *(active for (active, _, _), kind in zip(sources, kinds)
+                                             if not isinstance(kind, int))).any()
+            constant = Cat(Const(0, 1), *(active & sign for (active, _, _), kind
+                                          in zip(sources, kinds) if kind == "sign")).any()
+            s1, s0 = Signal(name=f"out_p{n}_s1"), Signal(name=f"out_p{n}_s0")
+            value = Mux(saturating, sign if sat_bit else ~sign, constant)
+            picks = [active for (active, _, _), kind in zip(sources, kinds)
+                     if isinstance(kind, int)]
+            m.d.comb += [s1.eq(saturating | constant_on),
+                         s0.eq(Mux(s1, value, picks[1]) if len(picks) == 2 else value)]
+            patterns[key] = (s1, s0, picks)
+        s1, s0, picks = patterns[key]
+        data_ = [total[index] for index in data_bits]
+        if not data_:
+            bits.append(s0)
+        elif len(data_) == 1:
+            bits.append(lut4(m, platform, lambda s1, s0, d0: (s1 & s0) | (~s1 & d0),
+                             s1, s0, data_[0], name=f"out{j}"))
+        elif len(data_) == 2:
+            bits.append(lut4(m, platform,
+                             lambda s1, s0, d1, d0: (s1 & s0) | (~s1 & ((s0 & d1) | (~s0 & d0))),
+                             s1, s0, data_[1], data_[0], name=f"out{j}"))
+        else:
+            chosen = data_[0]
+            for pick, bit in zip(picks[1:], data_[1:]):
+                chosen = Mux(pick, bit, chosen)
+            bits.append(Mux(s1, s0, chosen))
+    out = Signal(shape, name="result")
+    with m.If(en):
+        m.d.sync += out.eq(Cat(*bits))
+    return out
 
 
 def add_pe(m: Module, name: str, config: PEConfig, *, en, op, a, b, c=0):

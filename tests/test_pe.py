@@ -277,7 +277,11 @@ def test_lut4_truth_tables_and_portable_cells():
         lut4_init(lambda *bits: 0, 5)
     text = verilog_text(PE(), "pe")
     assert text.count("(* keep_hierarchy = 1 *)\nmodule \\pe.lut4_") == 77
-    assert "keep_hierarchy" not in verilog_text(PE(in_width=6), "pe")
+    # Generic lanes: none without shifts on the multiplier; with them, one per result bit
+    # (the output's choice of sum bits, hw.pe._select_output).
+    assert "keep_hierarchy" not in verilog_text(PE(in_width=6, ops=("mul", "add")), "pe")
+    assert "keep_hierarchy" not in verilog_text(PE(in_width=6, shifter="logic"), "pe")
+    assert verilog_text(PE(in_width=16, out_width=32), "pe").count("keep_hierarchy") == 32
 
 
 @pytest.mark.parametrize("x_shape,y_shape", [
@@ -328,3 +332,56 @@ def test_ecp5_units_spend_dsp_blocks_on_real_products_only():
     assert "cell $mul " not in text
     # per lane: the scale by log2(e) and the polynomial's multipliers; no add or shift PE
     assert dsps == 1 + unit.config.order
+
+
+# --- Shifts on the multiplier for operands up to int16 (an 18x18 DSP) -----------------------
+
+def _edge_values(lo, hi, rng, n_random=8):
+    """The range's ends, 0 and +-1, every power of two and its neighbours inside the range,
+    and a few random values."""
+    values = {lo, lo + 1, -1, 0, 1, hi - 1, hi}
+    for j in range(max(hi, -lo).bit_length() + 1):
+        values |= {(1 << j) - 1, 1 << j, (1 << j) + 1, -(1 << j), -(1 << j) - 1}
+    values |= set(rng.integers(lo, hi + 1, n_random).tolist())
+    return sorted(v for v in values if lo <= v <= hi)
+
+
+@pytest.mark.parametrize("signed,in_width,out_width,rounding,ops", [
+    (True, 16, 32, "half_up", OP_NAMES), (True, 16, 32, "nearest_even", OP_NAMES),
+    (True, 16, 32, "truncate", OP_NAMES),
+    (True, 16, 24, "nearest_even", ("mul", "shl", "shr")),  # shl saturates before the post-shift
+    (True, 12, 64, "half_up", ("shl", "shr")),  # post-shifts by 16, 32 and 48
+    (False, 15, 32, "nearest_even", ("add", "shl", "shr")),
+    (False, 8, 32, "half_up", ("mul", "shl")),  # unsigned: 2 steps; no shr beside it
+    (True, 16, 32, "truncate", ("shr",)),
+])
+def test_multiplier_shifts_wide_results_amaranth(signed, in_width, out_width, rounding, ops,
+                                                 rng):
+    """shl and shr on the multiplier for lanes whose shl factor needs the post-shift (results
+    wider than 17 bits): every amount from below 0 to past the clamp, the operand range's
+    edge values, against the golden model, under random stalls. The int16-into-32 lane with
+    every op is the accelerator's."""
+    config = PEConfig(in_width=in_width, signed=signed, out_width=out_width, rounding=rounding,
+                      ops=ops)
+    assert config.shift_unit == "multiplier"
+    lo, hi = config.operand_range
+    a_values = _edge_values(lo, hi, rng)
+    rows = [(int(op), a, b) for op, top in ((Op.SHL, out_width + 2), (Op.SHR, in_width + 3))
+            if op.name.lower() in ops
+            for b in range(max(lo, -2), min(hi, top) + 1) for a in a_values]
+    op, a, b = (np.array(column) for column in zip(*rows))
+    c = np.zeros_like(a)
+    simulate_stream(StreamPipeline(PE(config)), lane_inputs(config, op, a, b, c),
+                    {"value": pe_op(config, op, a, b, c)}, valid_prob=0.9, ready_prob=0.9,
+                    seed=7)
+
+
+def test_shifter_derivation_fits_an_18x18_multiplier():
+    """``multiplier`` up to int16 signed / 15-bit unsigned operands (shr's factor 2**K fits
+    18 bits signed), whatever the result width; ``logic`` past that."""
+    assert PEConfig(in_width=16, out_width=32).shift_unit == "multiplier"
+    assert PEConfig(in_width=8, out_width=32).shift_unit == "multiplier"
+    assert PEConfig(in_width=15, signed=False, out_width=64).shift_unit == "multiplier"
+    assert PEConfig(in_width=17, out_width=34).shift_unit == "logic"
+    assert PEConfig(in_width=16, signed=False).shift_unit == "logic"
+    assert PEConfig(in_width=16, shifter="logic").shift_unit == "logic"
