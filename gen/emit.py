@@ -15,12 +15,12 @@ from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.hdl import Value
+from amaranth.hdl import Const, Value
 from amaranth.lib import wiring
 
 from hw.dsp import LUT4_PREFIX
 
-__all__ = ["check_module_name", "verilog_text", "ports", "manifest", "write_design",
+__all__ = ["check_module_name", "verilog_text", "port_map", "ports", "manifest", "write_design",
            "atomic_write", "tool_versions", "fusesoc_core", "VERILATOR_LINT_FLAGS"]
 
 #: Verilator warnings that Amaranth's Verilog always raises (implicit width changes); every
@@ -44,13 +44,29 @@ def verilog_text(component: wiring.Component, name: str, platform=None) -> str:
     ``(* keep_hierarchy *)``, so that synthesis maps each as one 4-input function (Amaranth
     has no module attributes of its own)."""
     text = verilog.convert(component, name=check_module_name(name), platform=platform,
-                           emit_src=False)
+                           ports=port_map(component), emit_src=False)
     return _KEPT_MODULE.sub(r"(* keep_hierarchy = 1 *)\n\1", text)
 
 
 #: The module headers of :func:`hw.dsp.lut4`'s functions in Amaranth's Verilog:
 #: ``module \top.pe.lut4_y0(``.
 _KEPT_MODULE = re.compile(rf"^(module \\\S*\.{re.escape(LUT4_PREFIX)}\S*)", re.M)
+
+
+def port_map(component: wiring.Component) -> dict:
+    """``component``'s ports as Amaranth's ``convert(ports=...)`` takes them: its flattened
+    signature (names such as ``i__payload``) without the members that are constants, such
+    as an always-ready stream's ``ready``, which Amaranth 0.5's own port discovery rejects."""
+    from amaranth.hdl._ir import PortDirection  # what convert() builds from a signature
+
+    result = {}
+    for path, member, value in component.signature.flatten(component):
+        value = Value.cast(value)
+        if isinstance(value, Const):
+            continue
+        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+        result["__".join(str(part) for part in path)] = (value, direction)
+    return result
 
 
 def ports(component: wiring.Component) -> list[dict]:
@@ -60,10 +76,8 @@ def ports(component: wiring.Component) -> list[dict]:
     """
     result = [{"name": "clk", "direction": "input", "width": 1},
               {"name": "rst", "direction": "input", "width": 1}]
-    for path, member, value in component.signature.flatten(component):
-        name = "__".join(str(part) for part in path)
-        direction = "input" if member.flow == wiring.In else "output"
-        result.append({"name": name, "direction": direction, "width": len(Value.cast(value))})
+    for name, (value, direction) in port_map(component).items():
+        result.append({"name": name, "direction": direction.value, "width": len(value)})
     return result
 
 

@@ -250,7 +250,7 @@ def verilog_wrapper(module: str, streams: list[StreamMap], ports: list[dict]) ->
     ValueError
         If two of the wrapper's port names would coincide.
     """
-    stream_ports = {p for s in streams for p in (s.valid, s.ready, s.payload)}
+    stream_ports = {p for s in streams for p in (s.valid, s.ready, s.payload) if p}
     decls, body, conns, names = [], [], [], {}
 
     def declare(name: str, text: str, origin: str) -> None:
@@ -270,8 +270,9 @@ def verilog_wrapper(module: str, streams: list[StreamMap], ports: list[dict]) ->
         prefix = _ident(s.name)
         declare(f"{prefix}_valid", f"  {'input' if inward else 'output'} {prefix}_valid",
                 s.valid)
-        declare(f"{prefix}_ready", f"  {'output' if inward else 'input'} {prefix}_ready",
-                s.ready)
+        if s.ready:  # an always-ready stream has none
+            declare(f"{prefix}_ready", f"  {'output' if inward else 'input'} {prefix}_ready",
+                    s.ready)
         flat = f"{prefix}_flat"
         if flat in names:
             raise ValueError(f"wrapper net {flat!r} would coincide with a port")
@@ -293,7 +294,8 @@ def verilog_wrapper(module: str, streams: list[StreamMap], ports: list[dict]) ->
             parts.reverse()
             lines = [", ".join(parts[k:k + 6]) for k in range(0, len(parts), 6)]
             body.append(f"  assign {flat} = {{\n    " + ",\n    ".join(lines) + "};")
-        conns += [f"    .{s.valid}({prefix}_valid)", f"    .{s.ready}({prefix}_ready)",
+        conns += [f"    .{s.valid}({prefix}_valid)",
+                  *([f"    .{s.ready}({prefix}_ready)"] if s.ready else []),
                   f"    .{s.payload}({flat})"]
     return "\n".join([
         f"// {wrapper_name(module)}: {module} with one port per stream payload element.",

@@ -18,7 +18,7 @@ import enum
 import itertools
 from dataclasses import dataclass
 
-from amaranth.hdl import Shape
+from amaranth.hdl import Const, Shape
 from amaranth.lib import data, wiring
 
 __all__ = ["PayloadField", "Element", "StreamMap", "payload_fields", "stream_maps",
@@ -146,20 +146,24 @@ class StreamMap:
     width : int
         Payload width in bits.
     fields : list of PayloadField
+    always_ready : bool
+        The stream has no backpressure and no ``ready`` port (:attr:`ready` is None): the
+        receiver takes every word the cycle it is valid.
     """
 
     name: str
     direction: str
     width: int
     fields: tuple[PayloadField, ...]
+    always_ready: bool = False
 
     @property
     def valid(self) -> str:
         return f"{self.name}__valid"
 
     @property
-    def ready(self) -> str:
-        return f"{self.name}__ready"
+    def ready(self) -> str | None:
+        return None if self.always_ready else f"{self.name}__ready"
 
     @property
     def payload(self) -> str:
@@ -180,9 +184,12 @@ def stream_maps(component: wiring.Component) -> list[StreamMap]:
     """Every stream port of ``component`` (a ``valid``/``ready``/``payload`` triple in its
     flattened signature, arrays of streams included), with its payload map."""
     groups: dict[tuple, dict] = {}
-    for path, member, _ in component.signature.flatten(component):
+    constant_ready = set()  # the prefixes of always-ready streams (ready is Const(1))
+    for path, member, value in component.signature.flatten(component):
         if path[-1] in ("valid", "ready", "payload"):
             groups.setdefault(tuple(path[:-1]), {})[path[-1]] = member
+            if path[-1] == "ready" and isinstance(value, Const):
+                constant_ready.add(tuple(path[:-1]))
     maps = []
     for prefix, members in groups.items():
         if set(members) != {"valid", "ready", "payload"}:
@@ -193,5 +200,6 @@ def stream_maps(component: wiring.Component) -> list[StreamMap]:
         direction = "input" if valid.flow == wiring.In else "output"
         maps.append(StreamMap("__".join(str(p) for p in prefix), direction,
                               Shape.cast(payload.shape).width,
-                              tuple(payload_fields(payload.shape))))
+                              tuple(payload_fields(payload.shape)),
+                              prefix in constant_ready))
     return maps

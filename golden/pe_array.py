@@ -64,6 +64,12 @@ class PEArrayConfig(PEConfig):
         width saturates.
     tree_levels_per_stage : int
         Adder levels between pipeline registers in the reduction trees, 1..16.
+    backpressure : bool
+        Hardware only. True: ``o.ready`` low stalls the whole pipeline (and ``i.ready``). False:
+        both streams are ``always_ready`` (no ready port): one transaction per cycle and the
+        consumer takes every output, like the MAC baseline and like the accelerator, which
+        never stalls its array. No stall enable then reaches the array's registers, the
+        longest route of a large array.
     **lane parameters
         ``in_width``, ``signed``, ``out_width``, ``rounding``, ``ops``, ``multiplier_stages``,
         ``sum_register``, ``shifter`` of :class:`PEConfig`.
@@ -77,6 +83,8 @@ class PEArrayConfig(PEConfig):
                                   "(derived: exact for max_k)", range=(2, MAX_ACC_WIDTH))
     tree_levels_per_stage: int = param(1, help="adder levels between pipeline registers",
                                        range=(1, 16))
+    backpressure: bool = param(True, help="o.ready stalls the pipeline (false: both streams "
+                               "always ready, the consumer takes every output)")
 
     def _check(self):
         super()._check()

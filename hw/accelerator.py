@@ -110,8 +110,8 @@ def _log2(value: int) -> int:
 DIVIDE_BITS_PER_STAGE = 4
 
 #: Register stages of the decoder (:meth:`AcceleratorCore._decoder`), the program memory's
-#: read included: the fields' sums, the products, their range ends (the divider's stages run
-#: beside them), the ``ROW`` range ends, the head.
+#: read included: the checks without products, the divider's stages (the products in the
+#: last), the range ends, the head.
 DECODE_STAGES = 4 + -(-16 // DIVIDE_BITS_PER_STAGE)
 
 
@@ -274,12 +274,13 @@ class AcceleratorCore(wiring.Component):
         ``advance``. Every check of ``check_instruction`` but ``EXT_RANGE`` (which reads the
         ``ext_lines`` input: the issue logic registers it from the head's ``ext_end``) and the
         ranges of :func:`golden.accelerator.access` (the interlock's) are computed here, a few
-        adders, a product or a divider step per stage: stage 2 the fields' sums, 3 the products
-        (``ceil(m/R) * ceil(k/C)``, ``(ceil(m/R) - 1) * ystride``, ``more * sstride``,
-        ``more * dstride``), 4 the range ends that add them, 3 .. 2 + ``16 /``
-        :data:`DIVIDE_BITS_PER_STAGE` the quotient and remainder of ``lines / tcols`` (``EW``'s
-        row blocks, ``ROW`` operands' last lines), then the ``ROW`` range ends, then the
-        comparisons with ``depth``, the first failing check and the ranges chosen by opcode."""
+        adders, a product or a divider step per stage: stage 2 the checks without products and
+        ``ceil(m/R)``, ``ceil(k/C)``; 3 .. 2 + ``16 /`` :data:`DIVIDE_BITS_PER_STAGE` the
+        quotient and remainder of ``lines / tcols`` (``EW``'s row blocks); in the last of those
+        the products (``ceil(m/R) * ceil(k/C)``, ``(ceil(m/R) - 1) * ystride``,
+        ``more * sstride``, ``more * dstride``); then every range end (``ROW`` operands' with
+        the quotient); then, in the head, the comparisons with ``depth``, the first failing
+        check and the ranges chosen by opcode."""
         cfg = self.config
         r, c = cfg.rows, cfg.cols
         r_log, c_log, l_log = _log2(r), _log2(c), _log2(cfg.line)
@@ -291,9 +292,9 @@ class AcceleratorCore(wiring.Component):
             lsb, width = FIELDS[op][name]
             return w[lsb:lsb + width]
 
-        # Stage 2: the checks without products or quotients, the fields' sums. Fields with
-        # one meaning share a place: dst (and DMA line) 8..23, first source 24..39, count
-        # (lines, GEMV m, SOFTMAX / LAYERNORM n) 72..87.
+        # Stage 2: the checks without products or quotients. Fields with one meaning share a
+        # place: dst (and DMA line) 8..23, first source 24..39, count (lines, GEMV m,
+        # SOFTMAX / LAYERNORM n) 72..87.
         is1 = {op: word[:4] == op for op in Opcode}
         zero = Const(0, 1)
         for op, names in ((ld, ("lines",)), (st, ("lines",)), (g, ("m", "k")),
@@ -313,35 +314,38 @@ class AcceleratorCore(wiring.Component):
         is2 = {op: p.reg(is1[op], 2, f"is_{op.name.lower()}") for op in Opcode}
         known2 = p.reg(Cat(is1.values()).any(), 2, "known")
         zero2, bad2 = p.reg(zero, 2, "zero"), p.reg(bad, 2, "bad")
-        lines, m_ = word[72:88], f(g, "m", word)
-        rbs2 = p.reg((m_ + r - 1) >> r_log, 2, "rbs")
+        rbs2 = p.reg((f(g, "m", word) + r - 1) >> r_log, 2, "rbs")
         kcs2 = p.reg((f(g, "k", word) + c - 1) >> c_log, 2, "kcs")
         sm_last2 = p.reg((f(sm, "n", word) - 1) >> l_log, 2, "sm_last")
-        y_dense2 = p.reg(f(g, "y", word) + (((f(g, "ycol", word) << r_log) + m_ - 1) >> l_log),
-                         2, "y_dense_last")
-        ext_end2 = p.reg(f(ld, "ext", word) + f(ld, "lines", word), 2, "ext_end")
-        dst_lines2 = p.reg(word[8:24] + lines - 1, 2, "dst_lines_last")  # DMA, EW, NL
-        tc = (f(ew, "tcols", word) - 1) >> r_log
-        lines2, col2 = {}, {}
-        for name in "abc":  # EW operands (a is NL's src too) in LINE and COL mode
-            lines2[name] = p.reg(f(ew, name, word) + lines - 1, 2, f"{name}_lines_last")
-            col2[name] = p.reg(f(ew, name, word) + tc, 2, f"{name}_col_last")
 
-        # Stage 3: the products; 4: the range ends that add them.
-        more, sstride, dstride = (f(sm, n, w2) for n in ("more", "sstride", "dstride"))
-        w_tiles3 = p.reg(rbs2 * kcs2, 3, "w_tiles")
-        y_span3 = p.reg((rbs2 - 1) * f(g, "ystride", w2), 3, "y_span")
-        src_span3 = p.reg(more * sstride, 3, "src_span")
-        dst_span3 = p.reg(more * dstride, 3, "dst_span")
-        x_last3 = p.reg(f(g, "x", w2) + ((kcs2 - 1) >> r_log), 3, "x_last")
+        # The products one stage before the head's inputs, the range ends that add them (and
+        # the others) in the stage of the head's inputs (``at``), so that few wide values ride
+        # the pipeline beside the word.
+        at = self.decode_stages - 1
+        w, rbs, kcs, sm_last = (p.at(v, at - 2) for v in (w2, rbs2, kcs2, sm_last2))
+        more, sstride, dstride = (f(sm, n, w) for n in ("more", "sstride", "dstride"))
+        w_tiles = p.reg(rbs * kcs, at - 1, "w_tiles")
+        y_span = p.reg((rbs - 1) * f(g, "ystride", w), at - 1, "y_span")
+        src_span = p.reg(more * sstride, at - 1, "src_span")
+        dst_span = p.reg(more * dstride, at - 1, "dst_span")
         # a batch's strides below a vector's lines (BAD_FIELD)
-        stride3 = p.reg((more != 0) & ((sstride <= sm_last2) | (dstride <= sm_last2)), 3,
-                        "bad_stride")
-        w3, sm_last3 = p.at(w2, 3), p.at(sm_last2, 3)
-        w_last4 = p.reg(f(g, "w", w3) + w_tiles3 - 1, 4, "w_last")
-        y_column4 = p.reg(f(g, "y", w3) + y_span3, 4, "y_column_last")
-        sm_src4 = p.reg(f(sm, "src", w3) + src_span3 + sm_last3, 4, "sm_src_last")
-        sm_dst4 = p.reg(f(sm, "dst", w3) + dst_span3 + sm_last3, 4, "sm_dst_last")
+        bad_stride = p.reg((more != 0) & ((sstride <= sm_last) | (dstride <= sm_last)), at - 1,
+                           "bad_stride")
+        w, kcs, sm_last = (p.at(v, at - 1) for v in (w2, kcs2, sm_last2))
+        lines, m_ = w[72:88], f(g, "m", w)
+        tc = (f(ew, "tcols", w) - 1) >> r_log
+        values = {
+            "w": f(g, "w", w) + w_tiles - 1,
+            "x": f(g, "x", w) + ((kcs - 1) >> r_log),
+            "y_dense": f(g, "y", w) + (((f(g, "ycol", w) << r_log) + m_ - 1) >> l_log),
+            "y_column": f(g, "y", w) + y_span,
+            "sm_src": f(sm, "src", w) + src_span + sm_last,
+            "sm_dst": f(sm, "dst", w) + dst_span + sm_last,
+            "dst": w[8:24] + lines - 1,  # DMA line, EW and NL dst
+            # EW operands (a is NL's src too) in LINE and COL mode
+            **{f"{n}_lines": f(ew, n, w) + lines - 1 for n in "abc"},
+            **{f"{n}_col": f(ew, n, w) + tc for n in "abc"}}
+        v = {name: p.reg(value, at, f"{name}_last") for name, value in values.items()}
 
         # Stages 3 ..: lines / tcols, restoring division, a quotient bit per step.
         stage, rem, quo = 2, Const(0, 16), Cat()
@@ -362,13 +366,7 @@ class AcceleratorCore(wiring.Component):
         # The head: the comparisons with depth, the first failing check, the ranges.
         head = stage + 2
         assert head == self.decode_stages
-        at = head - 1
         w, is_op = p.at(w2, at), {op: p.at(is2[op], at) for op in Opcode}
-        values = {"dst": dst_lines2, "y_dense": y_dense2, "x": x_last3, "w": w_last4,
-                  "y_column": y_column4, "sm_src": sm_src4, "sm_dst": sm_dst4,
-                  **{f"{n}_lines": lines2[n] for n in "abc"},
-                  **{f"{n}_col": col2[n] for n in "abc"}}
-        v = {name: p.at(value, at) for name, value in values.items()}
         v.update({f"{n}_row": row[n] for n in "abc"})
         beyond = {name: value >= cfg.depth for name, value in v.items()}
 
@@ -392,7 +390,7 @@ class AcceleratorCore(wiring.Component):
         checks = [(ErrorCode.UNKNOWN_OPCODE, ~p.at(known2, at)),
                   (ErrorCode.ZERO_LENGTH, p.at(zero2, at)),
                   (ErrorCode.BAD_FIELD, p.at(bad2, at) | (is_op[ew] & uneven)
-                   | (vector & p.at(stride3, at))),
+                   | (vector & p.at(bad_stride, at))),
                   (ErrorCode.ADDRESS_RANGE, out_of_range)]
         code = Const(ErrorCode.NONE, 4)
         for err, cond in reversed(checks):  # the first failing check wins
@@ -420,11 +418,13 @@ class AcceleratorCore(wiring.Component):
         out.word = p.at(w2, head)
         out.failing = p.reg(Cat(cond for _, cond in checks).any(), head, "failing")
         out.code = p.reg(code, head, "code")
-        out.ext_end, out.is_dma = p.at(ext_end2, head), p.reg(dma, head, "is_dma")
-        out.gemv_steps, out.gemv_kcs = p.at(w_tiles3, head), p.at(kcs2, head)
+        ext_end = f(ld, "ext", w) + f(ld, "lines", w)  # DMA_LOAD's fields = DMA_STORE's
+        out.ext_end, out.is_dma = p.reg(ext_end, head, "ext_end"), p.reg(dma, head, "is_dma")
+        out.gemv_steps = p.at(w_tiles, head)
+        out.gemv_kcs = p.reg((f(g, "k", w) + c - 1) >> c_log, head, "kcs")
         out.reads = [keep(rng, f"read{j}") for j, rng in enumerate(reads)]
         out.write = keep(write, "write")
-        ext_range = (f(ld, "ext", w), p.at(ext_end2, at) - 1)  # DMA_LOAD's fields = DMA_STORE's
+        ext_range = (f(ld, "ext", w), ext_end - 1)
         out.dram_read = keep((is_op[ld], *ext_range), "dram_read", 32)
         out.dram_write = keep((is_op[st], *ext_range), "dram_write", 32)
         return out

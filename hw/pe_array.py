@@ -6,7 +6,7 @@ Parameters, the transaction-level golden model and the GEMV/GEMM schedules are i
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.hdl import Module, ResetSignal, Signal, Value
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -93,24 +93,28 @@ class PEArray(wiring.Component):
         self.result_shape = shape_of(cfg.output_width, cfg.signed)
         self.acc_shape = shape_of(cfg.accumulator_width, cfg.signed)
         self.input_layout, self.output_layout = pe_array_layouts(cfg)
+        always_ready = not cfg.backpressure
         super().__init__({
-            "i": In(stream.Signature(self.input_layout)),
-            "o": Out(stream.Signature(self.output_layout)),
+            "i": In(stream.Signature(self.input_layout, always_ready=always_ready)),
+            "o": Out(stream.Signature(self.output_layout, always_ready=always_ready)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        cfg, i, o = self.config, self.i.payload, self.o.payload
+        cfg, i = self.config, self.i.payload
+        # The output register carries data only (o.valid says when it holds a word): no reset,
+        # whose net to its 1 000-odd flip-flops crossed the die (9 ns) once nothing else did.
+        o = Signal(self.output_layout, name="o_payload", reset_less=True)
+        m.d.comb += self.o.payload.eq(o)
         # The global stall enable, one LUT from flip-flops (o.valid is a register): it reaches
         # every register's clock enable in the array, the longest route of a large one.
         advance = Signal()
         stage_valid = [Signal(name=f"stage{k}_valid") for k in range(1, self.latency)]
         # Kept for the formal proofs' invariants: each stage's valid bit, mode and last.
         self.stage_valid, self.stage_mode, self.stage_last = stage_valid, [], []
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(advance),
-        ]
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)  # 1 without backpressure
+        if cfg.backpressure:
+            m.d.comb += self.i.ready.eq(advance)
         with m.If(advance):
             m.d.sync += [dst.eq(src) for dst, src in
                          zip(stage_valid, [self.i.valid, *stage_valid[:-1]])]
@@ -134,7 +138,7 @@ class PEArray(wiring.Component):
             groups = range(0, cfg.cols, LANE_GROUP if shared else cfg.cols)
             group_advance = {g: advance for g in groups}
             if shared:
-                for g in groups:
+                for g in groups if cfg.backpressure else ():
                     group_advance[g] = Signal(name=f"advance{r}_{g}")
                     valid = kept_register(m, platform, valid_next, en=group_advance[g],
                                           name=f"valid{r}_{g}")
@@ -187,22 +191,36 @@ class PEArray(wiring.Component):
 
         # Output stage: the output payload is its register; linear transactions emit on last.
         m.d.comb += valid_next.eq(arriving & ((mode == ArrayMode.ELEMENTWISE) | last))
-        accumulate = Signal()  # a linear transaction arrives at the accumulators
-        m.d.comb += accumulate.eq(advance & arriving & (mode == ArrayMode.LINEAR))
-        # Whether the next linear transaction continues a dot product (the accumulators hold
-        # its partial sums) or starts one. With the mapped lanes, a copy per row: one register
-        # to every accumulator's input mux was the 8x8 array's longest route (4 to 5 ns).
-        if shared:
-            continuing = [kept_register(m, platform, ~last, en=accumulate,
-                                        name=f"continuing{r}") for r in range(cfg.rows)]
-        else:
-            continuing = [Signal(name="continuing")] * cfg.rows
-            with m.If(accumulate):
-                m.d.sync += continuing[0].eq(~last)
+        # Each row's running sum lives in two registers loaded with the same saturated total:
+        # the output's ``acc`` and a feedback copy that the adder reads. The feedback copy is
+        # cleared by its flip-flops' synchronous reset when a dot product ends, so nothing
+        # selects between it and 0 at the adder's input: a "continuing" flag's route to every
+        # bit's input mux, then the carry chain and the saturation, was the 8x8 array's
+        # longest path (9.4 ns).
         with m.If(advance):
             m.d.sync += [o.mode.eq(mode), o.last.eq(last), *elem, self.o.valid.eq(valid_next)]
-        with m.If(accumulate):
-            for r in range(cfg.rows):
-                total = Mux(continuing[r], o.acc[r], 0) + row_sums[r]
-                m.d.sync += o.acc[r].eq(saturate(total, self.acc_shape))
+        linear_next = stage_valid[-2] & (self.stage_mode[-2] == ArrayMode.LINEAR)
+        for r in range(cfg.rows):
+            # A copy per row of "a linear transaction arrives" and of its last bit, registered
+            # from the stage before (the same values as arriving, mode and last): one signal to
+            # every row's accumulator enables and clears was the longest route (3.2 ns).
+            row_advance = lane_advance[r, 0]
+            arrives = kept_register(m, platform, linear_next, en=row_advance,
+                                    name=f"linear{r}")
+            ends = kept_register(m, platform, self.stage_last[-2], en=row_advance,
+                                 name=f"last{r}", reset=False)
+            accumulate = arrives & row_advance
+            # The feedback copy must start a dot product after reset too; its clear comes from
+            # a copy of the reset per row, a cycle late (no linear transaction arrives that
+            # early: the stages' valid bits are reset), so the reset net stays local.
+            restart = kept_register(m, platform, ResetSignal(), en=1, name=f"reset{r}",
+                                    reset=False)
+            feedback = Signal(self.acc_shape, name=f"acc_feedback{r}", reset_less=True)
+            total = saturate(feedback + row_sums[r], self.acc_shape)
+            with m.If(restart | (accumulate & ends)):
+                m.d.sync += feedback.eq(0)
+            with m.Elif(accumulate):
+                m.d.sync += feedback.eq(total)
+            with m.If(accumulate):
+                m.d.sync += o.acc[r].eq(total)
         return m

@@ -72,7 +72,11 @@ class ReductionTree(wiring.Component):
             pairs = [values[k] + values[k + 1] for k in range(0, len(values) - 1, 2)]
             values = pairs + values[len(pairs) * 2:]
             if level % cfg.levels_per_stage == 0 or level >= cfg.levels:
-                registered = [Signal(Value.cast(v).shape(), name=f"level{level}_{k}")
+                # Data only, no reset: whoever feeds the tree tracks which sums are valid, and
+                # a reset net to every stage's registers crosses the die (8.2 ns of route was
+                # the 8x8 PE array's critical path).
+                registered = [Signal(Value.cast(v).shape(), name=f"level{level}_{k}",
+                                     reset_less=True)
                               for k, v in enumerate(values)]
                 with m.If(self.en):
                     m.d.sync += [r.eq(v) for r, v in zip(registered, values)]

@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from .payload import stream_codecs
 from .scoreboard import Scoreboard
-from .stream import BenchResult, StreamBench
+from .stream import BenchResult, StreamBench, check_ready_prob
 
 __all__ = ["AxiLiteSimMaster", "AxiSimRam", "run_amaranth_bench", "simulate_stream"]
 
@@ -19,6 +19,7 @@ def simulate_stream(component, inputs: dict, expected: dict, sources=None, *,
     """The Amaranth-simulator twin of ``sim.runner.run_stream_test``: drive ``inputs`` into
     ``component.i``, check every word of ``component.o`` against ``expected``, with random
     stalls on both sides. Raises ``sim.scoreboard.MismatchError`` at the first difference."""
+    check_ready_prob(component, ready_prob)
     in_codec, out_codec = stream_codecs(component)
     scoreboard = Scoreboard(out_codec.encode(expected), out_codec,
                             None if sources is None else [int(s) for s in sources])
@@ -47,7 +48,8 @@ def run_amaranth_bench(dut, bench: StreamBench, *, vcd: str | None = None) -> Be
             ctx.set(dut.i.valid, valid)
             if valid:
                 ctx.set(i_payload, as_input(payload))
-            ctx.set(dut.o.ready, ready)
+            if not dut.o.signature.always_ready:
+                ctx.set(dut.o.ready, ready)
             bench.sample(bool(ctx.get(dut.i.ready)), bool(ctx.get(dut.o.valid)),
                          lambda: ctx.get(o_payload) & mask)
             await ctx.tick()

@@ -267,7 +267,7 @@ class DirectSum(wiring.Component):
         total = sum(self.i[k] for k in range(self.config.n))
         self.chain = []
         m.d.comb += self.o.eq(delay(m, total, self.latency, en=self.en, name="sum",
-                                    taps=self.chain))
+                                    taps=self.chain, reset_less=True))  # as the tree's
         return m
 
 

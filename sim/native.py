@@ -74,6 +74,9 @@ def native_harness(top: str, streams: list[dict], in_stream: str = "i",
     ``"streams"`` list of :func:`gen.emit.manifest`)."""
     by_name = {s["name"]: s for s in streams}
     i, o = by_name[in_stream], by_name[out_stream]
+    if i["ready"] is None or o["ready"] is None:
+        raise ValueError("the native stream harness needs ready ports: build the component "
+                         "with backpressure (an always-ready stream has no ready)")
     in_words, out_words = (i["width"] + 31) // 32, (o["width"] + 31) // 32
     elems = ",\n".join(f'    {{"{e["path"]}", {e["offset"]}u, {e["width"]}u, '
                        f'{"true" if e["signed"] else "false"}}}' for e in o["elements"])

@@ -25,7 +25,7 @@ from filelock import FileLock
 from gen.emit import VERILATOR_LINT_FLAGS, atomic_write, verilog_text
 
 from .payload import stream_codecs
-from .stream import BenchResult
+from .stream import BenchResult, check_ready_prob
 
 __all__ = ["SimulationError", "SimBuild", "output_root", "build_root", "verilator_env",
            "compiler_cache", "cached_verilog",
@@ -491,6 +491,7 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
     """
     if stalls not in ("random", "bursty"):
         raise ValueError(f"stalls must be one of random, bursty, got {stalls!r}")
+    check_ready_prob(component, ready_prob)
     if waves is None:
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
     in_codec, out_codec = stream_codecs(component)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from .scoreboard import Scoreboard
 
-__all__ = ["StreamBench", "BurstyStreamBench", "BenchResult", "run_cocotb_bench"]
+__all__ = ["StreamBench", "BurstyStreamBench", "BenchResult", "check_ready_prob",
+           "run_cocotb_bench"]
 
 
 @dataclass
@@ -182,6 +183,15 @@ class BurstyStreamBench(StreamBench):
         return {"valid_gaps": list(self.valid_gaps), "ready_stalls": list(self.ready_stalls)}
 
 
+def check_ready_prob(component, ready_prob: float) -> None:
+    """Raise ``ValueError`` when a bench would hold back the output of ``component`` (with
+    ``ready_prob`` below 1) but its ``o`` stream is always ready: it has no backpressure, every
+    output word is taken the cycle it is valid."""
+    if component.o.signature.always_ready and ready_prob < 1:
+        raise ValueError(f"ready_prob must be 1 for a component whose output is always ready "
+                         f"(no backpressure), got {ready_prob}")
+
+
 async def run_cocotb_bench(dut, bench: StreamBench, *, in_prefix: str = "i",
                            out_prefix: str = "o") -> BenchResult:
     """Run a :class:`StreamBench` on a cocotb DUT's ``<prefix>__valid/ready/payload`` ports.
@@ -191,9 +201,10 @@ async def run_cocotb_bench(dut, bench: StreamBench, *, in_prefix: str = "i",
     """
     from cocotb.triggers import ReadOnly, RisingEdge
 
-    i_valid, i_ready, i_payload = (getattr(dut, f"{in_prefix}__{n}")
+    # An always-ready stream (no backpressure) has no ready port.
+    i_valid, i_ready, i_payload = (getattr(dut, f"{in_prefix}__{n}", None)
                                    for n in ("valid", "ready", "payload"))
-    o_valid, o_ready, o_payload = (getattr(dut, f"{out_prefix}__{n}")
+    o_valid, o_ready, o_payload = (getattr(dut, f"{out_prefix}__{n}", None)
                                    for n in ("valid", "ready", "payload"))
     last_payload = None
     while not bench.finished:
@@ -202,9 +213,10 @@ async def run_cocotb_bench(dut, bench: StreamBench, *, in_prefix: str = "i",
         if valid and payload != last_payload:  # touch the wide handle only when it changes
             i_payload.value = payload
             last_payload = payload
-        o_ready.value = int(ready)
+        if o_ready is not None:
+            o_ready.value = int(ready)
         await ReadOnly()
-        bench.sample(bool(i_ready.value), bool(o_valid.value),
+        bench.sample(i_ready is None or bool(i_ready.value), bool(o_valid.value),
                      lambda: o_payload.value.to_unsigned())
         await RisingEdge(dut.clk)
     return bench.check_complete()

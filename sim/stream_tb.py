@@ -32,7 +32,8 @@ async def stream_matches_golden(dut):
     Clock(dut.clk, 10, unit="ns").start()
     dut.rst.value = 1
     dut.i__valid.value = 0
-    dut.o__ready.value = 0
+    if hasattr(dut, "o__ready"):  # an always-ready output has no ready port
+        dut.o__ready.value = 0
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
     error = None

@@ -60,8 +60,11 @@ def _stream(component, inputs, expected, sources=None) -> StreamCase:
 def _run(case):
     def check(generator, config, rng):
         c = case(generator, config, rng)
+        stalls = dict(STALLS)
+        if c.component.o.signature.always_ready:  # no backpressure to apply
+            stalls["ready_prob"] = 1.0
         result = simulate_stream(c.component, c.inputs, c.expected, c.sources, seed=0,
-                                 **STALLS)
+                                 **stalls)
         return len(result.out_words)
     return check
 

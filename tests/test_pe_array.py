@@ -5,6 +5,7 @@ import pytest
 from amaranth.hdl import Fragment
 from stimulus import array_transactions, operands
 
+from boards import get_board
 from golden.pe import Op
 from golden.pe_array import (
     Mode,
@@ -191,6 +192,22 @@ def test_amaranth_sim_op_subset(rng):
     simulate_stream(PEArray(config), inputs, expected, source, valid_prob=0.8, ready_prob=0.7)
 
 
+@pytest.mark.parametrize("kwargs", [
+    {"rows": 2, "cols": 3, "in_width": 5, "acc_width": 7},  # the accumulators saturate
+    {"rows": 3, "cols": 3, "in_width": 8, "multiplier_stages": 4},  # the mapped lanes
+])
+def test_amaranth_sim_without_backpressure(kwargs, rng):
+    config = PEArrayConfig(backpressure=False, **kwargs)
+    dut = PEArray(config)
+    assert dut.i.signature.always_ready and dut.o.signature.always_ready
+    inputs = concat(corner_transactions(config), array_transactions(config, rng, 250))
+    expected, source = expected_for(config, inputs)
+    result = simulate_stream(dut, inputs, expected, source, valid_prob=0.6, seed=7)
+    assert {o - result.in_cycles[s] for o, s in zip(result.out_cycles, source)} == {dut.latency}
+    with pytest.raises(ValueError, match="ready_prob must be 1"):
+        simulate_stream(dut, inputs, expected, source, ready_prob=0.5)
+
+
 # --- cocotb on Verilator: the emitted Verilog ---------------------------------------------------
 
 VERILATOR_CONFIGS = {
@@ -263,6 +280,20 @@ def test_verilator_gemv_with_ragged_k_and_extreme_values(array_config, rng, meas
             f"max |error| vs float64 {float_error:g}")
     assert interval == 1.0 and latencies == {dut.latency}
     assert len(stalled.out_words) == len(free.out_words) == len(source)
+
+
+@pytest.mark.parametrize("board", [None, "ulx3s-85f"])
+def test_verilator_without_backpressure(board, rng):
+    """The always-ready array, generic and as mapped for ECP5 (its lanes' primitives
+    simulated): no ready port, every output ``latency`` cycles after its input."""
+    config = PEArrayConfig(rows=3, cols=3, in_width=8, multiplier_stages=4, acc_width=18,
+                           backpressure=False)
+    inputs = concat(corner_transactions(config), array_transactions(config, rng, 600))
+    expected, source = expected_for(config, inputs)
+    dut = PEArray(config)
+    result = run_stream_test(dut, "pe_array", inputs, expected, source, valid_prob=0.6, seed=8,
+                             platform=get_board(board).platform() if board else None)
+    assert {o - result.in_cycles[s] for o, s in zip(result.out_cycles, source)} == {dut.latency}
 
 
 @pytest.mark.slow

@@ -35,7 +35,7 @@ from hw.pe_array import PEArray
 from hw.pipeline import StreamPipeline
 
 from ..build import BuildError, build_top, toolchain_env
-from ..emit import atomic_write, verilog_text
+from ..emit import atomic_write, port_map, verilog_text
 from .figures import pyplot, save_figure
 from .fpga_report import parse_yosys_stat
 from .provenance import measured_with, source_digest
@@ -68,11 +68,13 @@ DESIGNS = [
     # At 8x8 the DSPs spread over the die: the routes into and out of them get cycles of their
     # own (multiplier_stages=4: 3 gives the route out one). router2: router1 had not routed
     # the mapped all-op array after 20 minutes (issue 18), over-used wires stuck near 35 000.
-    BenchDesign("PE array, 4 multiplier stages", 8, 8, "pe-array", {"multiplier_stages": 4},
-                "router2"),
-    # The sum registered too: router1 had not routed it after 25 minutes.
-    BenchDesign("PE array, 3 multiplier stages, sum register", 8, 8, "pe-array",
-                {"multiplier_stages": 3, "sum_register": True}, "router2"),
+    # Without backpressure, as the accelerator uses it (and as the MAC baseline is built), over
+    # three placer seeds; with it, o.ready reaches every register's clock enable.
+    *(BenchDesign("PE array, all ops, 4 multiplier stages, no backpressure", 8, 8, "pe-array",
+                  {"multiplier_stages": 4, "backpressure": False}, "router2", seed)
+      for seed in (1, 2, 3)),
+    BenchDesign("PE array, all ops, 4 multiplier stages", 8, 8, "pe-array",
+                {"multiplier_stages": 4}, "router2", 2),
     BenchDesign("PE array, ops mul+madd, 3 multiplier stages", 8, 8, "pe-array",
                 {"ops": ("mul", "madd"), "multiplier_stages": 3}),
     BenchDesign("PE array, op mul (modes only), 2 multiplier stages", 8, 8, "pe-array",
@@ -99,8 +101,8 @@ def synthesize_core(core, directory: Path) -> dict[str, int]:
     elaborated for the bench's board as in the harness (the PE's DSP instances): its cell
     counts. The fallback when the harness build fails inside Yosys."""
     platform = get_board(BOARD).platform()
-    return synthesize_verilog(verilog.convert(core, name=CORE_NAME, platform=platform),
-                              directory)
+    return synthesize_verilog(verilog.convert(core, name=CORE_NAME, platform=platform,
+                                              ports=port_map(core)), directory)
 
 
 def synthesize_verilog(text: str, directory: Path) -> dict[str, int]:
@@ -277,7 +279,10 @@ def markdown_table(rows: list[dict]) -> str:
         base = None if base is None or "luts" not in base else base
         ratio = f"{r['luts'] / base['luts']:.2f}x" if base else "-"
         fmax = "synthesis only" if r.get("synthesis_only") else f"{r['fmax_mhz']:.1f}"
-        lines.append(f"| {r['label']} | {r['rows']}x{r['cols']} int8 | {r['luts']} | "
+        flow = [r["router"]] if r.get("router", "router1") != "router1" else []
+        flow += [f"seed {r['seed']}"] if r.get("seed") is not None else []
+        label = f"{r['label']} ({', '.join(flow)})" if flow else r["label"]
+        lines.append(f"| {label} | {r['rows']}x{r['cols']} int8 | {r['luts']} | "
                      f"{r['luts_per_mac']:.1f} | {r['ffs']} | {r['dsps_per_mac']:.2f} | "
                      f"{fmax} | {ratio} |")
     return "\n".join(lines) + "\n"
