@@ -298,10 +298,11 @@ class AcceleratorConfig(BlockConfig):
 
     @property
     def pe_array_config(self) -> PEArrayConfig:
-        """The PE array: int16 operands, 32-bit results, every op."""
+        """The PE array: int16 operands, 32-bit results, every op, no backpressure (the
+        write port takes every result the cycle it comes)."""
         return PEArrayConfig(rows=self.rows, cols=self.cols, in_width=ELEM_WIDTH, signed=True,
                              out_width=PE_OUT_WIDTH, rounding=self.rounding, max_k=self.max_k,
-                             acc_width=self.acc_width,
+                             acc_width=self.acc_width, backpressure=False,
                              tree_levels_per_stage=self.tree_levels_per_stage)
 
     @property

@@ -763,7 +763,6 @@ class AcceleratorCore(wiring.Component):
             pi.last.eq(~linear | got_last),
             pi.a.eq(Mux(madd, hold_a, grid0)), pi.b.eq(Mux(madd, hold_b, grid1)),
             pi.c.eq(Mux(madd, grid0, 0)),
-            pe.o.ready.eq(1),
         ]
 
         # --- requantizer: one register of L lanes, the first R also taking the accumulators
