@@ -57,7 +57,9 @@ class PEArray(wiring.Component):
     length: in element-wise mode the PE results travel through delay registers beside the
     trees, so outputs stay in order across mode changes and nothing drains. One global stall
     enable advances the pipeline when its output register is empty or being taken: one
-    transaction per cycle (II = 1) while ``o.ready`` is high.
+    transaction per cycle (II = 1) while ``o.ready`` is high. Without backpressure
+    (``config.backpressure`` false) both streams are always ready, have no ``ready`` port, and
+    the pipeline never stalls: the consumer takes every output the cycle it is valid.
 
     Parameters
     ----------
