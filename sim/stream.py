@@ -201,11 +201,11 @@ async def run_cocotb_bench(dut, bench: StreamBench, *, in_prefix: str = "i",
     """
     from cocotb.triggers import ReadOnly, RisingEdge
 
-    # An always-ready stream (no backpressure) has no ready port.
-    i_valid, i_ready, i_payload = (getattr(dut, f"{in_prefix}__{n}", None)
-                                   for n in ("valid", "ready", "payload"))
-    o_valid, o_ready, o_payload = (getattr(dut, f"{out_prefix}__{n}", None)
-                                   for n in ("valid", "ready", "payload"))
+    i_valid, i_payload = (getattr(dut, f"{in_prefix}__{n}") for n in ("valid", "payload"))
+    o_valid, o_payload = (getattr(dut, f"{out_prefix}__{n}") for n in ("valid", "payload"))
+    # An always-ready stream (no backpressure) has no ready port: only ready may be absent.
+    i_ready, o_ready = (getattr(dut, f"{prefix}__ready", None)
+                        for prefix in (in_prefix, out_prefix))
     last_payload = None
     while not bench.finished:
         valid, payload, ready = bench.drive()
