@@ -81,18 +81,21 @@ def _hardware_source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_verilog(key, make_component, name: str) -> str:
-    """The Verilog of ``make_component()`` as module ``name``, cached on disk under ``key`` (a
-    repr-stable description of the parameters, e.g. a frozen config) and the hash of the
-    hardware sources.
+def cached_verilog(key, make_component, name: str, platform=None) -> str:
+    """The Verilog of ``make_component()`` as module ``name`` (elaborated for ``platform``,
+    see :func:`gen.emit.verilog_text`), cached on disk under ``key`` (a repr-stable
+    description of the parameters, e.g. a frozen config), the platform's class and the hash of
+    the hardware sources.
 
     Converting a large design costs far more than compiling it is worth re-doing: the 4 x 8
     accelerator top takes about 50 CPU-seconds to convert, and every test process that runs it
     would otherwise convert it again only to find Verilator's build cached."""
-    path = output_root() / "emit" / f"{name}-{_digest(repr(key), _hardware_source_digest())}.v"
+    target = None if platform is None else type(platform).__qualname__
+    digest = _digest(repr(key), target, _hardware_source_digest())
+    path = output_root() / "emit" / f"{name}-{digest}.v"
     if path.exists():
         return path.read_text()
-    text = verilog_text(make_component(), name)
+    text = verilog_text(make_component(), name, platform)
     atomic_write(path, text)
     return text
 
@@ -166,15 +169,21 @@ PRIMITIVE_MODELS = {"ecp5": [Path(__file__).resolve().parent / "models" / name
                              for name in ("MULT18X18D.v", "LUT4.v", "TRELLIS_FF.v")]}
 
 
-def build(component, name: str, *, waves: bool = False, platform=None) -> SimBuild:
+def build(component, name: str, *, waves: bool = False, platform=None, key=None) -> SimBuild:
     """Emit ``component`` as Verilog module ``name`` and compile it with Verilator (cached).
 
     With ``waves``, the simulation records FST (VCD where FST cannot be built, see
     :func:`fst_supported`). With ``platform``, the netlist is the one that platform's build
-    gets (vendor primitives included), simulated with :func:`primitive_models`.
+    gets (vendor primitives included), simulated with :func:`primitive_models`. With ``key``
+    (a repr-stable description that determines ``component``, e.g. its frozen config), the
+    Verilog itself is cached too (:func:`cached_verilog`): tests that run one design several
+    times convert it once.
     """
-    return build_verilog(verilog_text(component, name, platform), name, waves=waves,
-                         models=primitive_models(platform))
+    if key is None:
+        text = verilog_text(component, name, platform)
+    else:
+        text = cached_verilog(key, lambda: component, name, platform)
+    return build_verilog(text, name, waves=waves, models=primitive_models(platform))
 
 
 def build_verilog(text: str, name: str, *, waves: bool = False, models=()) -> SimBuild:
@@ -452,7 +461,7 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
                     sources=None, *, valid_prob: float = 1.0, ready_prob: float = 1.0,
                     seed: int = 0, waves: bool | None = None, stalls: str = "random",
                     report: dict | None = None, platform=None,
-                    sim_build: SimBuild | None = None) -> BenchResult:
+                    sim_build: SimBuild | None = None, key=None) -> BenchResult:
     """Drive ``inputs`` into the emitted Verilog's ``i`` stream under Verilator and check
     every word of its ``o`` stream against ``expected``, with random stalls on both sides.
 
@@ -483,6 +492,9 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
     sim_build : SimBuild, optional
         Run on this build (e.g. the core inside a wrapper with the same ``i``/``o`` ports)
         rather than on ``component``'s own Verilog; ``component`` then only gives the codecs.
+    key : optional
+        What determines ``component`` (e.g. its frozen config): its Verilog is then converted
+        once and cached (see :func:`build`).
 
     Returns
     -------
@@ -496,7 +508,7 @@ def run_stream_test(component, name: str, inputs: dict, expected: dict,
         waves = os.environ.get("ACCELGEN_WAVES", "") not in ("", "0")
     in_codec, out_codec = stream_codecs(component)
     if sim_build is None:
-        sim_build = build(component, name, waves=waves, platform=platform)
+        sim_build = build(component, name, waves=waves, platform=platform, key=key)
     test_dir = new_test_dir(name)
     spec = {
         "in_codec": in_codec.to_json(),
