@@ -501,6 +501,9 @@ def _cmd_fpga_accelerator(args) -> int:
         raise ValueError(f"timeout must be positive (seconds), got {args.timeout}")
     if args.cycles_per_sentence is not None and args.cycles_per_sentence <= 0:
         raise ValueError(f"cycles-per-sentence must be positive, got {args.cycles_per_sentence}")
+    tokens = args.minilm_tokens
+    if tokens is not None and (tokens < 8 or tokens % 8):
+        raise ValueError(f"minilm-tokens must be a positive multiple of 8, got {tokens}")
     given = {k: getattr(args, k) for k in ("rows", "cols", "nl_lanes", "depth", "max_program")
              if getattr(args, k) is not None}
     configs = [{**DEFAULT_CONFIGS[0], **given}] if given else None
@@ -514,7 +517,8 @@ def _cmd_fpga_accelerator(args) -> int:
     paths = write_fpga_accelerator(args.output, configs, steps=steps,
                                    target_mhz=args.target_mhz, timeout=args.timeout,
                                    router=args.router, fast_lut_map=args.fast_lut_map,
-                                   cycles_per_sentence=args.cycles_per_sentence)
+                                   cycles_per_sentence=args.cycles_per_sentence,
+                                   minilm_tokens=tokens)
     print(paths[0].read_text(), end="")
     print(f"wrote {paths[0]}")
     return 0
@@ -715,6 +719,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 "faster on the whole accelerator, less optimized)")
             report.add_argument("--cycles-per-sentence", type=int, default=None, help="cycles "
                                 "of one MiniLM sentence (the cycle model's), for sentences/s")
+            report.add_argument("--minilm-tokens", type=int, default=None, help="compile "
+                                "all-MiniLM-L6-v2 (`accelgen fetch-model minilm`) for each "
+                                "configuration and record the cycle model's cycles and PE "
+                                "utilization of one sentence of this many padded tokens "
+                                "(a multiple of 8); its cycles give the sentences/s unless "
+                                "--cycles-per-sentence is given")
         report.set_defaults(run=run)
 
     build = commands.add_parser("build", help="build a design with a UART host link for an "

@@ -18,6 +18,7 @@ from gen.measure.fpga_accelerator import (
     place_and_route,
     sentences_per_second,
     synthesize,
+    write_fpga_accelerator,
 )
 from golden.accelerator import AcceleratorConfig, Opcode, pack
 from golden.accelerator_cycles import instruction_cost, latencies
@@ -101,6 +102,7 @@ def test_fits_and_sentences_per_second():
     (["--rows", "3"], "rows must be a power of two"),
     (["--steps", "estimate,route"], "steps must be drawn from"),
     (["--timeout", "0"], "timeout must be positive"),
+    (["--minilm-tokens", "12"], "minilm-tokens must be a positive multiple of 8"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, tmp_path, capsys):
     out = tmp_path / "out"
@@ -118,6 +120,23 @@ def test_cli_estimate_writes_json(tmp_path, capsys):
     capsys.readouterr()
     (row,) = json.loads((out / "fpga_accelerator.json").read_text())["rows"]
     assert row["config"]["nl_lanes"] == 1 and row["estimate"]["multipliers"] > 0
+
+
+def test_minilm_cycles_of_the_fpga_configuration(tmp_path):
+    # The configuration that fits the ECP5-85F compiles the whole MiniLM encoder, and the cycle
+    # model keeps its PE array >= 85 % busy (issue 17); its cycles give the sentences/s. The
+    # 4x8 gets the compiler's refusal in its row instead.
+    eight = {"rows": 8, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024}
+    (path,) = write_fpga_accelerator(tmp_path, [eight, {**eight, "rows": 4}], steps=(),
+                                     minilm_tokens=8)
+    row, narrow = json.loads(path.read_text())["rows"]
+    minilm = row["minilm"]
+    assert minilm["tokens"] == 8 and row["cycles_per_sentence"] == minilm["cycles_per_sentence"]
+    assert minilm["pe_utilization"] == pytest.approx(
+        minilm["pe_ops"] / (64 * minilm["cycles_per_sentence"]))
+    assert minilm["pe_utilization"] >= 0.85
+    assert "sentences_per_second" not in row  # no Fmax without place and route
+    assert "8x8" in narrow["minilm"]["error"] and "cycles_per_sentence" not in narrow
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ from .provenance import measured_with
 __all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "SYNTH_OPTS", "COARSE_WITHOUT_SHARE",
            "FAST_MAP_LUTS", "synth_script", "fpga_config", "multiplier_estimate", "fits",
            "memory_mapping", "synthesize", "place_and_route", "failed_build_resources",
-           "sentences_per_second",
+           "sentences_per_second", "minilm_cycles",
            "measure_accelerator", "write_fpga_accelerator"]
 
 #: Capacity of the LFE5U-85F: LUT4s, 18x18 multipliers (MULT18X18D), 18 Kbit block RAMs.
@@ -296,13 +296,59 @@ def sentences_per_second(fmax_mhz: float, cycles_per_sentence: int) -> float:
     return fmax_mhz * 1e6 / cycles_per_sentence
 
 
+def _fetched_minilm():
+    """all-MiniLM-L6-v2 as ``accelgen fetch-model minilm`` fetches it, loaded."""
+    from ..model import fetch_model
+    from ..model.sentence import load_model
+    return load_model(fetch_model("minilm"))
+
+
+def minilm_cycles(config: AcceleratorConfig, tokens: int, model=None) -> dict:
+    """The cycle model's figures for one all-MiniLM-L6-v2 sentence of ``tokens`` padded tokens
+    compiled for ``config`` (the whole encoder, every program of it, one after the other).
+
+    Parameters
+    ----------
+    config : AcceleratorConfig
+        The accelerator (the encoder compiles for the 8x8 array only).
+    tokens : int
+        Padded tokens, a positive multiple of 8.
+    model : gen.model.sentence.SentenceModel, optional
+        The loaded model; default: the checkpoint ``accelgen fetch-model minilm`` fetches.
+
+    Returns
+    -------
+    dict
+        ``tokens``, ``cycles_per_sentence``, ``pe_ops`` (useful PE operations) and
+        ``pe_utilization`` (``pe_ops / (cycles * rows * cols)``).
+
+    Raises
+    ------
+    ValueError
+        From the compiler: ``tokens`` not a positive multiple of 8, a config it does not
+        compile for, or a sentence that does not fit the scratchpad.
+    """
+    from golden.accelerator_cycles import program_cycles
+
+    compiled = (model or _fetched_minilm()).compile([tokens], config)
+    cycles = pe_ops = 0
+    for program in compiled.programs:
+        report = program_cycles(config, program.instructions, program.phases)
+        cycles += report.cycles
+        pe_ops += report.total.pe_ops
+    return {"tokens": tokens, "cycles_per_sentence": cycles, "pe_ops": pe_ops,
+            "pe_utilization": pe_ops / (config.line * cycles)}
+
+
 def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synthesis", "pnr"),
                         target_mhz: float = 50.0, timeout: float | None = None,
                         router: str = "router1", cycles_per_sentence: int | None = None,
-                        fast_lut_map: bool = False) -> dict:
+                        fast_lut_map: bool = False, minilm: dict | None = None) -> dict:
     """One configuration through the ``steps`` asked for; failures and timeouts are recorded
     in the row, not raised. ``fast_lut_map``: LUTs mapped by :data:`FAST_MAP_LUTS` in both the
-    synthesis and place and route."""
+    synthesis and place and route. ``minilm``: :func:`minilm_cycles` of this configuration,
+    recorded in the row; its cycles give the sentences/s unless ``cycles_per_sentence`` is
+    given."""
     config = fpga_config(**params)
     name = "-".join(f"{k}{v}" for k, v in params.items())
     row = {"params": params, "config": config.to_dict(), "device": "LFE5U-85F", "board": BOARD,
@@ -327,6 +373,9 @@ def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synt
             synthesized = failed_build_resources(out_dir / name)
             if synthesized:
                 row["pnr"]["synthesized"] = synthesized
+    if minilm:
+        row["minilm"] = minilm
+        cycles_per_sentence = cycles_per_sentence or minilm.get("cycles_per_sentence")
     if cycles_per_sentence:
         row["cycles_per_sentence"] = cycles_per_sentence
         fmax = row.get("pnr", {}).get("fmax_mhz")
@@ -335,12 +384,26 @@ def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synt
     return row
 
 
-def write_fpga_accelerator(out_dir: str | Path, configs=None, **options) -> list[Path]:
+def write_fpga_accelerator(out_dir: str | Path, configs=None, *, minilm_tokens: int | None = None,
+                           **options) -> list[Path]:
     """Measure each configuration (default :data:`DEFAULT_CONFIGS`) and write
-    ``fpga_accelerator.json``; returns its path."""
+    ``fpga_accelerator.json``; returns its path. With ``minilm_tokens``, each row also holds
+    :func:`minilm_cycles` of its configuration (before anything is built), or the compiler's
+    ``error`` for a configuration it refuses (e.g. the 4x8: the encoder compiles for 8x8)."""
+    configs = configs or DEFAULT_CONFIGS
+    figures = [None] * len(configs)
+    if minilm_tokens is not None:
+        model = _fetched_minilm()
+        figures = []
+        for params in configs:
+            try:
+                figures.append(minilm_cycles(fpga_config(**params), minilm_tokens, model))
+            except ValueError as error:
+                figures.append({"tokens": minilm_tokens, "error": str(error)})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [measure_accelerator(p, out_dir, **options) for p in (configs or DEFAULT_CONFIGS)]
+    rows = [measure_accelerator(p, out_dir, minilm=f, **options)
+            for p, f in zip(configs, figures)]
     path = out_dir / "fpga_accelerator.json"
     atomic_write(path, json.dumps({"rows": rows, **measured_with(["yosys", "nextpnr-ecp5"])},
                                   indent=2) + "\n")
