@@ -13,7 +13,7 @@ from golden.fixed_point import int_range
 from golden.requantizer import RequantizerConfig
 
 from .config import configure
-from .dsp import dsp_family, lut4_init
+from .dsp import dsp_family, lut4, lut4_init
 
 __all__ = ["Requantizer"]
 
@@ -108,10 +108,11 @@ class Requantizer(wiring.Component):
             doubled = Cat(Const(0, 1), value).as_signed()  # the rounding bit of shift 0 is 0
             shifted = self._shifter(m, platform, doubled, amount, n + 1, name=f"shift{k}")
             total = Signal(n, name=f"total{k}")
-            m.d.sync += self.o[k].eq(lane(m, value, shifted, total, over, below, big, k))
+            m.d.sync += self.o[k].eq(lane(m, platform, value, shifted, total, over, below,
+                                           big, k))
         return m
 
-    def _lane(self, m, value, shifted, total, over, below, big, k):
+    def _lane(self, m, platform, value, shifted, total, over, below, big, k):
         """The result of a lane from its shifted bits (the portable description)."""
         w, n, rounding = self.config.width, self.config.out_width, self.config.rounding
         sign = value[-1]
@@ -132,7 +133,7 @@ class Requantizer(wiring.Component):
         tiny = sign.replicate(n) if rounding == "truncate" else Const(0, n)
         return Mux(big, tiny, Mux(overflow, clamped, total))
 
-    def _ecp5_lane(self, m, value, shifted, total, over, below, big, k):
+    def _ecp5_lane(self, m, platform, value, shifted, total, over, below, big, k):
         """:meth:`_lane` as ``LUT4`` instances (ABC's depth-first mapping spread the same
         logic over twice the LUT4s) and the carry chain of the rounding increment."""
         w, n, rounding = self.config.width, self.config.out_width, self.config.rounding
@@ -140,7 +141,7 @@ class Requantizer(wiring.Component):
         half, q = shifted[0], shifted[1:]
 
         def lut(function, *inputs, name):
-            return _lut4(m, function, *inputs, name=f"lane{k}_{name}")
+            return lut4(m, platform, function, *inputs, name=f"lane{k}_{name}")
 
         if rounding == "truncate":
             up = Const(0, 1)
@@ -208,16 +209,6 @@ class Requantizer(wiring.Component):
                 out.append(bit)
             bits = out
         return Cat(*bits[:width])
-
-
-def _lut4(m, function, *inputs, name):
-    """``function`` of up to four one-bit values as a ``LUT4`` instance."""
-    out = Signal(name=name)
-    padded = [*inputs, *[Const(0, 1)] * (4 - len(inputs))]
-    m.submodules[name] = Instance(
-        "LUT4", p_INIT=Const(lut4_init(function, len(inputs)), 16), o_Z=out,
-        **{f"i_{port}": bit for port, bit in zip("ABCD", padded, strict=True)})
-    return out
 
 
 def _pad(*bits):
