@@ -14,8 +14,10 @@ board UART's rx) and registers every output bit, folding them into one output pi
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Elaboratable, Module, Signal
 from amaranth.lib import wiring
+
+from hw.pipeline import port_members
 
 __all__ = ["CORE_NAME", "FmaxHarness", "keep_core_script"]
 
@@ -59,9 +61,7 @@ class FmaxHarness(Elaboratable):
         m.submodules[CORE_NAME] = core = self.core
 
         inputs, outputs = [], []
-        for _, member, value in core.signature.flatten(core):
-            if isinstance(value, Const):  # an always-ready stream's ready: not a port
-                continue
+        for _, member, value in port_members(core):
             (inputs if member.flow == wiring.In else outputs).append(value)
         in_bits = sum(len(Cat(v)) for v in inputs)
         # The harness's own registers have no reset: they only carry bits to and from pins, and

@@ -15,10 +15,10 @@ from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.hdl import Const, Value
 from amaranth.lib import wiring
 
 from hw.dsp import LUT4_PREFIX
+from hw.pipeline import port_members
 
 __all__ = ["check_module_name", "verilog_text", "port_map", "ports", "manifest", "write_design",
            "atomic_write", "tool_versions", "fusesoc_core", "VERILATOR_LINT_FLAGS"]
@@ -56,14 +56,11 @@ _KEPT_MODULE = re.compile(rf"^(module \\\S*\.{re.escape(LUT4_PREFIX)}\S*)", re.M
 def port_map(component: wiring.Component) -> dict:
     """``component``'s ports as Amaranth's ``convert(ports=...)`` takes them: its flattened
     signature (names such as ``i__payload``) without the members that are constants, such
-    as an always-ready stream's ``ready``, which Amaranth 0.5's own port discovery rejects."""
+    as an always-ready stream's ``ready`` (:func:`hw.pipeline.port_members`)."""
     from amaranth.hdl._ir import PortDirection  # what convert() builds from a signature
 
     result = {}
-    for path, member, value in component.signature.flatten(component):
-        value = Value.cast(value)
-        if isinstance(value, Const):
-            continue
+    for path, member, value in port_members(component):
         direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
         result["__".join(str(part) for part in path)] = (value, direction)
     return result

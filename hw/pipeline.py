@@ -10,11 +10,11 @@ cycle while ``o.ready`` is high and loses nothing while it is low.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Const, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["StreamPipeline", "core_shapes", "delay", "rising_edge"]
+__all__ = ["StreamPipeline", "core_shapes", "delay", "port_members", "rising_edge"]
 
 
 def delay(m: Module, value, cycles: int, *, en, name: str, taps: list | None = None,
@@ -58,6 +58,33 @@ def core_shapes(core: wiring.Component):
         raise TypeError(f"a pipelined core needs an integer latency >= 1 (a registered "
                         f"output), {core!r} has {latency!r}")
     return members["i"].shape, members["o"].shape
+
+
+def port_members(component: wiring.Component):
+    """The members of ``component``'s signature that are ports of its module.
+
+    Every member of the flattened signature but the constants, such as an always-ready
+    stream's ``ready`` (``Const(1)``): Amaranth 0.5 makes no port of a constant (its own port
+    discovery rejects one), so whatever walks the ports (emission's port map, a formal
+    harness driving every input, an FPGA harness wiring every bit to pins) must skip them.
+
+    Parameters
+    ----------
+    component : wiring.Component
+
+    Yields
+    ------
+    path : tuple
+        The member's path (``("i", "payload")``; the port is ``"__".join(map(str, path))``).
+    member : wiring.Member
+        Its ``flow`` is ``wiring.In`` for an input port.
+    value : Value
+        The member's value, cast to a ``Value`` (a ``data.View`` gives its signal).
+    """
+    for path, member, value in component.signature.flatten(component):
+        value = Value.cast(value)
+        if not isinstance(value, Const):
+            yield path, member, value
 
 
 class StreamPipeline(wiring.Component):

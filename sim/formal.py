@@ -62,6 +62,8 @@ from amaranth.hdl import (
 )
 from amaranth.lib import wiring
 
+from hw.pipeline import port_members
+
 __all__ = ["Channel", "Contract", "ChannelPair", "PairCounters", "WrapMutant",
            "ContractHarness", "ProofResult", "ENGINE",
            "ProofError", "FormalToolsMissingError", "formal_tools", "prove", "prove_equivalent",
@@ -293,12 +295,9 @@ class ContractHarness(Elaboratable):
         # as attributes) are there for the invariants.
         m.submodules.dut = Fragment.get(dut, platform)
         skip = set() if self._mutated is None else {id(self._mutated[0].ready)}
-        for path, member, value in dut.signature.flatten(dut):
+        for path, member, value in port_members(dut):
             name = "__".join(map(str, path))
             if member.flow == wiring.In and name not in self.driven and id(value) not in skip:
-                value = Value.cast(value)
-                if isinstance(value, Const):  # an always-ready stream's ready
-                    continue
                 m.d.comb += value.eq(AnySeq(value.shape()))
         if self.drive is not None:
             self.drive(m, dut)
