@@ -28,7 +28,8 @@ class Requantizer(wiring.Component):
 
     - shifts ``2 * value`` right by ``shift`` into ``out_width + 1`` bits only: the result
       ``q`` and the rounding bit below it (a barrel shifter of ``out_width + 1`` outputs, not
-      of the whole value);
+      of the whole value; ``truncate`` reads no rounding bit, and shifts ``value`` into
+      ``out_width`` bits);
     - rounds with an ``out_width``-bit increment of ``q`` (not a full-width bias add before
       the shift);
     - finds overflow from the value's bits under the shared mask (all equal to its sign when
@@ -105,8 +106,12 @@ class Requantizer(wiring.Component):
         lane = self._ecp5_lane if dsp_family(platform) == "ecp5" else self._lane
         for k in range(cfg.lanes):
             value = self.i[k]
-            doubled = Cat(Const(0, 1), value).as_signed()  # the rounding bit of shift 0 is 0
-            shifted = self._shifter(m, platform, doubled, amount, n + 1, name=f"shift{k}")
+            if rounding == "truncate":  # no rounding bit: nothing to build below q
+                shifted = Cat(Const(0, 1),
+                              self._shifter(m, platform, value, amount, n, name=f"shift{k}"))
+            else:
+                doubled = Cat(Const(0, 1), value).as_signed()  # the rounding bit of shift 0 is 0
+                shifted = self._shifter(m, platform, doubled, amount, n + 1, name=f"shift{k}")
             total = Signal(n, name=f"total{k}")
             m.d.sync += self.o[k].eq(lane(m, platform, value, shifted, total, over, below,
                                            big, k))
