@@ -5,7 +5,7 @@ Parameters and the golden model are in ``golden.requantizer``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,7 +13,7 @@ from golden.fixed_point import int_range
 from golden.requantizer import RequantizerConfig
 
 from .config import configure
-from .dsp import dsp_family, lut4, lut4_init
+from .dsp import dsp_family, lut4
 
 __all__ = ["Requantizer"]
 
@@ -186,18 +186,18 @@ class Requantizer(wiring.Component):
     @staticmethod
     def _shifter(m, platform, value, amount, width, *, name):
         """``(value >> amount)[:width]``, arithmetic. On ECP5: stages of 2:1 multiplexers, the
-        largest step first, each only as wide as the later stages read, one ``LUT4`` instance
-        per multiplexer. ABC's depth-first mapping of the same shifter (``synth_ecp5``, and
-        ``abc -lut 4:7``) spends about twice the LUT4s on wide LUTs, and it cannot merge
-        instances. Elsewhere the shift operator: the same function, faster to simulate
-        (``tests/test_requantizer.py`` proves the two netlists equivalent)."""
+        largest step first, each only as wide as the later stages read, one ``LUT4`` per
+        multiplexer (:func:`hw.dsp.lut4`, as the lanes'). ABC's depth-first mapping of the
+        same shifter (``synth_ecp5``, and ``abc -lut 4:7``) spends about twice the LUT4s on
+        wide LUTs, and it cannot merge instances. Elsewhere the shift operator: the same
+        function, faster to simulate (``tests/test_requantizer.py`` proves the two netlists
+        equivalent)."""
         if dsp_family(platform) != "ecp5":
             shifted = Signal(signed(width), name=name)
             m.d.comb += shifted.eq(value >> amount)
             return shifted
         bits = list(value)
         sign = bits[-1]
-        init = Const(lut4_init(lambda sel, hi, lo: (sel & hi) | (~sel & lo), 3), 16)
         for stage in reversed(range(len(amount))):
             step = 1 << stage
             out = []
@@ -207,11 +207,8 @@ class Requantizer(wiring.Component):
                 if hi is lo:  # both past the top: the sign, whatever the select
                     out.append(sign)
                     continue
-                bit = Signal(name=f"{name}_s{stage}_{j}")
-                m.submodules[f"{name}_s{stage}_{j}"] = Instance(
-                    "LUT4", p_INIT=init, i_A=amount[stage], i_B=hi, i_C=lo, i_D=Const(0, 1),
-                    o_Z=bit)
-                out.append(bit)
+                out.append(lut4(m, platform, lambda sel, hi, lo: (sel & hi) | (~sel & lo),
+                                amount[stage], hi, lo, name=f"{name}_s{stage}_{j}"))
             bits = out
         return Cat(*bits[:width])
 
