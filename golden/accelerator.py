@@ -87,7 +87,8 @@ EW          ``dst[i] = requantize(PE op(a_i, b_i, c_i), shift)`` for lines ``i <
             ``rb*R .. rb*R + R - 1`` of the dense vector at ``base``, element ``r`` across row
             ``r``. ``c`` is read only by ``MADD``. ``lines`` must be a multiple of ``tcols``.
 NL          ``dst[i] = unit(src[i])`` for lines ``i < lines``, unit exp, gelu or silu (the units
-            have ``nl_lanes`` lanes: a line passes through in ``L / nl_lanes`` cycles).
+            have ``nl_lanes`` lanes: a line passes through in ``L / nl_lanes`` cycles); a unit
+            left out of ``nl_units`` is ``BAD_FIELD``.
 SOFTMAX     the ``n`` elements of the dense vector at ``src`` -> their softmax, written as the
             dense vector at ``dst`` (elements past ``n`` are not written). A batch: ``more``
             further vectors (0: one vector), vector ``j`` read at line ``src + j * sstride``
@@ -130,7 +131,7 @@ from .nonlinear.layernorm import LayerNormConfig, layernorm
 from .nonlinear.silu import SiLUConfig, silu
 from .nonlinear.softmax import SoftmaxConfig, softmax
 from .params import BlockConfig, param
-from .pe import Op
+from .pe import OP_NAMES, Op
 from .pe_array import Mode, PEArrayConfig, pe_array
 
 __all__ = [
@@ -210,6 +211,17 @@ class AcceleratorConfig(BlockConfig):
         Longest softmax vector, 1..4096.
     layernorm_max_len : int
         Longest LayerNorm vector, 1..4096.
+    pe_ops : tuple of str
+        The PE ops built into every lane (:class:`golden.pe.Op` names, all by default); ``mul``
+        is required (``GEMV`` multiplies on it). An ``EW`` of an op that is not built is
+        ``BAD_FIELD``, and the compiler refuses to emit one. All-MiniLM-L6-v2 uses ``mul``,
+        ``add``, ``sub`` and ``madd``; leaving out max, min and the shifts takes their logic
+        out of each of the ``rows * cols`` lanes.
+    nl_units : tuple of str
+        The nonlinear units built for ``NL``, drawn from ``exp``, ``gelu`` and ``silu`` (all by
+        default). An ``NL`` of a unit that is not built is ``BAD_FIELD``, and the compiler
+        refuses to emit one. A model that needs only some of them (all-MiniLM-L6-v2: GELU)
+        leaves the others out, with their multipliers, tables and output multiplexers.
     nl_lanes : int or None
         Lanes of the exp, GELU and SiLU units, a power of two dividing ``rows * cols``; an NL
         instruction takes ``rows * cols / nl_lanes`` cycles per line. ``None``: one lane per
@@ -245,6 +257,12 @@ class AcceleratorConfig(BlockConfig):
                           choices=ROUNDING_MODES)
     softmax_max_len: int = param(1024, help="longest softmax vector", range=(1, 4096))
     layernorm_max_len: int = param(1024, help="longest LayerNorm vector", range=(1, 4096))
+    pe_ops: tuple[str, ...] = param(OP_NAMES, help="PE ops built into each lane (mul always: "
+                                    "GEMV multiplies; an EW of an op not built is BAD_FIELD)",
+                                    choices=OP_NAMES)
+    nl_units: tuple[str, ...] = param(("exp", "gelu", "silu"), help="nonlinear units built "
+                                      "for NL (an NL of a unit not built is BAD_FIELD)",
+                                      choices=("exp", "gelu", "silu"))
     nl_lanes: int | None = param(None, help="lanes of the exp/GELU/SiLU units, a power of two "
                                  "dividing rows*cols (derived: rows*cols, a line per cycle)",
                                  range=(1, 256))
@@ -271,6 +289,11 @@ class AcceleratorConfig(BlockConfig):
                                           or self.nl_lanes > self.line):
             raise ValueError(f"nl_lanes must be a power of two in 1..{self.line} (rows * cols), "
                              f"got {self.nl_lanes}")
+        if "mul" not in self.pe_ops:
+            raise ValueError(f"pe_ops must include mul (GEMV multiplies on it), got "
+                             f"{self.pe_ops}")
+        if len(set(self.nl_units)) != len(self.nl_units):
+            raise ValueError(f"nl_units must not repeat a unit, got {self.nl_units}")
         if self.depth * self.dma_beats_per_line > 65536:
             raise ValueError(f"depth must be at most {65536 // self.dma_beats_per_line} with "
                              f"{self.dma_beats_per_line} DMA beats per line, got {self.depth}")
@@ -292,17 +315,22 @@ class AcceleratorConfig(BlockConfig):
         return self.line if self.nl_lanes is None else self.nl_lanes
 
     @property
+    def built_units(self) -> tuple[NLUnit, ...]:
+        """The :class:`NLUnit` s of ``nl_units``, in unit-code order."""
+        return tuple(u for u in NLUnit if u.name.lower() in self.nl_units)
+
+    @property
     def nl_passes(self) -> int:
         """Cycles an NL instruction spends on a line: ``L / nl_unit_lanes``."""
         return self.line // self.nl_unit_lanes
 
     @property
     def pe_array_config(self) -> PEArrayConfig:
-        """The PE array: int16 operands, 32-bit results, every op, no backpressure (the
+        """The PE array: int16 operands, 32-bit results, the ``pe_ops``, no backpressure (the
         write port takes every result the cycle it comes)."""
         return PEArrayConfig(rows=self.rows, cols=self.cols, in_width=ELEM_WIDTH, signed=True,
-                             out_width=PE_OUT_WIDTH, rounding=self.rounding, max_k=self.max_k,
-                             acc_width=self.acc_width, backpressure=False,
+                             out_width=PE_OUT_WIDTH, rounding=self.rounding, ops=self.pe_ops,
+                             max_k=self.max_k, acc_width=self.acc_width, backpressure=False,
                              tree_levels_per_stage=self.tree_levels_per_stage)
 
     @property
@@ -667,14 +695,20 @@ def check_instruction(config: AcceleratorConfig, ins: Instruction,
             return ErrorCode.ZERO_LENGTH, f"{op.name} {name} is 0"
     bad = None
     if op == Opcode.EW:
-        if f["op"] not in {int(o) for o in config.pe_array_config.op_codes}:
+        if f["op"] not in {int(o) for o in Op}:
             bad = f"EW op {f['op']} is not a PE op"
+        elif f["op"] not in {int(o) for o in config.pe_array_config.op_codes}:
+            bad = (f"EW op {Op(f['op']).name.lower()} is not built (pe_ops="
+                   f"{', '.join(config.pe_ops)})")
         elif any(f[f"{n}mode"] not in {int(m) for m in OperandMode} for n in ew_operands(ins)):
             bad = "EW operand mode 3 is not defined"
         elif f["lines"] % f["tcols"]:
             bad = f"EW lines={f['lines']} is not a multiple of tcols={f['tcols']}"
     elif op == Opcode.NL and f["unit"] not in {int(u) for u in NLUnit}:
         bad = f"NL unit {f['unit']} is not defined"
+    elif op == Opcode.NL and f["unit"] not in {int(u) for u in config.built_units}:
+        bad = (f"NL unit {NLUnit(f['unit']).name.lower()} is not built (nl_units="
+               f"{', '.join(config.nl_units)})")
     elif op == Opcode.GEMV and f["ycol"] >= config.cols:
         bad = f"GEMV ycol={f['ycol']} must be below cols={config.cols}"
     elif op == Opcode.SOFTMAX and f["n"] > config.softmax_max_len:

@@ -191,7 +191,7 @@ class AcceleratorCore(wiring.Component):
         first instruction waits for its decode.
     pe_array : PEArray
     units : dict of NLUnit to Exp, GELU or SiLU
-        The nonlinear units, ``config.nl_unit_lanes`` lanes each.
+        The nonlinear units of ``config.nl_units``, ``config.nl_unit_lanes`` lanes each.
     softmax : Softmax
     layernorm : LayerNorm
     load_dma, store_dma : DMA
@@ -236,15 +236,17 @@ class AcceleratorCore(wiring.Component):
         self.latency = None
         self.decode_stages = DECODE_STAGES
         self.pe_array = PEArray(cfg.pe_array_config)
-        self.units = {NLUnit.EXP: Exp(cfg.exp_config), NLUnit.GELU: GELU(cfg.gelu_config),
-                      NLUnit.SILU: SiLU(cfg.silu_config)}
+        makers = {NLUnit.EXP: lambda: Exp(cfg.exp_config),
+                  NLUnit.GELU: lambda: GELU(cfg.gelu_config),
+                  NLUnit.SILU: lambda: SiLU(cfg.silu_config)}
+        self.units = {unit: makers[unit]() for unit in cfg.built_units}
         self.softmax = Softmax(cfg.softmax_config)
         self.layernorm = LayerNorm(cfg.layernorm_config)
         self.load_dma = DMA(cfg.dma_config)   # AR / R: DMA_LOAD
         self.store_dma = DMA(cfg.dma_config)  # AW / W / B: DMA_STORE
         self.drain = {"pe": cfg.read_latency + self.pe_array.latency + 1,
-                      **{unit.name: cfg.read_latency + self.units[unit].latency
-                         for unit in NLUnit}}
+                      **{unit.name: cfg.read_latency + block.latency
+                         for unit, block in self.units.items()}}
         self.line_shape = unsigned(cfg.line * ELEM_WIDTH)
         super().__init__({
             "prog_we": In(1),
@@ -306,7 +308,7 @@ class AcceleratorCore(wiring.Component):
         bad_mode = ((f(ew, "amode", word) == 3) | (f(ew, "bmode", word) == 3)
                     | ((ew_op == Op.MADD) & (f(ew, "cmode", word) == 3)))
         bad = ((is1[ew] & (~valid_op | bad_mode))
-               | (is1[nl] & (f(nl, "unit", word) > max(NLUnit)))
+               | (is1[nl] & ~Cat(f(nl, "unit", word) == int(u) for u in self.units).any())
                | (is1[g] & (f(g, "ycol", word) >= c))
                | (is1[sm] & (f(sm, "n", word) > cfg.softmax_max_len))
                | (is1[ln] & (f(ln, "n", word) > cfg.layernorm_max_len)))
@@ -465,8 +467,8 @@ class AcceleratorCore(wiring.Component):
         wr = spad.write_port(granularity=ELEM_WIDTH)
         rd0, rd1, rd_store = spad.read_port(), spad.read_port(), spad.read_port()
         m.submodules.pe_array = pe = self.pe_array
-        for unit in NLUnit:
-            m.submodules[unit.name.lower()] = self.units[unit]
+        for unit, block in self.units.items():
+            m.submodules[unit.name.lower()] = block
         m.d.comb += [prog_wr.en.eq(self.prog_we & ~self.busy), prog_wr.addr.eq(self.prog_addr),
                      prog_wr.data.eq(self.prog_data), self.host_rdata.eq(rd0.data)]
 
@@ -942,7 +944,7 @@ class AcceleratorCore(wiring.Component):
                              drain.eq(self.drain["pe"] - 1)]
             with m.Elif(opcode == nl):
                 with m.Switch(fld(nl, "unit")):
-                    for u in NLUnit:
+                    for u in self.units:
                         with m.Case(u):
                             m.d.sync += drain.eq(self.drain[u.name] - 1)
                 if cfg.nl_passes == 1:

@@ -86,6 +86,10 @@ def machine_with_random_spad(rng, config=CONFIG) -> Machine:
     ({"max_k": 0}, "max_k must be in 1..16777216, got 0"),
     ({"rounding": "up"}, "rounding must be one of"),
     ({"depth": 8}, "depth must be in 16..65536, got 8"),
+    ({"nl_units": ("gelu", "gelu")}, "nl_units must not repeat a unit"),
+    ({"nl_units": ("tanh",)}, "nl_units must be drawn from exp, gelu, silu, got unknown 'tanh'"),
+    ({"pe_ops": ("add", "madd")}, "pe_ops must include mul"),
+    ({"pe_ops": ("mul", "div")}, "pe_ops must be drawn from mul, add, sub"),
 ])
 def test_config_rejects_bad_parameters(params, message):
     with pytest.raises(ValueError, match=message):
@@ -265,6 +269,38 @@ def test_nl_matches_the_units(unit, rng):
     model = {NLUnit.EXP: (exp, CONFIG.exp_config), NLUnit.GELU: (gelu, CONFIG.gelu_config),
              NLUnit.SILU: (silu, CONFIG.silu_config)}[unit]
     assert np.array_equal(mach.spad[50:54], model[0](model[1], x))
+
+
+def test_nl_of_a_unit_not_built_is_a_bad_field(rng):
+    config = replace(CONFIG, nl_units=("gelu",))
+    assert config.built_units == (NLUnit.GELU,)
+    mach = machine_with_random_spad(rng, config)
+    x = mach.spad[30:34].astype(np.int64)
+    assert mach.execute(ins(Opcode.NL, unit=int(NLUnit.GELU), dst=50, src=30, lines=4)) is None
+    assert np.array_equal(mach.spad[50:54], gelu(config.gelu_config, x))
+    for unit in (NLUnit.EXP, NLUnit.SILU):
+        code, message = check_instruction(config, ins(Opcode.NL, unit=int(unit), lines=1))
+        assert code == ErrorCode.BAD_FIELD
+        assert message == f"NL unit {unit.name.lower()} is not built (nl_units=gelu)"
+    with pytest.raises(TypeError, match="nl_units must be a non-empty tuple"):
+        AcceleratorConfig(nl_units=())
+
+
+def test_ew_of_a_pe_op_not_built_is_a_bad_field(rng):
+    config = replace(CONFIG, pe_ops=("mul", "add", "madd"))
+    assert config.pe_array_config.op_codes == (Op.MUL, Op.ADD, Op.MADD)
+    mach = machine_with_random_spad(rng, config)
+    every_op = Machine(CONFIG)
+    every_op.spad[:] = mach.spad
+    add = ins(Opcode.EW, op=int(Op.ADD), dst=50, a=30, b=40, lines=2, tcols=1, shift=1)
+    assert mach.execute(add) is None and every_op.execute(add) is None
+    assert np.array_equal(mach.spad, every_op.spad)
+    for op in (Op.SUB, Op.MAX, Op.MIN, Op.SHL, Op.SHR):
+        code, message = check_instruction(config, ins(Opcode.EW, op=int(op), lines=1, tcols=1))
+        assert code == ErrorCode.BAD_FIELD
+        assert message == f"EW op {op.name.lower()} is not built (pe_ops=mul, add, madd)"
+    assert check_instruction(config, ins(Opcode.EW, op=9, lines=1, tcols=1))[1] == \
+        "EW op 9 is not a PE op"
 
 
 @pytest.mark.parametrize("n", [1, 7, 32, 45, 100])
@@ -476,6 +512,12 @@ def test_compiler_rejects_illegal_layers(rng):
     with pytest.raises(ValueError, match="program too long: .* 281 instructions, more than "
                                          "max_program=100"):
         compile_mamba_block(dims, wq, AcceleratorConfig(max_program=100))
+    with pytest.raises(ValueError, match="NL silu needs the silu unit, which this accelerator "
+                                         "does not build \\(nl_units=exp, gelu\\)"):
+        compile_mamba_block(dims, wq, AcceleratorConfig(nl_units=("exp", "gelu")))
+    with pytest.raises(ValueError, match="EW sub needs the PE op sub, which this accelerator "
+                                         "does not build \\(pe_ops=mul, add, madd\\)"):
+        compile_mamba_block(dims, wq, AcceleratorConfig(pe_ops=("mul", "add", "madd")))
     with pytest.raises(TypeError, match="kind 'attention'"):
         compile_attention(AttentionDims(16, 8, 8, 32), wq)
     with pytest.raises(ValueError, match="weights lack A"):
@@ -951,6 +993,31 @@ def test_core_stops_with_the_error_code_and_pc(rng):
     outcomes = _check_core(config, programs, spad, ext_lines=2)
     codes = {stats.status.error for stats, _ in outcomes}
     assert codes == set(ErrorCode)
+
+
+def test_core_builds_only_the_configured_units(rng):
+    # All-MiniLM-L6-v2's units (GELU alone; the PE ops mul, add, madd): what is built runs as
+    # golden does, and an instruction of a unit or op left out stops the core with BAD_FIELD
+    # at its pc, as the golden machine does.
+    config = replace(HW, nl_units=("gelu",), pe_ops=("mul", "add", "madd"))
+    spad = int16(rng, (config.depth, config.line))
+    legal = [pack(Opcode.NL, unit=int(NLUnit.GELU), dst=3, src=4, lines=2),
+             pack(Opcode.EW, op=int(Op.MADD), dst=8, a=1, b=2, c=3, lines=2, tcols=1, shift=9),
+             pack(Opcode.EW, op=int(Op.ADD), dst=12, a=1, b=2, lines=2, tcols=1, bmode=1),
+             pack(Opcode.GEMV, y=20, w=4, x=16, m=2, k=8, shift=12)]
+    left_out = [pack(Opcode.NL, unit=int(u), dst=9, src=4, lines=2)
+                for u in (NLUnit.EXP, NLUnit.SILU)]
+    left_out += [pack(Opcode.EW, op=int(op), dst=9, a=1, b=2, lines=1, tcols=1)
+                 for op in (Op.SUB, Op.MAX, Op.MIN, Op.SHL, Op.SHR)]
+    programs = [[*legal, HALT], *([legal[0], word, HALT] for word in left_out)]
+    outcomes = _check_core(config, programs, spad)
+    assert [(s.status.error, s.status.pc) for s, _ in outcomes] == [
+        (ErrorCode.NONE, len(legal)), *[(ErrorCode.BAD_FIELD, 1)] * len(left_out)]
+    from hw.accelerator import AcceleratorCore
+
+    core = AcceleratorCore(config)
+    assert set(core.units) == {NLUnit.GELU}
+    assert core.pe_array.config.pe.op_codes == (Op.MUL, Op.ADD, Op.MADD)
 
 
 @pytest.mark.parametrize("params,message", [

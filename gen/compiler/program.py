@@ -409,7 +409,9 @@ class _Builder:
                 self.dma(Opcode.DMA_LOAD, dst + (t - t0) * vx, x.line(t), vx)
 
     def emit(self, opcode: Opcode, **fields) -> None:
-        self.instructions.append(unpack(pack(opcode, **fields)))
+        instruction = unpack(pack(opcode, **fields))
+        self._check_built(instruction)
+        self.instructions.append(instruction)
         self.phases.append(self.phase)
 
     def dma(self, opcode: Opcode, line: int, ext: int, lines: int) -> None:
@@ -433,6 +435,19 @@ class _Builder:
            tcols: int = 1, amode=OperandMode.LINE, bmode=OperandMode.LINE) -> None:
         self.emit(Opcode.EW, op=int(op), dst=dst, a=a, b=b, lines=lines, tcols=tcols,
                   shift=shift, amode=int(amode), bmode=int(bmode))
+
+    def _check_built(self, instruction) -> None:
+        """Refuse an instruction of a unit or PE op the accelerator leaves out (``nl_units``,
+        ``pe_ops``): it would stop the machine with ``BAD_FIELD``."""
+        cfg, f = self.config, instruction.fields
+        if instruction.opcode == Opcode.NL and f["unit"] not in cfg.built_units:
+            name = NLUnit(f["unit"]).name.lower()
+            raise ValueError(f"NL {name} needs the {name} unit, which this accelerator does "
+                             f"not build (nl_units={', '.join(cfg.nl_units)})")
+        if instruction.opcode == Opcode.EW and f["op"] not in cfg.pe_array_config.op_codes:
+            name = Op(f["op"]).name.lower()
+            raise ValueError(f"EW {name} needs the PE op {name}, which this accelerator does "
+                             f"not build (pe_ops={', '.join(cfg.pe_ops)})")
 
     def nl(self, unit: NLUnit, dst: int, src: int, lines: int) -> None:
         self.emit(Opcode.NL, unit=int(unit), dst=dst, src=src, lines=lines)
