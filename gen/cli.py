@@ -506,6 +506,9 @@ def _cmd_fpga_accelerator(args) -> int:
         raise ValueError(f"minilm-tokens must be a positive multiple of 8, got {tokens}")
     given = {k: getattr(args, k) for k in ("rows", "cols", "nl_lanes", "depth", "max_program")
              if getattr(args, k) is not None}
+    for name in ("nl_units", "pe_ops"):
+        if getattr(args, name) is not None:
+            given[name] = tuple(u.strip() for u in getattr(args, name).split(","))
     configs = [{**DEFAULT_CONFIGS[0], **given}] if given else None
     for params in configs or DEFAULT_CONFIGS:
         fpga_config(**params)  # bad parameters fail here, before anything is written
@@ -516,7 +519,8 @@ def _cmd_fpga_accelerator(args) -> int:
                          f"{', '.join(sorted(unknown))}")
     paths = write_fpga_accelerator(args.output, configs, steps=steps,
                                    target_mhz=args.target_mhz, timeout=args.timeout,
-                                   router=args.router, fast_lut_map=args.fast_lut_map,
+                                   router=args.router, placer=args.placer,
+                                   fast_lut_map=args.fast_lut_map,
                                    cycles_per_sentence=args.cycles_per_sentence,
                                    minilm_tokens=tokens)
     print(paths[0].read_text(), end="")
@@ -707,6 +711,12 @@ def build_parser() -> argparse.ArgumentParser:
                 report.add_argument(f"--{flag}", type=int, help=f"accelerator {flag} "
                                     "[default: the 8x8 and 4x8 configurations of "
                                     "gen/measure/fpga_accelerator.py]")
+            report.add_argument("--nl-units", help="nonlinear units built, comma-separated "
+                                "from exp, gelu, silu [default: as the configurations of "
+                                "gen/measure/fpga_accelerator.py]")
+            report.add_argument("--pe-ops", help="PE ops built, comma-separated from mul, "
+                                "add, sub, madd, max, min, shl, shr (mul always) [default: as "
+                                "the configurations of gen/measure/fpga_accelerator.py]")
             report.add_argument("--steps", default="estimate,synthesis,pnr", help="what to "
                                 "run [default: estimate,synthesis,pnr]")
             report.add_argument("--target-mhz", type=float, default=50.0, help="clock "
@@ -714,6 +724,9 @@ def build_parser() -> argparse.ArgumentParser:
             report.add_argument("--timeout", type=float, default=None, help="seconds per "
                                 "synthesis and per place and route [default: none]")
             report.add_argument("--router", default="router1", choices=("router1", "router2"))
+            report.add_argument("--placer", default="heap", choices=("heap", "static", "sa"),
+                                help="nextpnr's placer (static: its electrostatic one, "
+                                "spreads cells by density) [default: heap]")
             report.add_argument("--fast-lut-map", action="store_true", help="map LUTs with "
                                 "ABC's LUT mapping step alone, not ABC9 (FAST_MAP_LUTS: much "
                                 "faster on the whole accelerator, less optimized)")

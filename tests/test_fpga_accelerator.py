@@ -10,6 +10,7 @@ from stimulus import int16
 
 from gen.cli import main
 from gen.measure.fpga_accelerator import (
+    DEFAULT_CONFIGS,
     ECP5_85F,
     fits,
     fpga_config,
@@ -103,6 +104,8 @@ def test_fits_and_sentences_per_second():
     (["--steps", "estimate,route"], "steps must be drawn from"),
     (["--timeout", "0"], "timeout must be positive"),
     (["--minilm-tokens", "12"], "minilm-tokens must be a positive multiple of 8"),
+    (["--nl-units", "gelu,tanh"], "nl_units must be drawn from exp, gelu, silu"),
+    (["--nl-units", "gelu,gelu"], "nl_units must not repeat a unit"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, tmp_path, capsys):
     out = tmp_path / "out"
@@ -116,21 +119,45 @@ def test_cli_estimate_writes_json(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["fpga-accelerator", "-o", str(out), "--rows", "2", "--cols", "2",
                  "--nl-lanes", "1", "--depth", "16", "--max-program", "16",
-                 "--steps", "estimate"]) == 0
+                 "--nl-units", "exp,gelu,silu", "--steps", "estimate"]) == 0
     capsys.readouterr()
     (row,) = json.loads((out / "fpga_accelerator.json").read_text())["rows"]
     assert row["config"]["nl_lanes"] == 1 and row["estimate"]["multipliers"] > 0
+    assert row["config"]["nl_units"] == ["exp", "gelu", "silu"]
+    # GELU alone: the exp and SiLU lanes' multipliers are not built.
+    assert main(["fpga-accelerator", "-o", str(out), "--rows", "2", "--cols", "2",
+                 "--nl-lanes", "1", "--depth", "16", "--max-program", "16",
+                 "--nl-units", "gelu", "--steps", "estimate"]) == 0
+    capsys.readouterr()
+    (gelu,) = json.loads((out / "fpga_accelerator.json").read_text())["rows"]
+    assert gelu["config"]["nl_units"] == ["gelu"]
+    assert gelu["estimate"]["multipliers"] < row["estimate"]["multipliers"]
+
+
+def test_place_and_route_rejects_unknown_tools(tmp_path):
+    config = fpga_config(rows=2, cols=2, nl_lanes=1, depth=16, max_program=16)
+    for tool, message in (({"placer": "hot"}, "placer must be one of heap, static, sa"),
+                          ({"router": "r3"}, "router must be one of router1, router2")):
+        with pytest.raises(ValueError, match=message):
+            place_and_route(config, tmp_path / "pnr", **tool)
+    assert not (tmp_path / "pnr").exists()
 
 
 def test_minilm_cycles_of_the_fpga_configuration(tmp_path):
     # The configuration that fits the ECP5-85F compiles the whole MiniLM encoder, and the cycle
     # model keeps its PE array >= 85 % busy (issue 17); its cycles give the sentences/s. The
-    # 4x8 gets the compiler's refusal in its row instead.
-    eight = {"rows": 8, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024}
-    (path,) = write_fpga_accelerator(tmp_path, [eight, {**eight, "rows": 4}], steps=(),
-                                     minilm_tokens=8)
-    row, narrow = json.loads(path.read_text())["rows"]
+    # 4x8, and an 8x8 without the GELU unit, get the compiler's refusal in their rows instead.
+    eight = DEFAULT_CONFIGS[0]
+    assert (eight["rows"], eight["cols"]) == (8, 8)
+    (path,) = write_fpga_accelerator(tmp_path, [eight, {**eight, "rows": 4},
+                                                {**eight, "nl_units": ("exp", "silu")}],
+                                     steps=(), minilm_tokens=8)
+    row, narrow, no_gelu = json.loads(path.read_text())["rows"]
+    assert "NL gelu needs the gelu unit" in no_gelu["minilm"]["error"]
     minilm = row["minilm"]
+    # The configuration builds what the model's programs use, no more (GEMV multiplies too).
+    assert set(minilm["uses"]["nl_units"]) == set(eight["nl_units"])
+    assert {"mul", *minilm["uses"]["pe_ops"]} == set(eight["pe_ops"])
     assert minilm["tokens"] == 8 and row["cycles_per_sentence"] == minilm["cycles_per_sentence"]
     assert minilm["pe_utilization"] == pytest.approx(
         minilm["pe_ops"] / (64 * minilm["cycles_per_sentence"]))

@@ -48,7 +48,9 @@ from .fpga_bench import core_resources
 from .fpga_report import parse_nextpnr_log, parse_yosys_stat
 from .provenance import measured_with
 
-__all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "SYNTH_OPTS", "COARSE_WITHOUT_SHARE",
+__all__ = ["ECP5_85F", "BOARD", "PLACERS", "ROUTERS", "MINILM_UNITS", "DEFAULT_CONFIGS",
+           "SYNTH_OPTS",
+           "COARSE_WITHOUT_SHARE",
            "FAST_MAP_LUTS", "synth_script", "fpga_config", "multiplier_estimate", "fits",
            "memory_mapping", "synthesize", "place_and_route", "failed_build_resources",
            "sentences_per_second", "minilm_cycles",
@@ -57,11 +59,17 @@ __all__ = ["ECP5_85F", "BOARD", "DEFAULT_CONFIGS", "SYNTH_OPTS", "COARSE_WITHOUT
 #: Capacity of the LFE5U-85F: LUT4s, 18x18 multipliers (MULT18X18D), 18 Kbit block RAMs.
 ECP5_85F = {"luts": 83640, "dsps": 156, "brams": 208}
 BOARD = "ulx3s-85f"
+#: nextpnr-ecp5's placers and routers.
+PLACERS = ("heap", "static", "sa")
+ROUTERS = ("router1", "router2")
 
 #: The configurations measured by default: the largest arrays with narrow nonlinear units and
-#: the scratchpad and program memory sized to the block RAMs.
+#: the scratchpad and program memory sized to the block RAMs. The 8x8 is all-MiniLM-L6-v2's:
+#: it builds what the model's programs use, of the NL units GELU alone (not exp and SiLU,
+#: Mamba's) and of the PE ops mul, add and madd (not sub, max, min and the shifts).
+MINILM_UNITS = {"nl_units": ("gelu",), "pe_ops": ("mul", "add", "madd")}
 DEFAULT_CONFIGS = [
-    {"rows": 8, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024},
+    {"rows": 8, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024, **MINILM_UNITS},
     {"rows": 4, "cols": 8, "nl_lanes": 4, "depth": 1024, "max_program": 1024},
 ]
 
@@ -233,12 +241,16 @@ def memory_mapping(log_text: str) -> dict:
 
 def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: float = 50.0,
                     timeout: float | None = None, router: str = "router1",
-                    fast_lut_map: bool = False) -> dict:
+                    placer: str = "heap", fast_lut_map: bool = False) -> dict:
     """Place and route the accelerator in :class:`~boards.harness.FmaxHarness` on the
-    ULX3S-85F: its resources, ``fmax_mhz``, ``timing_met`` and ``seconds``. Raises
+    ULX3S-85F: its resources, ``fmax_mhz``, ``timing_met`` and ``seconds``. ``placer`` and
+    ``router`` are nextpnr's (``static``: its electrostatic placer, which spreads cells by
+    density and so leaves the router more room than HeAP on a crowded device). Raises
     :class:`~gen.build.BuildError` when a tool fails or the flow passes ``timeout`` seconds."""
-    if router not in ("router1", "router2"):
-        raise ValueError(f"router must be router1 or router2, got {router!r}")
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
+    if placer not in PLACERS:
+        raise ValueError(f"placer must be one of {', '.join(PLACERS)}, got {placer!r}")
     board = get_board(BOARD)
     harness = FmaxHarness(_design(config), board, freq_hz=target_mhz * 1e6)
     script = synth_script("bench", fast_lut_map=fast_lut_map)
@@ -249,7 +261,7 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
     overrides = {"script_after_read": "\n".join([keep_core_script("bench"), *script[:coarse]]),
                  "synth_opts": " ".join(filter(None, [board.overrides.get("synth_opts"),
                                                       SYNTH_OPTS, f"-run {runs}"])),
-                 "nextpnr_opts": f"--router {router}"}
+                 "nextpnr_opts": f"--placer {placer} --router {router}"}
     if script[coarse + 1:]:
         overrides["script_after_synth"] = "\n".join(script[coarse + 1:])
     result = build_top(board, harness, "bench", Path(directory), timeout=timeout,
@@ -319,8 +331,10 @@ def minilm_cycles(config: AcceleratorConfig, tokens: int, model=None) -> dict:
     Returns
     -------
     dict
-        ``tokens``, ``cycles_per_sentence``, ``pe_ops`` (useful PE operations) and
-        ``pe_utilization`` (``pe_ops / (cycles * rows * cols)``).
+        ``tokens``, ``cycles_per_sentence``, ``pe_ops`` (useful PE operations),
+        ``pe_utilization`` (``pe_ops / (cycles * rows * cols)``) and ``uses``: the NL units
+        and the ``EW`` PE ops the programs use (``nl_units``, ``pe_ops``; ``GEMV`` multiplies
+        too), what a configuration for the model needs to build.
 
     Raises
     ------
@@ -328,29 +342,41 @@ def minilm_cycles(config: AcceleratorConfig, tokens: int, model=None) -> dict:
         From the compiler: ``tokens`` not a positive multiple of 8, a config it does not
         compile for, or a sentence that does not fit the scratchpad.
     """
+    from golden.accelerator import NLUnit, Opcode
     from golden.accelerator_cycles import program_cycles
+    from golden.pe import Op
 
     compiled = (model or _fetched_minilm()).compile([tokens], config)
     cycles = pe_ops = 0
+    units, ops = set(), set()
     for program in compiled.programs:
         report = program_cycles(config, program.instructions, program.phases)
         cycles += report.cycles
         pe_ops += report.total.pe_ops
+        for instruction in program.instructions:
+            if instruction.opcode == Opcode.NL:
+                units.add(NLUnit(instruction.unit))
+            elif instruction.opcode == Opcode.EW:
+                ops.add(Op(instruction.op))
+    uses = {"nl_units": [u.name.lower() for u in sorted(units)],
+            "pe_ops": [op.name.lower() for op in sorted(ops)]}
     return {"tokens": tokens, "cycles_per_sentence": cycles, "pe_ops": pe_ops,
-            "pe_utilization": pe_ops / (config.line * cycles)}
+            "pe_utilization": pe_ops / (config.line * cycles), "uses": uses}
 
 
 def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synthesis", "pnr"),
                         target_mhz: float = 50.0, timeout: float | None = None,
-                        router: str = "router1", cycles_per_sentence: int | None = None,
-                        fast_lut_map: bool = False, minilm: dict | None = None) -> dict:
+                        router: str = "router1", placer: str = "heap",
+                        cycles_per_sentence: int | None = None, fast_lut_map: bool = False,
+                        minilm: dict | None = None) -> dict:
     """One configuration through the ``steps`` asked for; failures and timeouts are recorded
     in the row, not raised. ``fast_lut_map``: LUTs mapped by :data:`FAST_MAP_LUTS` in both the
     synthesis and place and route. ``minilm``: :func:`minilm_cycles` of this configuration,
     recorded in the row; its cycles give the sentences/s unless ``cycles_per_sentence`` is
     given."""
     config = fpga_config(**params)
-    name = "-".join(f"{k}{v}" for k, v in params.items())
+    name = "-".join(f"{k}{'+'.join(v) if isinstance(v, tuple) else v}"
+                    for k, v in params.items())
     row = {"params": params, "config": config.to_dict(), "device": "LFE5U-85F", "board": BOARD,
            "capacity": ECP5_85F,
            "lut_mapping": "abc -lut 4:7 (strash; if)" if fast_lut_map else "abc9"}
@@ -363,10 +389,11 @@ def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synt
         except BuildError as error:
             row["synthesis"] = {"error": str(error)}
     if "pnr" in steps:
-        settings = {"target_mhz": target_mhz, "router": router, "timeout_s": timeout}
+        settings = {"target_mhz": target_mhz, "placer": placer, "router": router,
+                    "timeout_s": timeout}
         try:
             row["pnr"] = {**place_and_route(config, out_dir / name, target_mhz=target_mhz,
-                                            timeout=timeout, router=router,
+                                            timeout=timeout, router=router, placer=placer,
                                             fast_lut_map=fast_lut_map), **settings}
         except BuildError as error:
             row["pnr"] = {"error": str(error), **settings}
