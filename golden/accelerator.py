@@ -215,8 +215,8 @@ class AcceleratorConfig(BlockConfig):
         The PE ops built into every lane (:class:`golden.pe.Op` names, all by default); ``mul``
         is required (``GEMV`` multiplies on it). An ``EW`` of an op that is not built is
         ``BAD_FIELD``, and the compiler refuses to emit one. All-MiniLM-L6-v2 uses ``mul``,
-        ``add``, ``sub`` and ``madd``; leaving out max, min and the shifts takes their logic
-        out of each of the ``rows * cols`` lanes.
+        ``add`` and ``madd``; leaving out sub, max, min and the shifts takes their logic out
+        of each of the ``rows * cols`` lanes.
     nl_units : tuple of str
         The nonlinear units built for ``NL``, drawn from ``exp``, ``gelu`` and ``silu`` (all by
         default). An ``NL`` of a unit that is not built is ``BAD_FIELD``, and the compiler

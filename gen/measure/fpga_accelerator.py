@@ -49,9 +49,8 @@ from .fpga_report import parse_nextpnr_log, parse_yosys_stat
 from .provenance import measured_with
 
 __all__ = ["ECP5_85F", "BOARD", "PLACERS", "ROUTERS", "MINILM_UNITS", "DEFAULT_CONFIGS",
-           "SYNTH_OPTS",
-           "COARSE_WITHOUT_SHARE",
-           "FAST_MAP_LUTS", "synth_script", "fpga_config", "multiplier_estimate", "fits",
+           "SYNTH_OPTS", "COARSE_WITHOUT_SHARE", "FAST_MAP_LUTS", "synth_script",
+           "fpga_config", "multiplier_estimate", "fits",
            "memory_mapping", "synthesize", "place_and_route", "failed_build_resources",
            "sentences_per_second", "minilm_cycles",
            "measure_accelerator", "write_fpga_accelerator"]
