@@ -520,6 +520,7 @@ def _cmd_fpga_accelerator(args) -> int:
     paths = write_fpga_accelerator(args.output, configs, steps=steps,
                                    target_mhz=args.target_mhz, timeout=args.timeout,
                                    router=args.router, placer=args.placer,
+                                   timing_driven=not args.no_timing_driven,
                                    fast_lut_map=args.fast_lut_map,
                                    cycles_per_sentence=args.cycles_per_sentence,
                                    minilm_tokens=tokens)
@@ -727,6 +728,9 @@ def build_parser() -> argparse.ArgumentParser:
             report.add_argument("--placer", default="heap", choices=("heap", "static", "sa"),
                                 help="nextpnr's placer (static: its electrostatic one, "
                                 "spreads cells by density) [default: heap]")
+            report.add_argument("--no-timing-driven", action="store_true", help="place and "
+                                "route for wire length and congestion alone (nextpnr "
+                                "--no-tmdriv); the routed design is still timed")
             report.add_argument("--fast-lut-map", action="store_true", help="map LUTs with "
                                 "ABC's LUT mapping step alone, not ABC9 (FAST_MAP_LUTS: much "
                                 "faster on the whole accelerator, less optimized)")

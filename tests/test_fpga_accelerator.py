@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from stimulus import int16
 
+from gen.build import BuildError
 from gen.cli import main
 from gen.measure.fpga_accelerator import (
     DEFAULT_CONFIGS,
@@ -141,6 +142,28 @@ def test_place_and_route_rejects_unknown_tools(tmp_path):
         with pytest.raises(ValueError, match=message):
             place_and_route(config, tmp_path / "pnr", **tool)
     assert not (tmp_path / "pnr").exists()
+
+
+def test_no_timing_driven_reaches_nextpnr(tmp_path, monkeypatch, capsys):
+    # --no-timing-driven asks nextpnr for --no-tmdriv (placement and router2 for congestion
+    # alone), and the JSON row records the setting beside the placer and router.
+    seen = []
+
+    def build_top(board, design, name, directory, *, timeout, overrides):
+        seen.append(overrides["nextpnr_opts"])
+        raise BuildError("stopped before any tool ran")
+
+    monkeypatch.setattr("gen.measure.fpga_accelerator.build_top", build_top)
+    small = ["--rows", "2", "--cols", "2", "--nl-lanes", "1", "--depth", "16",
+             "--max-program", "16", "--steps", "pnr", "--placer", "static"]
+    for extra, timing_driven in (([], True), (["--no-timing-driven"], False)):
+        assert main(["fpga-accelerator", "-o", str(tmp_path), *small, *extra]) == 0
+        capsys.readouterr()
+        (row,) = json.loads((tmp_path / "fpga_accelerator.json").read_text())["rows"]
+        assert row["pnr"]["timing_driven"] is timing_driven
+        assert "stopped before any tool ran" in row["pnr"]["error"]
+    assert seen == ["--placer static --router router1",
+                    "--placer static --router router1 --no-tmdriv"]
 
 
 def test_minilm_cycles_of_the_fpga_configuration(tmp_path):

@@ -240,11 +240,16 @@ def memory_mapping(log_text: str) -> dict:
 
 def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: float = 50.0,
                     timeout: float | None = None, router: str = "router1",
-                    placer: str = "heap", fast_lut_map: bool = False) -> dict:
+                    placer: str = "heap", timing_driven: bool = True,
+                    fast_lut_map: bool = False) -> dict:
     """Place and route the accelerator in :class:`~boards.harness.FmaxHarness` on the
     ULX3S-85F: its resources, ``fmax_mhz``, ``timing_met`` and ``seconds``. ``placer`` and
     ``router`` are nextpnr's (``static``: its electrostatic placer, which spreads cells by
-    density and so leaves the router more room than HeAP on a crowded device). Raises
+    density and so leaves the router more room than HeAP on a crowded device).
+    ``timing_driven=False`` places and routes for wire length and congestion alone (nextpnr's
+    ``--no-tmdriv``): router2 scales a net's congestion cost by ``1 - criticality**2``, so when
+    most paths miss the target it barely pushes them off overused wires; the routed design is
+    still timed, and ``fmax_mhz`` is its Fmax. Raises
     :class:`~gen.build.BuildError` when a tool fails or the flow passes ``timeout`` seconds."""
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
@@ -260,7 +265,8 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
     overrides = {"script_after_read": "\n".join([keep_core_script("bench"), *script[:coarse]]),
                  "synth_opts": " ".join(filter(None, [board.overrides.get("synth_opts"),
                                                       SYNTH_OPTS, f"-run {runs}"])),
-                 "nextpnr_opts": f"--placer {placer} --router {router}"}
+                 "nextpnr_opts": " ".join([f"--placer {placer} --router {router}",
+                                           *([] if timing_driven else ["--no-tmdriv"])])}
     if script[coarse + 1:]:
         overrides["script_after_synth"] = "\n".join(script[coarse + 1:])
     result = build_top(board, harness, "bench", Path(directory), timeout=timeout,
@@ -366,8 +372,8 @@ def minilm_cycles(config: AcceleratorConfig, tokens: int, model=None) -> dict:
 def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synthesis", "pnr"),
                         target_mhz: float = 50.0, timeout: float | None = None,
                         router: str = "router1", placer: str = "heap",
-                        cycles_per_sentence: int | None = None, fast_lut_map: bool = False,
-                        minilm: dict | None = None) -> dict:
+                        timing_driven: bool = True, cycles_per_sentence: int | None = None,
+                        fast_lut_map: bool = False, minilm: dict | None = None) -> dict:
     """One configuration through the ``steps`` asked for; failures and timeouts are recorded
     in the row, not raised. ``fast_lut_map``: LUTs mapped by :data:`FAST_MAP_LUTS` in both the
     synthesis and place and route. ``minilm``: :func:`minilm_cycles` of this configuration,
@@ -389,10 +395,11 @@ def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synt
             row["synthesis"] = {"error": str(error)}
     if "pnr" in steps:
         settings = {"target_mhz": target_mhz, "placer": placer, "router": router,
-                    "timeout_s": timeout}
+                    "timing_driven": timing_driven, "timeout_s": timeout}
         try:
             row["pnr"] = {**place_and_route(config, out_dir / name, target_mhz=target_mhz,
                                             timeout=timeout, router=router, placer=placer,
+                                            timing_driven=timing_driven,
                                             fast_lut_map=fast_lut_map), **settings}
         except BuildError as error:
             row["pnr"] = {"error": str(error), **settings}
