@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import textwrap
@@ -495,7 +496,12 @@ def _cmd_fpga_bench(args) -> int:
 
 
 def _cmd_fpga_accelerator(args) -> int:
-    from .measure.fpga_accelerator import DEFAULT_CONFIGS, fpga_config, write_fpga_accelerator
+    from .measure.fpga_accelerator import (
+        DEFAULT_CONFIGS,
+        check_nextpnr_args,
+        fpga_config,
+        write_fpga_accelerator,
+    )
 
     if args.timeout is not None and args.timeout <= 0:
         raise ValueError(f"timeout must be positive (seconds), got {args.timeout}")
@@ -512,6 +518,8 @@ def _cmd_fpga_accelerator(args) -> int:
     configs = [{**DEFAULT_CONFIGS[0], **given}] if given else None
     for params in configs or DEFAULT_CONFIGS:
         fpga_config(**params)  # bad parameters fail here, before anything is written
+    nextpnr_args = tuple(shlex.split(args.nextpnr_args))
+    check_nextpnr_args(nextpnr_args)
     steps = tuple(args.steps.split(","))
     unknown = set(steps) - {"estimate", "synthesis", "pnr"}
     if unknown:
@@ -521,6 +529,7 @@ def _cmd_fpga_accelerator(args) -> int:
                                    target_mhz=args.target_mhz, timeout=args.timeout,
                                    router=args.router, placer=args.placer,
                                    timing_driven=not args.no_timing_driven,
+                                   nextpnr_args=nextpnr_args,
                                    fast_lut_map=args.fast_lut_map,
                                    cycles_per_sentence=args.cycles_per_sentence,
                                    minilm_tokens=tokens)
@@ -731,6 +740,9 @@ def build_parser() -> argparse.ArgumentParser:
             report.add_argument("--no-timing-driven", action="store_true", help="place and "
                                 "route for wire length and congestion alone (nextpnr "
                                 "--no-tmdriv); the routed design is still timed")
+            report.add_argument("--nextpnr-args", default="", help="more nextpnr options, "
+                                "passed as they are (e.g. \"--router2-alt-weights --seed 3\"); "
+                                "not the ones the flow sets (placer, router, device, files)")
             report.add_argument("--fast-lut-map", action="store_true", help="map LUTs with "
                                 "ABC's LUT mapping step alone, not ABC9 (FAST_MAP_LUTS: much "
                                 "faster on the whole accelerator, less optimized)")

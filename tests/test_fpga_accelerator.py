@@ -107,6 +107,7 @@ def test_fits_and_sentences_per_second():
     (["--minilm-tokens", "12"], "minilm-tokens must be a positive multiple of 8"),
     (["--nl-units", "gelu,tanh"], "nl_units must be drawn from exp, gelu, silu"),
     (["--nl-units", "gelu,gelu"], "nl_units must not repeat a unit"),
+    (["--nextpnr-args", "--seed 2 --freq 90"], "nextpnr args must not set --freq"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, tmp_path, capsys):
     out = tmp_path / "out"
@@ -138,15 +139,18 @@ def test_cli_estimate_writes_json(tmp_path, capsys):
 def test_place_and_route_rejects_unknown_tools(tmp_path):
     config = fpga_config(rows=2, cols=2, nl_lanes=1, depth=16, max_program=16)
     for tool, message in (({"placer": "hot"}, "placer must be one of heap, static, sa"),
-                          ({"router": "r3"}, "router must be one of router1, router2")):
+                          ({"router": "r3"}, "router must be one of router1, router2"),
+                          ({"nextpnr_args": ("--json=x.json",)},
+                           "nextpnr args must not set --json=x.json")):
         with pytest.raises(ValueError, match=message):
             place_and_route(config, tmp_path / "pnr", **tool)
     assert not (tmp_path / "pnr").exists()
 
 
-def test_no_timing_driven_reaches_nextpnr(tmp_path, monkeypatch, capsys):
-    # --no-timing-driven asks nextpnr for --no-tmdriv (placement and router2 for congestion
-    # alone), and the JSON row records the setting beside the placer and router.
+def test_timing_driven_and_nextpnr_args_reach_nextpnr(tmp_path, monkeypatch, capsys):
+    # --no-timing-driven asks nextpnr for --no-tmdriv (placement and routing for congestion
+    # alone), --nextpnr-args are passed on as they are, and the JSON row records both beside
+    # the placer and router.
     seen = []
 
     def build_top(board, design, name, directory, *, timeout, overrides):
@@ -156,14 +160,19 @@ def test_no_timing_driven_reaches_nextpnr(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("gen.measure.fpga_accelerator.build_top", build_top)
     small = ["--rows", "2", "--cols", "2", "--nl-lanes", "1", "--depth", "16",
              "--max-program", "16", "--steps", "pnr", "--placer", "static"]
-    for extra, timing_driven in (([], True), (["--no-timing-driven"], False)):
+    extra_args = ["--nextpnr-args", "--router2-alt-weights --seed 3"]
+    for extra, timing_driven, args in (([], True, []),
+                                       (["--no-timing-driven", *extra_args], False,
+                                        ["--router2-alt-weights", "--seed", "3"])):
         assert main(["fpga-accelerator", "-o", str(tmp_path), *small, *extra]) == 0
         capsys.readouterr()
         (row,) = json.loads((tmp_path / "fpga_accelerator.json").read_text())["rows"]
         assert row["pnr"]["timing_driven"] is timing_driven
+        assert row["pnr"]["nextpnr_args"] == args
         assert "stopped before any tool ran" in row["pnr"]["error"]
     assert seen == ["--placer static --router router1",
-                    "--placer static --router router1 --no-tmdriv"]
+                    "--placer static --router router1 --no-tmdriv --router2-alt-weights "
+                    "--seed 3"]
 
 
 def test_minilm_cycles_of_the_fpga_configuration(tmp_path):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -48,7 +49,8 @@ from .fpga_bench import core_resources
 from .fpga_report import parse_nextpnr_log, parse_yosys_stat
 from .provenance import measured_with
 
-__all__ = ["ECP5_85F", "BOARD", "PLACERS", "ROUTERS", "MINILM_UNITS", "DEFAULT_CONFIGS",
+__all__ = ["ECP5_85F", "BOARD", "PLACERS", "ROUTERS", "FLOW_NEXTPNR_OPTIONS",
+           "check_nextpnr_args", "MINILM_UNITS", "DEFAULT_CONFIGS",
            "SYNTH_OPTS", "COARSE_WITHOUT_SHARE", "FAST_MAP_LUTS", "synth_script",
            "fpga_config", "multiplier_estimate", "fits",
            "memory_mapping", "synthesize", "place_and_route", "failed_build_resources",
@@ -61,6 +63,11 @@ BOARD = "ulx3s-85f"
 #: nextpnr-ecp5's placers and routers.
 PLACERS = ("heap", "static", "sa")
 ROUTERS = ("router1", "router2")
+#: The nextpnr options the place-and-route flow sets itself (Amaranth's ECP5 build script and
+#: :func:`place_and_route`'s parameters), which ``nextpnr_args`` may not repeat.
+FLOW_NEXTPNR_OPTIONS = ("--placer", "--router", "--no-tmdriv", "--freq", "--json", "--lpf",
+                        "--textcfg", "--log", "--package", "--speed", "--12k", "--25k", "--45k",
+                        "--85k", "--quiet")
 
 #: The configurations measured by default: the largest arrays with narrow nonlinear units and
 #: the scratchpad and program memory sized to the block RAMs. The 8x8 is all-MiniLM-L6-v2's:
@@ -238,23 +245,35 @@ def memory_mapping(log_text: str) -> dict:
     return dict(sorted(out.items()))
 
 
+def check_nextpnr_args(nextpnr_args) -> None:
+    """Raise ``ValueError`` if ``nextpnr_args`` repeat an option of :data:`FLOW_NEXTPNR_OPTIONS`."""
+    owned = [arg for arg in nextpnr_args if arg.split("=")[0] in FLOW_NEXTPNR_OPTIONS]
+    if owned:
+        raise ValueError(f"nextpnr args must not set {', '.join(owned)}: the flow sets "
+                         f"{', '.join(FLOW_NEXTPNR_OPTIONS)} (placer, router, timing_driven and "
+                         f"target_mhz are parameters)")
+
+
 def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: float = 50.0,
                     timeout: float | None = None, router: str = "router1",
                     placer: str = "heap", timing_driven: bool = True,
-                    fast_lut_map: bool = False) -> dict:
+                    nextpnr_args: tuple[str, ...] = (), fast_lut_map: bool = False) -> dict:
     """Place and route the accelerator in :class:`~boards.harness.FmaxHarness` on the
     ULX3S-85F: its resources, ``fmax_mhz``, ``timing_met`` and ``seconds``. ``placer`` and
     ``router`` are nextpnr's (``static``: its electrostatic placer, which spreads cells by
     density and so leaves the router more room than HeAP on a crowded device).
     ``timing_driven=False`` places and routes for wire length and congestion alone (nextpnr's
-    ``--no-tmdriv``): router2 scales a net's congestion cost by ``1 - criticality**2``, so when
-    most paths miss the target it barely pushes them off overused wires; the routed design is
-    still timed, and ``fmax_mhz`` is its Fmax. Raises
+    ``--no-tmdriv``; router2 otherwise weighs an arc's congestion cost by ``1 - crit**2``, so
+    the arcs of paths far over the target barely move off overused wires); the routed design
+    is still timed, and ``fmax_mhz`` is its Fmax. ``nextpnr_args`` go to nextpnr as they are
+    (e.g. ``--router2-alt-weights``, ``--seed 3``, ``--router2-heatmap heat``), except the
+    options the flow sets itself (:data:`FLOW_NEXTPNR_OPTIONS`). Raises
     :class:`~gen.build.BuildError` when a tool fails or the flow passes ``timeout`` seconds."""
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
     if placer not in PLACERS:
         raise ValueError(f"placer must be one of {', '.join(PLACERS)}, got {placer!r}")
+    check_nextpnr_args(nextpnr_args)
     board = get_board(BOARD)
     harness = FmaxHarness(_design(config), board, freq_hz=target_mhz * 1e6)
     script = synth_script("bench", fast_lut_map=fast_lut_map)
@@ -266,7 +285,8 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
                  "synth_opts": " ".join(filter(None, [board.overrides.get("synth_opts"),
                                                       SYNTH_OPTS, f"-run {runs}"])),
                  "nextpnr_opts": " ".join([f"--placer {placer} --router {router}",
-                                           *([] if timing_driven else ["--no-tmdriv"])])}
+                                           *([] if timing_driven else ["--no-tmdriv"]),
+                                           *map(shlex.quote, nextpnr_args)])}
     if script[coarse + 1:]:
         overrides["script_after_synth"] = "\n".join(script[coarse + 1:])
     result = build_top(board, harness, "bench", Path(directory), timeout=timeout,
@@ -372,7 +392,8 @@ def minilm_cycles(config: AcceleratorConfig, tokens: int, model=None) -> dict:
 def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synthesis", "pnr"),
                         target_mhz: float = 50.0, timeout: float | None = None,
                         router: str = "router1", placer: str = "heap",
-                        timing_driven: bool = True, cycles_per_sentence: int | None = None,
+                        timing_driven: bool = True, nextpnr_args: tuple[str, ...] = (),
+                        cycles_per_sentence: int | None = None,
                         fast_lut_map: bool = False, minilm: dict | None = None) -> dict:
     """One configuration through the ``steps`` asked for; failures and timeouts are recorded
     in the row, not raised. ``fast_lut_map``: LUTs mapped by :data:`FAST_MAP_LUTS` in both the
@@ -395,11 +416,13 @@ def measure_accelerator(params: dict, out_dir: Path, *, steps=("estimate", "synt
             row["synthesis"] = {"error": str(error)}
     if "pnr" in steps:
         settings = {"target_mhz": target_mhz, "placer": placer, "router": router,
-                    "timing_driven": timing_driven, "timeout_s": timeout}
+                    "timing_driven": timing_driven, "nextpnr_args": list(nextpnr_args),
+                    "timeout_s": timeout}
         try:
             row["pnr"] = {**place_and_route(config, out_dir / name, target_mhz=target_mhz,
                                             timeout=timeout, router=router, placer=placer,
                                             timing_driven=timing_driven,
+                                            nextpnr_args=nextpnr_args,
                                             fast_lut_map=fast_lut_map), **settings}
         except BuildError as error:
             row["pnr"] = {"error": str(error), **settings}
