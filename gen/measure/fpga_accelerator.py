@@ -263,9 +263,9 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
     ``router`` are nextpnr's (``static``: its electrostatic placer, which spreads cells by
     density and so leaves the router more room than HeAP on a crowded device).
     ``timing_driven=False`` places and routes for wire length and congestion alone (nextpnr's
-    ``--no-tmdriv``; router2 otherwise weighs an arc's congestion cost by ``1 - crit**2``, so
-    the arcs of paths far over the target barely move off overused wires); the routed design
-    is still timed, and ``fmax_mhz`` is its Fmax. ``nextpnr_args`` go to nextpnr as they are
+    ``--no-tmdriv``: neither the placer nor the router weighs timing; router2 otherwise shrinks
+    an arc's congestion cost as its criticality grows); the routed design is still timed, and
+    ``fmax_mhz`` is its Fmax. ``nextpnr_args`` go to nextpnr as they are
     (e.g. ``--router2-alt-weights``, ``--seed 3``, ``--router2-heatmap heat``), except the
     options the flow sets itself (:data:`FLOW_NEXTPNR_OPTIONS`). Raises
     :class:`~gen.build.BuildError` when a tool fails or the flow passes ``timeout`` seconds."""
