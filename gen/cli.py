@@ -498,7 +498,6 @@ def _cmd_fpga_bench(args) -> int:
 def _cmd_fpga_accelerator(args) -> int:
     from .measure.fpga_accelerator import (
         DEFAULT_CONFIGS,
-        check_nextpnr_args,
         fpga_config,
         write_fpga_accelerator,
     )
@@ -519,7 +518,6 @@ def _cmd_fpga_accelerator(args) -> int:
     for params in configs or DEFAULT_CONFIGS:
         fpga_config(**params)  # bad parameters fail here, before anything is written
     nextpnr_args = tuple(shlex.split(args.nextpnr_args))
-    check_nextpnr_args(nextpnr_args)
     steps = tuple(args.steps.split(","))
     unknown = set(steps) - {"estimate", "synthesis", "pnr"}
     if unknown:

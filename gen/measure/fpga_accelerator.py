@@ -50,7 +50,7 @@ from .fpga_report import parse_nextpnr_log, parse_yosys_stat
 from .provenance import measured_with
 
 __all__ = ["ECP5_85F", "BOARD", "PLACERS", "ROUTERS", "FLOW_NEXTPNR_OPTIONS",
-           "check_nextpnr_args", "MINILM_UNITS", "DEFAULT_CONFIGS",
+           "check_pnr_options", "MINILM_UNITS", "DEFAULT_CONFIGS",
            "SYNTH_OPTS", "COARSE_WITHOUT_SHARE", "FAST_MAP_LUTS", "synth_script",
            "fpga_config", "multiplier_estimate", "fits",
            "memory_mapping", "synthesize", "place_and_route", "failed_build_resources",
@@ -245,8 +245,14 @@ def memory_mapping(log_text: str) -> dict:
     return dict(sorted(out.items()))
 
 
-def check_nextpnr_args(nextpnr_args) -> None:
-    """Raise ``ValueError`` if ``nextpnr_args`` repeat an option of :data:`FLOW_NEXTPNR_OPTIONS`."""
+def check_pnr_options(*, router: str = "router1", placer: str = "heap",
+                      nextpnr_args=()) -> None:
+    """Raise ``ValueError`` for a router or placer nextpnr lacks, or ``nextpnr_args`` that
+    repeat an option of :data:`FLOW_NEXTPNR_OPTIONS`: checked before anything is built."""
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
+    if placer not in PLACERS:
+        raise ValueError(f"placer must be one of {', '.join(PLACERS)}, got {placer!r}")
     owned = [arg for arg in nextpnr_args if arg.split("=")[0] in FLOW_NEXTPNR_OPTIONS]
     if owned:
         raise ValueError(f"nextpnr args must not set {', '.join(owned)}: the flow sets "
@@ -269,11 +275,7 @@ def place_and_route(config: AcceleratorConfig, directory: Path, *, target_mhz: f
     (e.g. ``--router2-alt-weights``, ``--seed 3``, ``--router2-heatmap heat``), except the
     options the flow sets itself (:data:`FLOW_NEXTPNR_OPTIONS`). Raises
     :class:`~gen.build.BuildError` when a tool fails or the flow passes ``timeout`` seconds."""
-    if router not in ROUTERS:
-        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, got {router!r}")
-    if placer not in PLACERS:
-        raise ValueError(f"placer must be one of {', '.join(PLACERS)}, got {placer!r}")
-    check_nextpnr_args(nextpnr_args)
+    check_pnr_options(router=router, placer=placer, nextpnr_args=nextpnr_args)
     board = get_board(BOARD)
     harness = FmaxHarness(_design(config), board, freq_hz=target_mhz * 1e6)
     script = synth_script("bench", fast_lut_map=fast_lut_map)
@@ -445,7 +447,11 @@ def write_fpga_accelerator(out_dir: str | Path, configs=None, *, minilm_tokens: 
     """Measure each configuration (default :data:`DEFAULT_CONFIGS`) and write
     ``fpga_accelerator.json``; returns its path. With ``minilm_tokens``, each row also holds
     :func:`minilm_cycles` of its configuration (before anything is built), or the compiler's
-    ``error`` for a configuration it refuses (e.g. the 4x8: the encoder compiles for 8x8)."""
+    ``error`` for a configuration it refuses (e.g. the 4x8: the encoder compiles for 8x8).
+    Bad place-and-route ``options`` (:func:`check_pnr_options`) raise before anything runs or
+    is written."""
+    check_pnr_options(**{k: options[k] for k in ("router", "placer", "nextpnr_args")
+                         if k in options})
     configs = configs or DEFAULT_CONFIGS
     figures = [None] * len(configs)
     if minilm_tokens is not None:
