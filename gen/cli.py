@@ -420,15 +420,22 @@ def _cmd_run_model(args) -> int:
     import numpy as np
 
     from .emit import atomic_write
-    from .model.encoder import MODEL_CONFIG
+    from .model.encoder import MODEL_CONFIG, check_array
     from .model.sentence import load_model
     from .runtime import Accelerator
 
     if not args.sentences:
         raise ValueError("sentences: give at least one sentence")
+    config = MODEL_CONFIG
+    if (args.rows, args.cols, args.depth) != (None, None, None):
+        # another array; by default a scratchpad of MODEL_CONFIG's bits
+        rows, cols = args.rows or config.rows, args.cols or config.cols
+        depth = args.depth or config.depth * config.line // (rows * cols)
+        config = dataclasses.replace(config, rows=rows, cols=cols, depth=depth)
     model = load_model(args.directory, layers=args.layers)
     model.tokenize(args.sentences)  # bad input fails here, before any run
-    run = Accelerator(MODEL_CONFIG).run_model(
+    check_array(config, model.dims)  # so does an array the layouts do not fit
+    run = Accelerator(config).run_model(
         model, args.sentences, args.backend,
         batch_tokens=None if args.no_batch else args.batch_tokens)
     n = len(args.sentences)
@@ -442,8 +449,8 @@ def _cmd_run_model(args) -> int:
     print(f"cycles per sentence {run.cycles_per_sentence:,.0f} ({run.cycles:,} in "
           f"{run.programs} programs, {len(run.batches)} batch(es)), PE utilization "
           f"{run.utilization:.1%} "
-          f"(model MACs {run.model_utilization:.1%}) on the {MODEL_CONFIG.rows}x"
-          f"{MODEL_CONFIG.cols} array")
+          f"(model MACs {run.model_utilization:.1%}) on the {config.rows}x{config.cols} array, "
+          f"{config.depth} lines")
     print(f"modeled {run.sentences_per_second(args.clock_mhz):.1f} sentences/s at "
           f"{args.clock_mhz:g} MHz; backend wall time {run.wall_seconds:.1f} s")
     if len(run.batch_figures) > 1:
@@ -452,7 +459,11 @@ def _cmd_run_model(args) -> int:
             print(f"  {'+'.join(map(str, fig['padded_tokens'])):>12} {fig['cycles']:>12,} "
                   f"{fig['pe_utilization']:6.1%}   sentences {fig['sentences']}")
     if args.json:
-        atomic_write(Path(args.json), json.dumps(run.to_dict(args.clock_mhz), indent=2) + "\n")
+        report = {**run.to_dict(args.clock_mhz),
+                  "accelerator": {**{name: getattr(config, name) for name in
+                                     ("rows", "cols", "depth", "max_program")},
+                                  "nl_lanes": config.nl_unit_lanes}}
+        atomic_write(Path(args.json), json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -865,6 +876,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "[default: 128]")
     run_model.add_argument("--no-batch", action="store_true", help="one sentence per batch")
     run_model.add_argument("--layers", type=int, help="run only the first layers")
+    run_model.add_argument("--rows", type=int, help="PE array rows (1, 2, 4 or 8) [default: 8]")
+    run_model.add_argument("--cols", type=int, help="PE array columns (2 to 32, rows * cols "
+                           "dividing 64) [default: 8]")
+    run_model.add_argument("--depth", type=int, help="scratchpad lines [default: 4096 on the "
+                           "8x8, as many bits on another array]")
     run_model.set_defaults(run=_cmd_run_model)
 
     demo = commands.add_parser("demo", help="run a GEMV on the PE array, then a Mamba block "

@@ -288,6 +288,15 @@ def test_run_model_one_layer_on_golden_matches_float64(tmp_path, minilm, capsys,
     assert 0 < report["pe_utilization"] <= 1 and report["cycles_per_sentence"] > 0
     measure(f"1 layer: cosine {report['min_cosine_vs_float64']:.5f}, "
             f"util {report['pe_utilization']:.1%}")
+    # Another array: the scratchpad keeps MODEL_CONFIG's bits unless --depth says otherwise.
+    status, text, err = run(capsys, "run-model", str(minilm.path), "He drove to the stadium.",
+                            "--layers", "1", "--rows", "2", "--cols", "2", "--json", str(out))
+    assert status == 0, err
+    assert "on the 2x2 array, 65536 lines" in text
+    report = json.loads(out.read_text())
+    assert report["min_cosine_vs_float64"] >= 0.999
+    assert report["accelerator"] == {"rows": 2, "cols": 2, "depth": 65536, "max_program": 4096,
+                                     "nl_lanes": 4}
 
 
 def test_run_model_bad_input_is_one_line_and_writes_nothing(tmp_path, minilm, capsys):
@@ -296,6 +305,8 @@ def test_run_model_bad_input_is_one_line_and_writes_nothing(tmp_path, minilm, ca
         ([str(minilm.path)], "give at least one sentence"),
         ([str(minilm.path), " ".join(["word"] * 200)], "more than the maximum of 128"),
         ([str(tmp_path), "hello"], "has no config.json"),
+        ([str(minilm.path), "hello", "--rows", "16", "--cols", "4"],
+         "rows x cols: the encoder needs rows dividing 8"),
     ]
     for argv, message in cases:
         status, _, err = run(capsys, "run-model", *argv, "--json", str(out))
@@ -349,10 +360,10 @@ def test_pe_array_fast_accumulation_equals_the_transaction_loop(rng):
         np.testing.assert_array_equal(fast["acc"], slow["acc"])
 
 
-def _golden_and_verilator(model, sentence, measure, what):
+def _golden_and_verilator(model, sentence, measure, what, config=None):
     """Every program of ``model``'s encoder for ``sentence`` on the golden machine and on the
-    RTL (native Verilator, ``MODEL_CONFIG``), from the same DRAM: the DRAM after each program
-    must be equal bit for bit."""
+    RTL (native Verilator, ``config``, default ``MODEL_CONFIG``), from the same DRAM: the DRAM
+    after each program must be equal bit for bit."""
     import time
 
     from gen.model.encoder import MODEL_CONFIG
@@ -360,23 +371,24 @@ def _golden_and_verilator(model, sentence, measure, what):
     from golden.accelerator import run_golden
     from golden.accelerator_cycles import program_cycles
 
+    config = config or MODEL_CONFIG
     ids = model.tokenize([sentence])
     lengths, embs = model.inputs(ids)
-    prog = model.compile(lengths)
+    prog = model.compile(lengths, config)
     dram = prog.dram(embs, [len(ids[0])])
     cycles = modeled = 0
     wall = cpu = 0.0
     for program in prog.programs:
-        golden_dram, stats = run_golden(MODEL_CONFIG, program.words, dram)
+        golden_dram, stats = run_golden(config, program.words, dram)
         assert stats.status.done
         start = time.perf_counter()
-        hw = run_verilator(MODEL_CONFIG, program.words, dram, max_cycles=100_000_000)
+        hw = run_verilator(config, program.words, dram, max_cycles=400_000_000)
         wall += time.perf_counter() - start
         cpu += hw.sim_cpu_seconds or 0.0
         assert hw.status.done
         np.testing.assert_array_equal(hw.dram, golden_dram)
         cycles += hw.cycles
-        modeled += program_cycles(MODEL_CONFIG, program.instructions,
+        modeled += program_cycles(config, program.instructions,
                                   program.phases).cycles
         dram = golden_dram
     measure(f"{what} on verilator ({len(ids[0])} tokens, {len(prog.programs)} programs): "
@@ -391,6 +403,52 @@ def test_encoder_layer_is_bit_exact_on_verilator(minilm_layer, measure):
     bit for bit: every instruction kind the model uses, one 7-token sentence padded to 8 (so
     the mask acts)."""
     _golden_and_verilator(minilm_layer, "The cat sat down.", measure, "MiniLM layer 0")
+
+
+def test_encoder_layer_on_the_2x2_is_bit_exact_on_verilator(minilm_layer, measure):
+    """The same layer on the smallest array it compiles for (2x2, lines of 4 elements, the
+    ECP5-85F's MiniLM configuration of that size): RTL and golden machine equal bit for bit."""
+    from gen.measure.fpga_accelerator import MINILM_UNITS, fpga_config
+
+    config = fpga_config(rows=2, cols=2, nl_lanes=4, depth=16384, max_program=1024,
+                         **MINILM_UNITS)
+    _golden_and_verilator(minilm_layer, "The cat sat down.", measure, "MiniLM layer 0 (2x2)",
+                          config)
+
+
+def test_encoder_compiles_for_any_array_with_the_same_integers(minilm_layer, measure):
+    """The layouts follow the array (module docstring of ``gen.model.encoder``): on 4x4, 2x8,
+    8x4 and 2x2 the golden machine's hidden states are the 8x8's, integer for integer (a
+    GEMV's sums are exact before one requantization, whatever the tiles); each array's depth
+    holds the same bits (1024 lines of 64 elements)."""
+    from gen.measure.fpga_accelerator import MINILM_UNITS, fpga_config
+    from gen.model.encoder import compile_encoder
+    from golden.accelerator import run_golden
+    from golden.accelerator_cycles import program_cycles
+
+    ids = minilm_layer.tokenize(["The cat sat down."])
+    lengths, embs = minilm_layer.inputs(ids)
+    states, cycles = {}, {}
+    for rows, cols in ((8, 8), (4, 4), (2, 8), (8, 4), (2, 2)):
+        config = fpga_config(rows=rows, cols=cols, nl_lanes=4, max_program=1024,
+                             depth=1024 * 64 // (rows * cols), **MINILM_UNITS)
+        prog = minilm_layer.compile(lengths, config)
+        dram = prog.dram(embs, [len(ids[0])])
+        for program in prog.programs:
+            dram, stats = run_golden(config, program.words, dram)
+            assert stats.status.done
+        states[rows, cols] = np.concatenate(prog.output(dram))
+        cycles[f"{rows}x{cols}"] = sum(program_cycles(config, p.instructions, p.phases).cycles
+                                       for p in prog.programs)
+    for shape, hidden in states.items():
+        np.testing.assert_array_equal(hidden, states[8, 8], err_msg=str(shape))
+    # Arrays the layouts do not fit: one line naming the parameters and the rule.
+    for rows, cols in ((16, 4), (4, 32), (2, 64)):
+        with pytest.raises(ValueError, match=rf"rows x cols: .* got {rows}x{cols}"):
+            compile_encoder(minilm_layer.quantized, lengths,
+                            fpga_config(rows=rows, cols=cols, depth=4096))
+    measure("MiniLM layer 0 (golden), identical hidden states; cycle model: "
+            + ", ".join(f"{shape} {n:,}" for shape, n in cycles.items()))
 
 
 @pytest.mark.slow

@@ -460,13 +460,10 @@ class _Builder:
         the next (every piece restores what it reads)."""
         cfg = self.config
         limit = cfg.max_program - 1  # the HALT
-        bounds = sorted({0, *(i for i, _ in self.cuts)} - {len(self.instructions)})
         restore = {i: loads for i, loads in self.cuts}
-        ends = bounds[1:] + [len(self.instructions)]
         pieces: list[list[int]] = []
         size = 0
-        for b0, b1 in zip(bounds, ends):
-            pre = len(self._loads(restore.get(b0, [])))
+        for b0, b1, pre in self._stretches():
             if pieces and size + (b1 - b0) <= limit:
                 size += b1 - b0
                 pieces[-1][1] = b1
@@ -484,6 +481,19 @@ class _Builder:
             phases = ["restore"] * len(pre) + self.phases[b0:b1] + ["halt"]
             programs.append(self._program(ins, phases, fracs))
         return programs
+
+    def _stretches(self) -> list[tuple[int, int, int]]:
+        """The instructions between consecutive cut points: ``(first, end, restoring loads)``
+        of each."""
+        bounds = sorted({0, *(i for i, _ in self.cuts)} - {len(self.instructions)})
+        restore = {i: loads for i, loads in self.cuts}
+        ends = bounds[1:] + [len(self.instructions)]
+        return [(b0, b1, len(self._loads(restore.get(b0, [])))) for b0, b1 in zip(bounds, ends)]
+
+    def longest_piece(self) -> int:
+        """Words of the longest program :meth:`split` may have to make: the instructions
+        between two cut points, their restoring loads and ``HALT``."""
+        return max((pre + b1 - b0 + 1 for b0, b1, pre in self._stretches()), default=1)
 
     def _loads(self, loads) -> list[Instruction]:
         out = []

@@ -42,19 +42,22 @@ Rewrites (exact in real arithmetic; :func:`folded_forward` checks them against
   it is dropped. The value bias passes through attention unchanged (probabilities sum to 1)
   and joins the output projection's bias. ``1/sqrt(head_dim)`` is folded into ``W_q``.
 
-Layouts on the 8x8 array (line of 64 int16)
--------------------------------------------
-Each token's vectors are dense (a token is a run of lines). Per token and head pair the
-GEMVs of the pair's tiles compute ``[k_h ; q_h]`` of its two heads (64 rows, one line per
-head). Scores need each head's keys as a tile matrix with tokens on its rows: an element-wise
-``MADD`` per token and head places ``k_h`` (a ``COL`` broadcast run) on the token's row (a
-``ROW`` one-hot mask). That tile matrix is
-``(T, 64)`` with ``K_h`` in its right half and zeros in the left, so the scores GEMV reads the
-whole ``[k_h ; q_h]`` line as its ``x`` and the zeros cancel ``k_h``. Values are written by
-GEMV column writes straight into, per head pair, a block-diagonal ``(64, T64 + T)`` tile
-matrix: the context GEMV of a pair multiplies it with ``[p_2l ; p_2l+1]`` (the two softmax
-outputs, ``p_2l+1`` from element ``T64``, the next line boundary) and writes 64 dense context
-values, so the context vector comes out dense for the output projection.
+Layouts (an ``R x C`` array, lines of ``L = R * C`` int16; head dim ``d``)
+--------------------------------------------------------------------------
+Any array whose line holds a head's ``[k; q]`` in whole lines (``L`` divides ``2d``), whose
+columns divide ``d`` and whose rows divide the token padding 8: for ``d = 32``, from 2x2 to
+8x8 (the 8x8's line is one head's ``[k; q]``). Each token's vectors are dense (a token is a run
+of lines). Per token and head pair the GEMVs of the pair's tiles compute ``[k_h ; q_h]`` of its
+two heads (``4d`` rows, ``2d / L`` lines per head). Scores need each head's keys as a tile
+matrix with tokens on its rows: an element-wise ``MADD`` per token and head places ``k_h`` (a
+``COL`` broadcast run) on the token's row (a ``ROW`` one-hot mask). That tile matrix is
+``(T, 2d)`` with ``K_h`` in its right half and zeros in the left, so the scores GEMV reads the
+whole ``[k_h ; q_h]`` vector as its ``x`` and the zeros cancel ``k_h``. Values are written by
+GEMV column writes straight into, per head pair, a block-diagonal ``(2d, TL + T)`` tile
+matrix (``TL``: ``T`` rounded up to whole lines): the context GEMV of a pair multiplies it with
+``[p_2l ; p_2l+1]`` (the two softmax outputs, ``p_2l+1`` from element ``TL``, a line boundary)
+and writes ``2d`` dense context values, so the context vector comes out dense for the output
+projection.
 
 Padding and the mask: a sentence's tokens are padded to a multiple of 8 (``T``); the mask
 (0 for a real key, int16 minimum for a padded one) is added to the scores before softmax,
@@ -93,7 +96,7 @@ from ..compiler.program import Matrix, Program, WeightStream, _Builder
 
 __all__ = ["MODEL_CONFIG", "SOFTMAX_TOKENS", "FoldedLayer", "FoldedModel", "fold",
            "folded_forward", "QuantizedModel", "quantize_model", "EncoderProgram",
-           "compile_encoder", "padded_length"]
+           "check_array", "compile_encoder", "padded_length"]
 
 #: The accelerator the model runs on: the 8x8 array with the default scratchpad (4096 lines of
 #: 64 int16) and program memory (4096 words); the weights stream from DRAM, the encoder runs
@@ -372,13 +375,28 @@ def _shift(have: int, want: int, what: str) -> int:
     return have - want
 
 
-def _attention_lines(cfg: AcceleratorConfig, t_pad: int) -> int:
-    """Scratchpad lines of one sentence's attention buffers (one head pair at a time)."""
+def _attention_lines(cfg: AcceleratorConfig, dims, t_pad: int) -> int:
+    """Scratchpad lines of one sentence's attention buffers (one head pair at a time): the
+    staged inputs, ``[k; q]``, the two key tile matrices, the values, the mask, a group's
+    scores and probabilities, the contexts (the allocations of :func:`_emit`)."""
     vl = functools.partial(vector_lines, cfg)
-    t64 = -(-t_pad // cfg.line) * cfg.line
+    d = dims.head_dim
+    t_lines = -(-t_pad // cfg.line) * cfg.line
     group = min(t_pad, SOFTMAX_TOKENS)
-    return 7 * t_pad + 2 * t_pad + 2 * t_pad + (t64 + t_pad) + 2 * vl(t_pad) \
-        + group * (2 * vl(t_pad) + vl(t64 + t_pad)) + t_pad
+    return (t_pad * vl(dims.hidden + 1) + t_pad * vl(4 * d) + 2 * t_pad * vl(2 * d)
+            + (2 * d // cfg.rows) * ((t_lines + t_pad) // cfg.cols) + 2 * vl(t_pad)
+            + group * (2 * vl(t_pad) + vl(t_lines + t_pad)) + t_pad * vl(2 * d))
+
+
+def check_array(cfg: AcceleratorConfig, dims) -> None:
+    """Raise a ValueError unless the encoder's layouts (module docstring) fit the array: ``L``
+    divides ``2 * head_dim``, ``cols`` divides ``head_dim``, ``rows`` divides 8."""
+    d = dims.head_dim
+    if (2 * d) % cfg.line or d % cfg.cols or 8 % cfg.rows:
+        raise ValueError(
+            f"rows x cols: the encoder needs rows dividing 8, cols dividing head_dim={d} and "
+            f"rows * cols dividing {2 * d} (a head's [k; q] in whole lines), got "
+            f"{cfg.rows}x{cfg.cols}")
 
 
 #: Lines per token of the token-block buffers (ctx, y, a, r, y1, g) at hidden 384, FFN 1536.
@@ -413,34 +431,45 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
     lengths = tuple(int(t) for t in lengths)
     if not lengths or any(t < 8 or t % 8 for t in lengths):
         raise ValueError(f"lengths must be positive multiples of 8, got {lengths}")
-    if cfg.rows != 8 or cfg.cols != 8:
-        raise ValueError("the encoder compiles for the 8x8 array (rows=8, cols=8)")
+    dims = qm.folded.dims
+    check_array(cfg, dims)
     if max(lengths) > cfg.softmax_max_len:
         raise ValueError(f"a sentence of {max(lengths)} tokens exceeds softmax_max_len="
                          f"{cfg.softmax_max_len}")
-    dims = qm.folded.dims
     n_tok = sum(lengths)
-    fixed = 9 + 24 + _attention_lines(cfg, max(lengths))
+    # the one-hot and zero lines, the gammas, one sentence's attention buffers
+    fixed = cfg.rows + 1 + 4 * vector_lines(cfg, dims.hidden) \
+        + _attention_lines(cfg, dims, max(lengths))
     per_token = _block_lines(cfg, dims)
     kc_max = -(-(dims.ffn + 1) // cfg.cols)
+    # The largest tile: a row block of W2, or a head's rows of W_v (a head's values are
+    # written as whole columns), the larger on arrays of few rows.
+    v_tile = (dims.head_dim // cfg.rows) * -(-dims.hidden // cfg.cols)
     tb = min(n_tok, token_block or 16)
     if token_block is None:  # the most tokens that leave regions of 2 (or at least 1) of
         # W2's row blocks: each weight tile serves a whole token block
         fits = [n for need in (2, 1) for n in range(tb, 0, -1)
-                if (cfg.depth - fixed - n * per_token) // 2 >= need * kc_max]
+                if (cfg.depth - fixed - n * per_token) // 2 >= max(need * kc_max, v_tile)]
         tb = fits[0] if fits else 1
-    region = (cfg.depth - fixed - tb * per_token) // 2
-    if weight_region is not None:
-        region = min(region, weight_region)
-    if region < kc_max:
-        raise ValueError(f"buffer overflow: the encoder for lengths {lengths} needs "
-                         f"{fixed + tb * per_token + 2 * kc_max} scratchpad lines (two weight "
-                         f"regions of a {kc_max}-line W2 row block), more than "
-                         f"depth={cfg.depth}")
-    plan = None
-    for _ in range(2):  # the first pass records the order of the weight tiles
-        b, ws, masks = _emit(qm, lengths, cfg, region, tb, plan)
-        plan = ws.used
+    while True:
+        region = (cfg.depth - fixed - tb * per_token) // 2
+        if weight_region is not None:
+            region = min(region, weight_region)
+        if region < max(kc_max, v_tile):
+            tile = max(kc_max, v_tile)
+            raise ValueError(f"buffer overflow: the encoder for lengths {lengths} needs "
+                             f"{fixed + tb * per_token + 2 * tile} scratchpad lines (two "
+                             f"weight regions of a {tile}-line tile, a W2 row block or a "
+                             f"head's W_v), more than depth={cfg.depth}")
+        plan = None
+        for _ in range(2):  # the first pass records the order of the weight tiles
+            b, ws, masks = _emit(qm, lengths, cfg, region, tb, plan)
+            plan = ws.used
+        # A token block is one stretch between cuts: fewer tokens if it outgrows the
+        # program memory (on small arrays, whose weights take more tiles).
+        if token_block is not None or tb == 1 or b.longest_piece() <= cfg.max_program:
+            break
+        tb -= 1
     programs = b.split(dict(qm.fracs))
     hid, ffn = dims.hidden, dims.ffn
     model_macs = sum(t_pad * (dims.layers * (4 * hid * hid + 2 * hid * ffn + 2 * t_pad * hid))
@@ -466,7 +495,7 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
 
     # --- scratchpad, from line 0: constants and token-block buffers (restored by every
     # program), then one sentence's attention buffers; the weight regions at the top.
-    onehot = b.alloc("onehot", 8)              # line r: 1 at element r (ROW masks)
+    onehot = b.alloc("onehot", cfg.rows)       # line r: 1 at element r (ROW masks)
     zero = b.alloc("zero", 1)
     ctxb = b.alloc("ctx", tb * h1)             # context + the constant 1 at hid
     yb = b.alloc("y", tb * h1)                 # layer input / LN output + the constant 1
@@ -478,11 +507,11 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
     init_lines = b.spad_next
     attn = b.spad_next
     ws = WeightStream(b, region, plan)
-    if b.spad_next + _attention_lines(cfg, max(lengths)) > ws.bufs[0]:
+    if b.spad_next + _attention_lines(cfg, dims, max(lengths)) > ws.bufs[0]:
         raise ValueError("buffer overflow: attention buffers and weight regions exceed "
                          f"depth={cfg.depth}")
     init = np.zeros((init_lines, line), dtype=np.int64)
-    for r in range(8):
+    for r in range(cfg.rows):
         init[onehot + r, r] = 1
     for t in range(tb):
         init[yb + t * h1 + hid // line, hid % line] = 1 << LN_FRAC
@@ -553,20 +582,23 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
         wv_kc = -(-hid // cfg.cols)
         # --- attention, per sentence and head pair -------------------------------------
         tok = 0
+        r_, c_ = cfg.rows, cfg.cols
+        hl, pl = vl(2 * d), vl(4 * d)  # lines of a head's [k; q] (and context), of a pair's
         for si, t_pad in enumerate(lengths):
-            t64 = -(-t_pad // line) * line
-            nk = (t64 + t_pad) // 8
-            sl, pls = vl(t_pad), vl(t64 + t_pad)
+            t_lines = -(-t_pad // line) * line  # T rounded up to whole lines: p_2l+1's start
+            nk = (t_lines + t_pad) // c_      # tiles per row block of the value matrix
+            sl, pls = vl(t_pad), vl(t_lines + t_pad)
+            kt_lines = t_pad * hl             # one head's (T, 2d) key tile matrix
             b.release(attn)
             ys = b.alloc("ys", t_pad * h1)
-            kq = b.alloc("kq", 2 * t_pad)
-            kt = b.alloc("K", 2 * t_pad)
-            vb = b.alloc("V", 8 * nk)
+            kq = b.alloc("kq", t_pad * pl)
+            kt = b.alloc("K", 2 * kt_lines)
+            vb = b.alloc("V", (2 * d // r_) * nk)
             group = min(t_pad, SOFTMAX_TOKENS)
             mk = b.alloc("mask", 2 * sl)
             sc = b.alloc("s", 2 * group * sl)
             px = b.alloc("p", group * pls)
-            cx = b.alloc("ctxp", t_pad)
+            cx = b.alloc("ctxp", t_pad * hl)
             loads = [(ys, y_seg.ext + tok * h1, t_pad * h1),
                      (mk, b.segments[f"mask{si}"].ext, 2 * sl)]
             cut()
@@ -577,31 +609,32 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
                 if p:
                     cut(*loads)
                 b.phase = "k_tiles"  # the MADDs add into zeroed tiles; V's zero blocks
-                b.ew(Op.MUL, kt, kt, zero, 2 * t_pad, bmode=OperandMode.COL)
-                b.ew(Op.MUL, vb, vb, zero, 8 * nk, bmode=OperandMode.COL)
-                rb0 = p * 2 * 2 * d // cfg.rows  # the pair's row blocks of W_kq
-                kc_kq = -(-(hid + 1) // cfg.cols)
+                b.ew(Op.MUL, kt, kt, zero, 2 * kt_lines, bmode=OperandMode.COL)
+                b.ew(Op.MUL, vb, vb, zero, (2 * d // r_) * nk, bmode=OperandMode.COL)
+                rb0 = p * 2 * 2 * d // r_  # the pair's row blocks of W_kq
+                kc_kq = -(-(hid + 1) // c_)
                 pair_tiles = ws.tiles(Matrix("wkq_p", w["wkq"].ext + rb0 * kc_kq, 4 * d,
                                              hid + 1))
-                gemvs(pair_tiles, (ys, h1), (kq, 2), t_pad, hid + 1,
+                gemvs(pair_tiles, (ys, h1), (kq, pl), t_pad, hid + 1,
                       _shift(f["wkq"] + LN_FRAC, f_kq, "kq"), "qk_proj")
                 b.phase = "k_tiles"
+                k_chunks = d // c_  # k_h: the right half of token t's row of K_h
                 for t in range(t_pad):
                     for j in range(2):
-                        dst = kt + j * t_pad + (t // 8) * 8 + 4
-                        b.emit(Opcode.EW, op=int(Op.MADD), dst=dst, a=kq + 2 * t + j,
-                               b=onehot + t % 8, c=dst, lines=4, tcols=4, shift=0,
-                               amode=int(OperandMode.COL), bmode=int(OperandMode.ROW),
-                               cmode=int(OperandMode.LINE))
+                        dst = kt + j * kt_lines + (t // r_) * 2 * k_chunks + k_chunks
+                        b.emit(Opcode.EW, op=int(Op.MADD), dst=dst, a=kq + t * pl + j * hl,
+                               b=onehot + t % r_, c=dst, lines=k_chunks, tcols=k_chunks,
+                               shift=0, amode=int(OperandMode.COL),
+                               bmode=int(OperandMode.ROW), cmode=int(OperandMode.LINE))
                 for j in range(2):
                     hd = 2 * p + j
-                    rows_h = d // cfg.rows
+                    rows_h = d // r_
                     buf = ws.use(w["wv"].ext + hd * rows_h * wv_kc, rows_h * wv_kc)
                     b.phase = "v_proj"
                     for t in range(t_pad):
-                        y_at = vb + j * 4 * nk + (t + j * t64) // 8
-                        b.gemv(y_at, buf, ys + t * h1, d, hid, _shift(f["wv"] + LN_FRAC, f_v, "v"),
-                               column=t % 8, ystride=nk)
+                        b.gemv(vb + j * rows_h * nk, buf, ys + t * h1, d, hid,
+                               _shift(f["wv"] + LN_FRAC, f_v, "v"), column=t + j * t_lines,
+                               ystride=nk)
                 # Per group of tokens: the scores of both heads (row 2u + j of the group's
                 # score rows, sl lines apart), the mask, one SOFTMAX batch over the rows, and
                 # each token's context from its [p_2l ; p_2l+1] (pls = 2 sl lines).
@@ -611,8 +644,8 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
                         row = sc + 2 * (t - g0) * sl
                         b.phase = "scores"
                         for j in range(2):
-                            b.gemv(row + j * sl, kt + j * t_pad, kq + 2 * t + j, t_pad, 2 * d,
-                                   _shift(2 * f_kq, SM_IN_FRAC, "scores"))
+                            b.gemv(row + j * sl, kt + j * kt_lines, kq + t * pl + j * hl,
+                                   t_pad, 2 * d, _shift(2 * f_kq, SM_IN_FRAC, "scores"))
                         b.phase = "mask"
                         b.ew(Op.ADD, row, row, mk, 2 * sl)
                     b.phase = "softmax"
@@ -620,11 +653,12 @@ def _emit(qm: QuantizedModel, lengths, cfg: AcceleratorConfig, region: int, tb: 
                            sstride=sl, dstride=sl)
                     b.phase = "context"
                     for t in tokens:
-                        b.gemv(cx + t, vb, px + (t - g0) * pls, 2 * d, t64 + t_pad,
+                        b.gemv(cx + t * hl, vb, px + (t - g0) * pls, 2 * d, t_lines + t_pad,
                                _shift(f_v + SM_OUT_FRAC, f_ctx, "ctx"))
                 b.phase = "store"
                 for t in range(t_pad):
-                    b.dma(Opcode.DMA_STORE, cx + t, ctx_seg.ext + (tok + t) * h1 + p, 1)
+                    b.dma(Opcode.DMA_STORE, cx + t * hl, ctx_seg.ext + (tok + t) * h1 + p * hl,
+                          hl)
             tok += t_pad
         b.release(attn)
         # --- output projection, LayerNorm, FFN, LayerNorm: per token block ---------------
