@@ -424,8 +424,10 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
     Raises
     ------
     ValueError
-        Lengths that are not positive multiples of 8, a sentence too long for the softmax unit,
-        or a batch that does not fit the scratchpad or the program memory.
+        Lengths that are not positive multiples of 8, an array the layouts do not fit
+        (:func:`check_array`), a sentence too long for the softmax unit, or a batch that does
+        not fit the scratchpad or the program memory (token blocks shrink until a block's
+        stretch of the program fits ``max_program``).
     """
     cfg = AcceleratorConfig.check_instance(config or MODEL_CONFIG)
     lengths = tuple(int(t) for t in lengths)
