@@ -447,7 +447,8 @@ def write_fpga_accelerator(out_dir: str | Path, configs=None, *, minilm_tokens: 
     """Measure each configuration (default :data:`DEFAULT_CONFIGS`) and write
     ``fpga_accelerator.json``; returns its path. With ``minilm_tokens``, each row also holds
     :func:`minilm_cycles` of its configuration (before anything is built), or the compiler's
-    ``error`` for a configuration it refuses (e.g. the 4x8: the encoder compiles for 8x8).
+    ``error`` for a configuration it refuses (e.g. a 16x4, whose rows do not divide the token
+    padding, or one without a unit the model uses).
     Bad place-and-route ``options`` (:func:`check_pnr_options`) raise before anything runs or
     is written."""
     check_pnr_options(**{k: options[k] for k in ("router", "placer", "nextpnr_args")

@@ -447,6 +447,7 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
     # The largest tile: a row block of W2, or a head's rows of W_v (a head's values are
     # written as whole columns), the larger on arrays of few rows.
     v_tile = (dims.head_dim // cfg.rows) * -(-dims.hidden // cfg.cols)
+    tile = max(kc_max, v_tile)
     tb = min(n_tok, token_block or 16)
     if token_block is None:  # the most tokens that leave regions of 2 (or at least 1) of
         # W2's row blocks: each weight tile serves a whole token block
@@ -457,8 +458,7 @@ def compile_encoder(qm: QuantizedModel, lengths, config: AcceleratorConfig | Non
         region = (cfg.depth - fixed - tb * per_token) // 2
         if weight_region is not None:
             region = min(region, weight_region)
-        if region < max(kc_max, v_tile):
-            tile = max(kc_max, v_tile)
+        if region < tile:
             raise ValueError(f"buffer overflow: the encoder for lengths {lengths} needs "
                              f"{fixed + tb * per_token + 2 * tile} scratchpad lines (two "
                              f"weight regions of a {tile}-line tile, a W2 row block or a "
